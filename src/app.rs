@@ -1,0 +1,377 @@
+//! Wiring: sources feed one state task, which owns the [`Tracker`], updates
+//! metrics and publishes a [`Snapshot`] for the HTTP server.
+
+use crate::config::Config;
+use crate::metrics::{
+    AccountLabels, Exposition, Initiator, Metrics, ReasonLabels, RestartLabels, StateLabels,
+    TransitionLabels,
+};
+use crate::model::State;
+use crate::redact::{display_url, redact};
+use crate::source::{gateway, readyz, Observation};
+use crate::state::{now_ts, AccountView, Event, Tracker, Ts};
+use anyhow::Context as _;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// The gateway as clawwatch sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// No `channels.status` answer yet, or `UNAVAILABLE`.
+    Starting,
+    /// Answering.
+    Up,
+    /// Unreachable, refused us, or mismatched.
+    Down,
+}
+
+/// What the server shows; replaced whole on every update.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Sanitized gateway URL.
+    pub gateway_url: String,
+    /// Phase of the gateway connection.
+    pub phase: Phase,
+    /// `/readyz`.
+    pub ready: Option<bool>,
+    /// `server.version`.
+    pub version: Option<String>,
+    /// Gateway uptime (seconds) and when it was read.
+    pub uptime: Option<(f64, Ts)>,
+    /// Why the gateway is down or starting.
+    pub gateway_error: Option<String>,
+    /// When the last `channels.status` answer arrived.
+    pub checked_at: Option<Ts>,
+    /// True once a `channels.status` answer was applied.
+    pub polled: bool,
+    /// Accounts in the gateway's order.
+    pub accounts: Vec<AccountView>,
+    /// Recent events, newest first.
+    pub history: Arc<Vec<Event>>,
+    /// When clawwatch started.
+    pub started_at: Ts,
+}
+
+impl Snapshot {
+    fn new(gateway_url: String) -> Snapshot {
+        Snapshot {
+            gateway_url,
+            phase: Phase::Starting,
+            ready: None,
+            version: None,
+            uptime: None,
+            gateway_error: None,
+            checked_at: None,
+            polled: false,
+            accounts: Vec::new(),
+            history: Arc::new(Vec::new()),
+            started_at: now_ts(),
+        }
+    }
+
+    /// Gateway uptime now, seconds.
+    pub fn uptime_now(&self) -> Option<f64> {
+        self.uptime.map(|(u, at)| u + (now_ts() - at).max(0.0))
+    }
+
+    /// Worst state per channel, in the gateway's order.
+    pub fn channel_states(&self) -> Vec<(String, State)> {
+        let mut out: Vec<(String, State)> = Vec::new();
+        for a in &self.accounts {
+            match out.iter_mut().find(|(c, _)| *c == a.channel) {
+                Some((_, s)) => *s = (*s).max(a.state),
+                None => out.push((a.channel.clone(), a.state)),
+            }
+        }
+        out
+    }
+
+    /// `ok`, `degraded`, `down` or `starting`.
+    pub fn status(&self) -> &'static str {
+        match self.phase {
+            Phase::Down => "down",
+            Phase::Starting => "starting",
+            Phase::Up if !self.polled => "starting",
+            Phase::Up if self.accounts.iter().all(|a| a.state == State::Connected) => "ok",
+            Phase::Up => "degraded",
+        }
+    }
+}
+
+/// Everything the HTTP server reads.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    /// Latest snapshot.
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// Cached `/metrics` bytes.
+    pub exposition: Arc<Exposition>,
+    /// Required bearer token, if any.
+    pub bearer: Option<crate::config::Secret>,
+}
+
+/// The state task: applies observations, updates metrics, publishes snapshots.
+pub struct StateTask {
+    tracker: Tracker,
+    metrics: Metrics,
+    exposition: Arc<Exposition>,
+    snap: Snapshot,
+    tx: watch::Sender<Arc<Snapshot>>,
+    last_start: HashMap<(String, String), Option<i64>>,
+}
+
+impl StateTask {
+    fn apply(&mut self, obs: Observation) {
+        let now = now_ts();
+        match obs {
+            Observation::Connected { version, uptime_ms } => {
+                self.snap.version = version;
+                if let Some(u) = uptime_ms {
+                    self.snap.uptime = Some((u as f64 / 1000.0, now));
+                }
+            }
+            Observation::Down { message, .. } => {
+                self.snap.phase = Phase::Down;
+                self.snap.gateway_error = Some(redact(&message));
+                self.metrics.gateway_up.set(0);
+            }
+            Observation::Starting { message } => {
+                self.snap.phase = Phase::Starting;
+                self.snap.gateway_error = Some(redact(&message));
+                self.metrics.gateway_up.set(0);
+            }
+            Observation::Ready { ready, uptime_ms } => {
+                self.snap.ready = ready;
+                self.metrics.gateway_ready.set(i64::from(ready == Some(true)));
+                if let Some(u) = uptime_ms {
+                    self.snap.uptime = Some((u as f64 / 1000.0, now));
+                }
+            }
+            Observation::Status { status, probed } => {
+                self.snap.phase = Phase::Up;
+                self.snap.gateway_error = None;
+                self.snap.checked_at = Some(now);
+                self.metrics.gateway_up.set(1);
+                let up = self.tracker.apply(&status, probed, now);
+                self.record(&status, &up);
+                if !up.events.is_empty() {
+                    self.snap.history = Arc::new(self.tracker.history().cloned().collect());
+                }
+                self.snap.polled = self.tracker.polled();
+                self.snap.accounts = self.tracker.views();
+                self.export_accounts();
+            }
+        }
+        self.exposition.touch();
+        self.exposition.refresh();
+        let _ = self.tx.send(Arc::new(self.snap.clone()));
+    }
+
+    fn record(&mut self, status: &crate::model::ChannelsStatus, up: &crate::state::Update) {
+        let m = &self.metrics;
+        for e in &up.events {
+            match e {
+                Event::Transition { channel, account, from, to, reason, .. } => {
+                    tracing::info!(%channel, %account, from = %from, to = %to, reason = reason.map(|r| r.as_str()).unwrap_or(""), "Channel state changed.");
+                    m.transitions
+                        .get_or_create(&TransitionLabels { channel: channel.clone(), account: account.clone(), to: *to })
+                        .inc();
+                }
+                Event::Disconnect { channel, account, reason, .. } => {
+                    m.disconnects
+                        .get_or_create(&ReasonLabels { channel: channel.clone(), account: account.clone(), reason: *reason })
+                        .inc();
+                }
+            }
+        }
+        for ((channel, account), n) in &up.reconnect_attempts {
+            m.reconnect_attempts
+                .get_or_create(&AccountLabels { channel: channel.clone(), account: account.clone() })
+                .inc_by(*n);
+        }
+        for ((channel, account), secs) in &up.probe_latency {
+            m.heartbeat_latency
+                .get_or_create(&AccountLabels { channel: channel.clone(), account: account.clone() })
+                .observe(*secs);
+        }
+        for (channel, account) in &up.removed {
+            m.remove_account(channel, account);
+            self.last_start.remove(&(channel.clone(), account.clone()));
+        }
+        // A moving lastStartAt is a restart by the gateway.
+        for (ch, rows) in &status.accounts {
+            for r in rows.iter().filter(|r| r.is_watched()) {
+                let key = (ch.clone(), r.account_id.clone());
+                match self.last_start.insert(key, r.last_start_at) {
+                    Some(prev) if prev.is_some() && r.last_start_at > prev => {
+                        m.restarts
+                            .get_or_create(&RestartLabels { channel: ch.clone(), account: r.account_id.clone(), initiator: Initiator::Gateway })
+                            .inc();
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn export_accounts(&self) {
+        let m = &self.metrics;
+        for a in &self.snap.accounts {
+            let l = AccountLabels { channel: a.channel.clone(), account: a.account.clone() };
+            for s in State::ALL {
+                m.channel_state
+                    .get_or_create(&StateLabels { channel: a.channel.clone(), account: a.account.clone(), state: s })
+                    .set(i64::from(s == a.state));
+            }
+            m.channel_up.get_or_create(&l).set(i64::from(a.state == State::Connected));
+            m.state_since.get_or_create(&l).set(a.since);
+            m.recovery_exhausted.get_or_create(&l).set(i64::from(a.recovery_exhausted));
+            // Counters exist from the first sight of an account, so rate() works.
+            let _ = m.reconnect_attempts.get_or_create(&l);
+            let _ = m.restarts.get_or_create(&RestartLabels { channel: a.channel.clone(), account: a.account.clone(), initiator: Initiator::Gateway });
+            match a.probe_ok {
+                Some(ok) => {
+                    m.probe_success.get_or_create(&l).set(i64::from(ok));
+                }
+                None => {
+                    m.probe_success.remove(&l);
+                }
+            }
+            for (fam, v) in [(&m.last_inbound, a.last_inbound_at), (&m.last_event, a.last_event_at)] {
+                match v {
+                    Some(t) => {
+                        fam.get_or_create(&l).set(t);
+                    }
+                    None => {
+                        fam.remove(&l);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Handles to a running sidecar.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// Cancel to stop everything.
+    pub cancel: CancellationToken,
+    /// Finishes when everything stopped.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the sidecar on `cfg`; the returned handle stops it.
+pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Running> {
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    metrics.config_reload_ok.set(1);
+    let exposition = Arc::new(Exposition::new(registry));
+    let url = display_url(&cfg.gateway.url);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::new(url.clone())));
+    let (obs_tx, mut obs_rx) = mpsc::channel::<Observation>(64);
+    let cancel = CancellationToken::new();
+
+    let listen: SocketAddr = cfg.server.listen.parse().with_context(|| format!("server.listen {:?}", cfg.server.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another clawwatch running there? (set server.listen or --listen)"))?;
+    let addr = listener.local_addr()?;
+
+    if let Some(dir) = &state_dir {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "Cannot create state dir; state start times will not survive a restart.");
+        }
+    }
+    if !cfg.rules.is_empty() || !cfg.integrations.is_empty() {
+        tracing::warn!(rules = cfg.rules.len(), integrations = cfg.integrations.len(), "Log rules and alert integrations are validated but not active in this version.");
+    }
+
+    let mut task = StateTask {
+        tracker: Tracker::new(cfg.states.tuning(), state_dir, cfg.states.history_size),
+        metrics: metrics.clone(),
+        exposition: exposition.clone(),
+        snap: Snapshot::new(url),
+        tx: snap_tx,
+        last_start: HashMap::new(),
+    };
+    exposition.refresh();
+
+    let mut set = tokio::task::JoinSet::new();
+    let settings = gateway::Settings {
+        url: cfg.gateway.url.clone(),
+        credentials: gateway::Credentials {
+            token: cfg.gateway.token.clone(),
+            scopes: vec!["operator.read".into()],
+        },
+        poll_interval: cfg.gateway.poll_interval,
+        probe_interval: cfg.gateway.probe_interval.0,
+        probe_timeout: cfg.gateway.probe_timeout,
+        rpc_timeout: cfg.gateway.rpc_timeout,
+        connect_timeout: cfg.gateway.connect_timeout,
+        max_frame_bytes: cfg.gateway.max_frame_bytes,
+    };
+    set.spawn(gateway::run(settings, obs_tx.clone(), metrics.clone(), cancel.clone()));
+    set.spawn(readyz::run(
+        cfg.gateway.readyz(),
+        cfg.gateway.poll_interval,
+        cfg.gateway.rpc_timeout,
+        obs_tx,
+        cancel.clone(),
+    ));
+    let c = cancel.clone();
+    set.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = c.cancelled() => return,
+                o = obs_rx.recv() => match o {
+                    Some(o) => task.apply(o),
+                    None => return,
+                },
+            }
+        }
+    });
+    let shared = Shared {
+        snapshot: snap_rx,
+        exposition,
+        bearer: cfg.server.bearer_token.clone(),
+    };
+    let router = crate::server::router(shared);
+    let c = cancel.clone();
+    set.spawn(async move {
+        let res = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { c.cancelled().await })
+            .await;
+        if let Err(e) = res {
+            tracing::error!(error = %e, "HTTP server failed.");
+        }
+    });
+    let done = tokio::spawn(async move { while set.join_next().await.is_some() {} });
+    Ok(Running { addr, cancel, done })
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

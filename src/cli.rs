@@ -1,0 +1,97 @@
+//! Command line: the commands of SPEC.md.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Prometheus exporter and alerting sidecar for the OpenClaw gateway.
+#[derive(Debug, Parser)]
+#[command(name = "clawwatch", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sidecar: watch the gateway, serve /metrics and /health/detail.
+    Run {
+        /// Config file (TOML). Without one, defaults and environment apply.
+        #[arg(long, short, env = "CLAWWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address; overrides server.listen.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Start the built-in simulated gateway and a sidecar watching it.
+    Demo {
+        /// Where the sidecar listens (the simulator takes a free port).
+        #[arg(long, default_value = "127.0.0.1:28789")]
+        listen: SocketAddr,
+        /// Scenario to loop.
+        #[arg(long, default_value = "cycle")]
+        scenario: String,
+        /// Time compression of the scenario.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
+    /// Run the simulated gateway alone (WebSocket RPC, HTTP and JSON logs).
+    Simulate {
+        /// Address for the WebSocket RPC and HTTP endpoints.
+        #[arg(long, default_value = "127.0.0.1:18789")]
+        listen: SocketAddr,
+        /// Write OpenClaw-style JSON logs here.
+        #[arg(long)]
+        log_dir: Option<PathBuf>,
+        /// steady, whatsapp-logged-out, discord-disallowed-intents,
+        /// telegram-reconnect-storm, flapping, fleet, cycle.
+        #[arg(long, default_value = "cycle")]
+        scenario: String,
+        /// Gateway token clients must present (any token when unset).
+        #[arg(long, env = "OPENCLAW_GATEWAY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Time compression: 10 runs the scenario ten times faster.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Repeat the scenario timeline forever.
+        #[arg(long)]
+        repeat: bool,
+        /// Accounts in the fleet scenario.
+        #[arg(long, default_value_t = 1000)]
+        fleet_size: usize,
+        /// tickIntervalMs announced to clients.
+        #[arg(long, default_value_t = 30_000)]
+        tick_ms: u64,
+        /// Answer UNAVAILABLE this long after start, like a starting gateway.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+        startup_delay: std::time::Duration,
+    },
+    /// Show every channel's state at a glance, from a running sidecar.
+    Status {
+        /// Sidecar URL.
+        #[arg(long, default_value = "http://127.0.0.1:28789", env = "CLAWWATCH_URL")]
+        url: String,
+        /// Print the /health/detail JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a config file; print every problem with its key path.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+}

@@ -1,0 +1,641 @@
+//! Configuration: TOML with unknown keys rejected, defaults, environment
+//! overrides and `*_file` secrets. The only module that reads env vars and
+//! secret files.
+
+use crate::derive::Tuning;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A secret value; never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// A duration, or `"off"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptDuration(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for OptDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if matches!(s.as_str(), "off" | "none" | "0" | "0s") {
+            return Ok(OptDuration(None));
+        }
+        humantime::parse_duration(&s)
+            .map(|x| OptDuration(Some(x)))
+            .map_err(|e| serde::de::Error::custom(format!("{e} (a duration like \"90s\", or \"off\")")))
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[gateway]`
+    pub gateway: GatewayConfig,
+    /// `[logs]`
+    pub logs: LogsConfig,
+    /// `[states]`
+    pub states: StatesConfig,
+    /// `[[rules]]`
+    pub rules: Vec<RuleConfig>,
+    /// `[[integrations]]`
+    pub integrations: Vec<IntegrationConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address; loopback by default.
+    pub listen: String,
+    /// Require `Authorization: Bearer <token>` on everything but `/healthz`.
+    pub bearer_token: Option<Secret>,
+    /// File holding the bearer token.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:28789".into(),
+            bearer_token: None,
+            bearer_token_file: None,
+        }
+    }
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// WebSocket URL of the gateway.
+    pub url: String,
+    /// Shared gateway token (prefer `token_file` or `CLAWWATCH_GATEWAY_TOKEN`).
+    pub token: Option<Secret>,
+    /// File holding the gateway token.
+    pub token_file: Option<PathBuf>,
+    /// `channels.status` poll interval.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Probed `channels.status` interval (`"off"` disables).
+    pub probe_interval: OptDuration,
+    /// Timeout the gateway gives each channel probe.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+    /// Timeout of one RPC round trip.
+    #[serde(with = "humantime_serde")]
+    pub rpc_timeout: Duration,
+    /// Timeout of TCP connect plus the handshake.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Largest frame accepted from the gateway.
+    pub max_frame_bytes: usize,
+    /// HTTP readiness URL; derived from `url` when unset.
+    pub readyz_url: Option<String>,
+    /// The gateway's own config (JSON5, read only).
+    pub openclaw_config: Option<PathBuf>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            url: "ws://127.0.0.1:18789".into(),
+            token: None,
+            token_file: None,
+            poll_interval: Duration::from_secs(15),
+            probe_interval: OptDuration(Some(Duration::from_secs(60))),
+            probe_timeout: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            max_frame_bytes: 8 << 20,
+            readyz_url: None,
+            openclaw_config: None,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// `/readyz` next to the WebSocket URL.
+    pub fn readyz(&self) -> String {
+        if let Some(u) = &self.readyz_url {
+            return u.clone();
+        }
+        let http = if let Some(rest) = self.url.strip_prefix("wss://") {
+            format!("https://{rest}")
+        } else if let Some(rest) = self.url.strip_prefix("ws://") {
+            format!("http://{rest}")
+        } else {
+            self.url.clone()
+        };
+        let base = match http.find("://").map(|i| i + 3) {
+            Some(i) => match http[i..].find('/') {
+                Some(j) => http[..i + j].to_string(),
+                None => http,
+            },
+            None => http,
+        };
+        format!("{base}/readyz")
+    }
+}
+
+/// `[logs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Paths or globs of the gateway's JSON logs.
+    pub paths: Vec<String>,
+    /// Where clawwatch keeps its own state (checkpoints, state `since`).
+    pub state_dir: PathBuf,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            paths: vec!["/tmp/openclaw/openclaw-*.log".into()],
+            state_dir: PathBuf::from("/var/lib/clawwatch"),
+        }
+    }
+}
+
+/// `[states]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatesConfig {
+    /// `connecting` longer than this is `disconnected`/`timeout`.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Per channel id: silence of the transport longer than this is a stall.
+    pub stale_after: BTreeMap<String, OptDuration>,
+    /// Transitions kept for `/api/v1/history`.
+    pub history_size: usize,
+}
+
+impl Default for StatesConfig {
+    fn default() -> Self {
+        StatesConfig {
+            connect_timeout: Duration::from_secs(120),
+            stale_after: BTreeMap::new(),
+            history_size: 1000,
+        }
+    }
+}
+
+impl StatesConfig {
+    /// The thresholds for [`crate::derive::derive`].
+    pub fn tuning(&self) -> Tuning {
+        let mut t = Tuning {
+            connect_timeout: self.connect_timeout,
+            ..Tuning::default()
+        };
+        for (ch, v) in &self.stale_after {
+            match ch.as_str() {
+                "telegram" => t.stale_after_telegram = v.0,
+                "discord" => t.stale_after_discord = v.0,
+                "whatsapp" => t.stale_after_whatsapp = v.0,
+                _ => t.stale_after_other = v.0,
+            }
+        }
+        t
+    }
+}
+
+/// `[[rules]]`: a log rule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Rule name (label value).
+    pub name: String,
+    /// Case-insensitive keywords, any of which matches.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// A regular expression on the message.
+    pub regex: Option<String>,
+    /// Only lines of this level (`info`, `warn`, `error`, ...).
+    pub level: Option<String>,
+    /// Only lines attributed to this channel.
+    pub channel: Option<String>,
+}
+
+/// `[[integrations]]`: one notification target.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct IntegrationConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    // email
+    pub smtp: Option<String>,
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    // telegram
+    pub bot_token: Option<Secret>,
+    pub bot_token_file: Option<PathBuf>,
+    pub chat_id: Option<Secret>,
+    pub chat_id_file: Option<PathBuf>,
+    pub message_thread_id: Option<i64>,
+    pub api_url: Option<String>,
+    // webhook, alertmanager
+    pub url: Option<String>,
+    pub hmac_secret: Option<Secret>,
+    pub hmac_secret_file: Option<PathBuf>,
+}
+
+/// One problem found in a config, with its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `error` or `warning`.
+    pub severity: Severity,
+    /// Key path, e.g. `gateway.poll_interval`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// How bad a [`Problem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Refuses to run.
+    Error,
+    /// Runs, but probably not as meant.
+    Warning,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{sev}: {}: {}", self.path, self.message)
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or a key of the wrong shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// Key path or `<file>`.
+        path: String,
+        /// What serde said.
+        message: String,
+    },
+    /// Semantic problems.
+    #[error("invalid config:\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// Parses TOML text, naming the key path of the first shape error.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
+        path: "<syntax>".into(),
+        message: e.to_string().trim().to_string(),
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError::Parse {
+            path: if path == "." { "<root>".into() } else { path },
+            message: inner.message().trim().to_string(),
+        }
+    })
+}
+
+/// Reads and parses a file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text)
+}
+
+/// Applies `CLAWWATCH_GATEWAY_URL` and `CLAWWATCH_GATEWAY_TOKEN`.
+pub fn apply_env(cfg: &mut Config) {
+    if let Ok(u) = std::env::var("CLAWWATCH_GATEWAY_URL") {
+        if !u.is_empty() {
+            cfg.gateway.url = u;
+        }
+    }
+    if let Ok(t) = std::env::var("CLAWWATCH_GATEWAY_TOKEN") {
+        if !t.is_empty() {
+            cfg.gateway.token = Some(Secret::new(t));
+            cfg.gateway.token_file = None;
+        }
+    }
+}
+
+/// Reads a secret file, trimming the trailing newline.
+pub fn read_secret_file(path: &Path) -> std::io::Result<Secret> {
+    let s = std::fs::read_to_string(path)?;
+    Ok(Secret::new(s.trim_end_matches(['\n', '\r'])))
+}
+
+fn one_of(
+    out: &mut Vec<Problem>,
+    path: &str,
+    inline: bool,
+    file: &Option<PathBuf>,
+    for_run: bool,
+    name: &str,
+) {
+    if inline && file.is_some() {
+        out.push(Problem {
+            severity: Severity::Error,
+            path: path.into(),
+            message: format!("set {name} or {name}_file, not both"),
+        });
+    }
+    if let Some(f) = file {
+        if let Err(e) = std::fs::metadata(f) {
+            out.push(Problem {
+                severity: if for_run {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
+                path: format!("{path}_file"),
+                message: format!("cannot read {}: {e}", f.display()),
+            });
+        }
+    }
+}
+
+/// Every semantic problem at once. `for_run` turns a missing secret file
+/// into an error (in `check-config` it is a warning).
+pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let err = |path: &str, message: String| Problem {
+        severity: Severity::Error,
+        path: path.into(),
+        message,
+    };
+    if cfg.server.listen.parse::<SocketAddr>().is_err() {
+        out.push(err(
+            "server.listen",
+            format!("{:?} is not an address like 127.0.0.1:28789", cfg.server.listen),
+        ));
+    }
+    one_of(
+        &mut out,
+        "server.bearer_token",
+        cfg.server.bearer_token.is_some(),
+        &cfg.server.bearer_token_file,
+        for_run,
+        "bearer_token",
+    );
+    let url = &cfg.gateway.url;
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        out.push(err(
+            "gateway.url",
+            format!("{url:?} must start with ws:// or wss://"),
+        ));
+    }
+    one_of(
+        &mut out,
+        "gateway.token",
+        cfg.gateway.token.is_some(),
+        &cfg.gateway.token_file,
+        for_run,
+        "token",
+    );
+    if cfg.gateway.poll_interval < Duration::from_millis(100) {
+        out.push(err(
+            "gateway.poll_interval",
+            "must be at least 100ms".into(),
+        ));
+    }
+    if cfg.gateway.max_frame_bytes < 64 * 1024 {
+        out.push(err(
+            "gateway.max_frame_bytes",
+            "must be at least 65536".into(),
+        ));
+    }
+    if cfg.states.history_size == 0 {
+        out.push(err("states.history_size", "must be at least 1".into()));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, r) in cfg.rules.iter().enumerate() {
+        let p = format!("rules[{i}]");
+        if r.name.is_empty() {
+            out.push(err(&format!("{p}.name"), "must not be empty".into()));
+        } else if !names.insert(r.name.clone()) {
+            out.push(err(&format!("{p}.name"), format!("duplicate rule name {:?}", r.name)));
+        }
+        if r.keywords.is_empty() && r.regex.is_none() {
+            out.push(err(&p, "set keywords or regex".into()));
+        }
+        if let Some(l) = &r.level {
+            if !matches!(
+                l.to_ascii_lowercase().as_str(),
+                "trace" | "debug" | "info" | "warn" | "error" | "fatal"
+            ) {
+                out.push(err(
+                    &format!("{p}.level"),
+                    format!("{l:?} is not one of trace, debug, info, warn, error, fatal"),
+                ));
+            }
+        }
+    }
+    let mut inames = std::collections::BTreeSet::new();
+    for (i, it) in cfg.integrations.iter().enumerate() {
+        let p = format!("integrations[{i}]");
+        if it.name.is_empty() {
+            out.push(err(&format!("{p}.name"), "must not be empty".into()));
+        } else if !inames.insert(it.name.clone()) {
+            out.push(err(&format!("{p}.name"), format!("duplicate integration name {:?}", it.name)));
+        }
+        match it.kind.as_str() {
+            "email" => {
+                match &it.smtp {
+                    None => out.push(err(&format!("{p}.smtp"), "required for type email".into())),
+                    Some(s) if !(s.starts_with("smtp://") || s.starts_with("smtps://")) => out.push(err(
+                        &format!("{p}.smtp"),
+                        format!("{s:?} must start with smtp:// or smtps://"),
+                    )),
+                    _ => {}
+                }
+                if it.from.is_none() {
+                    out.push(err(&format!("{p}.from"), "required for type email".into()));
+                }
+                if it.to.is_empty() {
+                    out.push(err(&format!("{p}.to"), "at least one recipient".into()));
+                }
+                one_of(&mut out, &format!("{p}.password"), it.password.is_some(), &it.password_file, for_run, "password");
+            }
+            "telegram" => {
+                if it.bot_token.is_none() && it.bot_token_file.is_none() {
+                    out.push(err(&format!("{p}.bot_token"), "set bot_token or bot_token_file".into()));
+                }
+                one_of(&mut out, &format!("{p}.bot_token"), it.bot_token.is_some(), &it.bot_token_file, for_run, "bot_token");
+                if it.chat_id.is_none() && it.chat_id_file.is_none() {
+                    out.push(err(&format!("{p}.chat_id"), "set chat_id or chat_id_file".into()));
+                }
+                one_of(&mut out, &format!("{p}.chat_id"), it.chat_id.is_some(), &it.chat_id_file, for_run, "chat_id");
+            }
+            "webhook" | "alertmanager" => {
+                match &it.url {
+                    None => out.push(err(&format!("{p}.url"), format!("required for type {}", it.kind))),
+                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => out.push(err(
+                        &format!("{p}.url"),
+                        format!("{u:?} must start with http:// or https://"),
+                    )),
+                    _ => {}
+                }
+                one_of(&mut out, &format!("{p}.hmac_secret"), it.hmac_secret.is_some(), &it.hmac_secret_file, for_run, "hmac_secret");
+            }
+            other => out.push(err(
+                &format!("{p}.type"),
+                format!("{other:?} is not one of email, telegram, webhook, alertmanager"),
+            )),
+        }
+    }
+    out
+}
+
+/// Resolves `*_file` secrets into their inline fields.
+pub fn resolve_secrets(cfg: &mut Config) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    let mut read = |path: &str, file: &Option<PathBuf>, slot: &mut Option<Secret>| {
+        if let Some(f) = file {
+            match read_secret_file(f) {
+                Ok(s) => *slot = Some(s),
+                Err(e) => problems.push(Problem {
+                    severity: Severity::Error,
+                    path: path.into(),
+                    message: format!("cannot read {}: {e}", f.display()),
+                }),
+            }
+        }
+    };
+    read("gateway.token_file", &cfg.gateway.token_file, &mut cfg.gateway.token);
+    read(
+        "server.bearer_token_file",
+        &cfg.server.bearer_token_file,
+        &mut cfg.server.bearer_token,
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_example_is_accepted() {
+        let cfg = parse(include_str!("../tests/data/spec-example.toml")).unwrap();
+        assert_eq!(cfg.gateway.poll_interval, Duration::from_secs(15));
+        assert_eq!(cfg.rules.len(), 2);
+        assert_eq!(cfg.integrations.len(), 3);
+        let problems = validate(&cfg, false);
+        assert!(problems.iter().all(|p| p.severity == Severity::Warning), "{problems:?}");
+    }
+
+    #[test]
+    fn shipped_example_is_valid() {
+        let cfg = parse(include_str!("../examples/clawwatch.toml")).unwrap();
+        assert_eq!(validate(&cfg, false), vec![]);
+    }
+
+    #[test]
+    fn errors_name_the_key_path() {
+        let cases = [
+            ("[gateway]\npoll_intervall = \"5s\"\n", "gateway.poll_intervall", "unknown field `poll_intervall`"),
+            ("[gateway]\npoll_interval = \"5 parsecs\"\n", "gateway.poll_interval", "expected a duration"),
+            ("[states.stale_after]\ntelegram = \"soon\"\n", "states.stale_after.telegram", "or \"off\""),
+            ("[[rules]]\nname = 1\n", "rules[0].name", "expected a string"),
+        ];
+        for (text, path, msg) in cases {
+            match parse(text) {
+                Err(ConfigError::Parse { path: p, message }) => {
+                    assert_eq!(p, path, "{text}");
+                    assert!(message.contains(msg), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported() {
+        let cfg = parse(
+            "[server]\nlisten = \"localhost\"\n[gateway]\nurl = \"http://x\"\ntoken = \"a\"\ntoken_file = \"/nonexistent\"\n[[integrations]]\nname = \"x\"\ntype = \"pager\"\n",
+        )
+        .unwrap();
+        let got: Vec<String> = validate(&cfg, true).iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            got,
+            vec![
+                "error: server.listen: \"localhost\" is not an address like 127.0.0.1:28789",
+                "error: gateway.url: \"http://x\" must start with ws:// or wss://",
+                "error: gateway.token: set token or token_file, not both",
+                "error: gateway.token_file: cannot read /nonexistent: No such file or directory (os error 2)",
+                "error: integrations[0].type: \"pager\" is not one of email, telegram, webhook, alertmanager",
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+    }
+
+    #[test]
+    fn readyz_is_derived_from_the_ws_url() {
+        let mut g = GatewayConfig::default();
+        assert_eq!(g.readyz(), "http://127.0.0.1:18789/readyz");
+        g.url = "wss://gw.example:443/ws".into();
+        assert_eq!(g.readyz(), "https://gw.example:443/readyz");
+    }
+}

@@ -1,0 +1,157 @@
+use anyhow::Context as _;
+use clap::Parser as _;
+use clawwatch::cli::{Cli, Command, LogFormat};
+use clawwatch::config::{self, Severity};
+use std::process::ExitCode;
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("clawwatch=info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("clawwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Run { config, listen } => {
+            let mut cfg = match &config {
+                Some(p) => config::load(p)?,
+                None => config::Config::default(),
+            };
+            config::apply_env(&mut cfg);
+            if let Some(l) = listen {
+                cfg.server.listen = l.to_string();
+            }
+            let problems = config::validate(&cfg, true);
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            if problems.iter().any(|p| p.severity == Severity::Error) {
+                anyhow::bail!("invalid config; `clawwatch check-config FILE` lists the problems");
+            }
+            config::resolve_secrets(&mut cfg)?;
+            if cfg.gateway.token.as_ref().is_none_or(|t| t.is_empty()) {
+                tracing::warn!("No gateway token set (CLAWWATCH_GATEWAY_TOKEN or gateway.token_file); the gateway will refuse the connection.");
+            }
+            let state_dir = Some(cfg.logs.state_dir.clone());
+            let running = clawwatch::app::start(cfg, state_dir).await?;
+            tracing::info!(addr = %running.addr, "Serving /metrics and /health/detail.");
+            wait(running).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { listen, scenario, speed } => {
+            let dir = tempfile_dir()?;
+            let token = format!("demo-{:016x}", rand::random::<u64>());
+            let sim = clawwatch::simulate::start(
+                "127.0.0.1:0".parse().expect("literal address"),
+                clawwatch::simulate::Options {
+                    scenario,
+                    token: Some(token.clone()),
+                    log_dir: Some(dir.join("logs")),
+                    speed,
+                    repeat: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let mut cfg = config::Config::default();
+            cfg.server.listen = listen.to_string();
+            cfg.gateway.url = format!("ws://{}", sim.addr);
+            cfg.gateway.token = Some(config::Secret::new(token));
+            cfg.gateway.poll_interval = std::time::Duration::from_secs(2);
+            cfg.gateway.probe_interval = config::OptDuration(Some(std::time::Duration::from_secs(10)));
+            cfg.logs.paths = vec![dir.join("logs/openclaw-*.log").display().to_string()];
+            cfg.states.stale_after.insert("telegram".into(), config::OptDuration(Some(std::time::Duration::from_secs(8))));
+            let running = clawwatch::app::start(cfg, Some(dir.join("state"))).await?;
+            let a = running.addr;
+            println!("clawwatch demo: simulated gateway ws://{} (logs in {})", sim.addr, dir.join("logs").display());
+            println!("  status page     http://{a}/");
+            println!("  metrics         http://{a}/metrics");
+            println!("  health detail   http://{a}/health/detail   (try: curl -s http://{a}/health/detail | jq .channels)");
+            println!("  history         http://{a}/api/v1/history");
+            println!("  table           clawwatch status --url http://{a}");
+            println!("Every state shows within a minute. Ctrl-C stops.");
+            wait(running).await;
+            sim.cancel.cancel();
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate { listen, log_dir, scenario, token, speed, repeat, fleet_size, tick_ms, startup_delay } => {
+            let sim = clawwatch::simulate::start(
+                listen,
+                clawwatch::simulate::Options { scenario: scenario.clone(), token, log_dir, speed, repeat, fleet_size, tick_ms, startup_delay },
+            )
+            .await?;
+            println!("simulated OpenClaw gateway on ws://{} (scenario {scenario})", sim.addr);
+            clawwatch::app::shutdown_signal().await;
+            sim.cancel.cancel();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { url, json } => {
+            let base = url.trim_end_matches('/');
+            let mut req = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()?
+                .get(format!("{base}/health/detail"));
+            if let Ok(t) = std::env::var("CLAWWATCH_SERVER_TOKEN") {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.map_err(|e| e.without_url()).with_context(|| format!("cannot reach clawwatch at {base}; is `clawwatch run` running there?"))?;
+            let code = resp.status();
+            let doc: serde_json::Value = resp.json().await.with_context(|| format!("{base}/health/detail answered HTTP {code} without JSON"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", clawwatch::status::render(&doc, clawwatch::state::now_ts()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file } => {
+            let cfg = match config::load(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    println!("error: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let problems = config::validate(&cfg, false);
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.iter().any(|p| p.severity == Severity::Error) {
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("ok: {} is valid", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn wait(running: clawwatch::app::Running) {
+    clawwatch::app::shutdown_signal().await;
+    tracing::info!("Shutting down.");
+    running.cancel.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), running.done).await;
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("clawwatch-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,453 @@
+//! Every metric family clawwatch exports, registered once, plus the cached
+//! exposition. Scrapes serve bytes encoded after the last change, so a scrape
+//! costs a copy, not an encode of every account.
+
+use crate::model::{Reason, State};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+impl EncodeLabelValue for State {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for Reason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// Who restarted an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Initiator {
+    /// The gateway's own channel manager or health monitor.
+    Gateway,
+    /// clawwatch's recovery.
+    Clawwatch,
+}
+
+impl EncodeLabelValue for Initiator {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(match self {
+            Initiator::Gateway => "gateway",
+            Initiator::Clawwatch => "clawwatch",
+        })
+    }
+}
+
+/// Why talking to the gateway failed: a bounded label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayErrorKind {
+    /// TCP or TLS connect failed.
+    Connect,
+    /// No answer in time.
+    Timeout,
+    /// Token refused.
+    Auth,
+    /// Protocol version mismatch.
+    Protocol,
+    /// No token and no device identity.
+    NotPaired,
+    /// Token lacks a scope.
+    MissingScope,
+    /// Gateway starting.
+    Unavailable,
+    /// A frame that is not the JSON we expect.
+    MalformedFrame,
+    /// A frame over `max_frame_bytes`.
+    OversizedFrame,
+    /// The socket closed or went silent.
+    Closed,
+    /// An RPC error we do not know.
+    Rpc,
+}
+
+impl GatewayErrorKind {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayErrorKind::Connect => "connect",
+            GatewayErrorKind::Timeout => "timeout",
+            GatewayErrorKind::Auth => "auth",
+            GatewayErrorKind::Protocol => "protocol",
+            GatewayErrorKind::NotPaired => "not_paired",
+            GatewayErrorKind::MissingScope => "missing_scope",
+            GatewayErrorKind::Unavailable => "unavailable",
+            GatewayErrorKind::MalformedFrame => "malformed_frame",
+            GatewayErrorKind::OversizedFrame => "oversized_frame",
+            GatewayErrorKind::Closed => "closed",
+            GatewayErrorKind::Rpc => "rpc",
+        }
+    }
+}
+
+impl EncodeLabelValue for GatewayErrorKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// `{channel, account}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountLabels {
+    /// Channel id.
+    pub channel: String,
+    /// Account id.
+    pub account: String,
+}
+
+/// `{channel, account, state}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// Channel id.
+    pub channel: String,
+    /// Account id.
+    pub account: String,
+    /// One of the six.
+    pub state: State,
+}
+
+/// `{channel, account, to}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    /// Channel id.
+    pub channel: String,
+    /// Account id.
+    pub account: String,
+    /// New state.
+    pub to: State,
+}
+
+/// `{channel, account, reason}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Channel id.
+    pub channel: String,
+    /// Account id.
+    pub account: String,
+    /// Closed reason set.
+    pub reason: Reason,
+}
+
+/// `{channel, account, initiator}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RestartLabels {
+    /// Channel id.
+    pub channel: String,
+    /// Account id.
+    pub account: String,
+    /// `gateway` or `clawwatch`.
+    pub initiator: Initiator,
+}
+
+/// `{method}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    /// RPC method.
+    pub method: &'static str,
+}
+
+/// `{kind}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// Error kind.
+    pub kind: GatewayErrorKind,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+}
+
+type F64Gauge = Gauge<f64, AtomicU64>;
+
+/// Every family; cheap to clone.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct Metrics {
+    pub channel_state: Family<StateLabels, Gauge>,
+    pub channel_up: Family<AccountLabels, Gauge>,
+    pub state_since: Family<AccountLabels, F64Gauge>,
+    pub transitions: Family<TransitionLabels, Counter>,
+    pub disconnects: Family<ReasonLabels, Counter>,
+    pub reconnect_attempts: Family<AccountLabels, Counter>,
+    pub heartbeat_latency: Family<AccountLabels, Histogram, fn() -> Histogram>,
+    pub probe_success: Family<AccountLabels, Gauge>,
+    pub last_inbound: Family<AccountLabels, F64Gauge>,
+    pub last_event: Family<AccountLabels, F64Gauge>,
+    pub restarts: Family<RestartLabels, Counter>,
+    pub recovery_exhausted: Family<AccountLabels, Gauge>,
+    pub gateway_up: Gauge,
+    pub gateway_ready: Gauge,
+    pub rpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    pub gateway_errors: Family<KindLabels, Counter>,
+    pub config_reload_ok: Gauge,
+}
+
+impl Metrics {
+    /// Builds and registers every family.
+    pub fn new(registry: &mut Registry) -> Metrics {
+        let m = Metrics {
+            channel_state: Family::default(),
+            channel_up: Family::default(),
+            state_since: Family::default(),
+            transitions: Family::default(),
+            disconnects: Family::default(),
+            reconnect_attempts: Family::default(),
+            heartbeat_latency: Family::new_with_constructor(latency_histogram),
+            probe_success: Family::default(),
+            last_inbound: Family::default(),
+            last_event: Family::default(),
+            restarts: Family::default(),
+            recovery_exhausted: Family::default(),
+            gateway_up: Gauge::default(),
+            gateway_ready: Gauge::default(),
+            rpc_duration: Family::new_with_constructor(latency_histogram),
+            gateway_errors: Family::default(),
+            config_reload_ok: Gauge::default(),
+        };
+        let r = registry;
+        r.register(
+            "openclaw_channel_state",
+            "Current state of a channel account: 1 for the current state, 0 for the other five",
+            m.channel_state.clone(),
+        );
+        r.register("openclaw_channel_up", "1 when the channel account is connected", m.channel_up.clone());
+        r.register_with_unit(
+            "openclaw_channel_state_since_timestamp",
+            "When the current state began, as seen by clawwatch",
+            Unit::Seconds,
+            m.state_since.clone(),
+        );
+        r.register("openclaw_channel_transitions", "State changes, by new state", m.transitions.clone());
+        r.register("openclaw_channel_disconnects", "Disconnects, by reason", m.disconnects.clone());
+        r.register(
+            "openclaw_channel_reconnect_attempts",
+            "Increases of the gateway's reconnectAttempts for the account",
+            m.reconnect_attempts.clone(),
+        );
+        r.register_with_unit(
+            "openclaw_channel_heartbeat_latency",
+            "Successful channel probe round trips to the upstream API",
+            Unit::Seconds,
+            m.heartbeat_latency.clone(),
+        );
+        r.register("openclaw_channel_probe_success", "1 if the last channel probe succeeded", m.probe_success.clone());
+        r.register_with_unit(
+            "openclaw_channel_last_inbound_timestamp",
+            "Last inbound message (the gateway's lastInboundAt)",
+            Unit::Seconds,
+            m.last_inbound.clone(),
+        );
+        r.register_with_unit(
+            "openclaw_channel_last_event_timestamp",
+            "The gateway's lastEventAt for the account",
+            Unit::Seconds,
+            m.last_event.clone(),
+        );
+        r.register("openclaw_channel_restarts", "Account restarts, by who started them", m.restarts.clone());
+        r.register(
+            "openclaw_channel_recovery_exhausted",
+            "1 when the gateway's automatic restarts gave up on the account",
+            m.recovery_exhausted.clone(),
+        );
+        r.register("openclaw_gateway_up", "1 if the gateway answered the last poll", m.gateway_up.clone());
+        r.register("openclaw_gateway_ready", "The gateway's own readiness (/readyz)", m.gateway_ready.clone());
+        r.register_with_unit(
+            "openclaw_gateway_rpc_duration",
+            "Gateway RPC round trips",
+            Unit::Seconds,
+            m.rpc_duration.clone(),
+        );
+        r.register("clawwatch_gateway_errors", "Failures talking to the gateway, by kind", m.gateway_errors.clone());
+        r.register(
+            "clawwatch_config_last_reload_successful",
+            "1 if the last config load succeeded",
+            m.config_reload_ok.clone(),
+        );
+        r.register(
+            "clawwatch_build",
+            "clawwatch build information",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("CLAWWATCH_REVISION")),
+            ]),
+        );
+        m
+    }
+
+    /// Drops every series of an account the gateway no longer reports.
+    pub fn remove_account(&self, channel: &str, account: &str) {
+        let a = AccountLabels {
+            channel: channel.into(),
+            account: account.into(),
+        };
+        for s in State::ALL {
+            self.channel_state.remove(&StateLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+                state: s,
+            });
+            self.transitions.remove(&TransitionLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+                to: s,
+            });
+        }
+        for r in Reason::ALL {
+            self.disconnects.remove(&ReasonLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+                reason: r,
+            });
+        }
+        for i in [Initiator::Gateway, Initiator::Clawwatch] {
+            self.restarts.remove(&RestartLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+                initiator: i,
+            });
+        }
+        for f in [&self.channel_up, &self.probe_success, &self.recovery_exhausted] {
+            f.remove(&a);
+        }
+        for f in [&self.state_since, &self.last_inbound, &self.last_event] {
+            f.remove(&a);
+        }
+        self.reconnect_attempts.remove(&a);
+        self.heartbeat_latency.remove(&a);
+    }
+}
+
+/// The registry plus cached encodings, refreshed when something changed.
+#[derive(Debug)]
+pub struct Exposition {
+    registry: Registry,
+    generation: AtomicU64,
+    cache: Mutex<Cached>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    generation: u64,
+    openmetrics: Arc<[u8]>,
+    prometheus: Arc<[u8]>,
+}
+
+/// Which text format a scraper asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/openmetrics-text; version=1.0.0`
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`
+    Prometheus,
+}
+
+impl Exposition {
+    /// Wraps a fully registered registry.
+    pub fn new(registry: Registry) -> Exposition {
+        Exposition {
+            registry,
+            generation: AtomicU64::new(1),
+            cache: Mutex::new(Cached::default()),
+        }
+    }
+
+    /// Marks the cache stale; call after a batch of metric updates.
+    pub fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Re-encodes now if stale (off the request path).
+    pub fn refresh(&self) {
+        let _ = self.get(Format::OpenMetrics);
+    }
+
+    /// The current exposition in the asked format.
+    pub fn get(&self, format: Format) -> Arc<[u8]> {
+        let want = self.generation.load(Ordering::Acquire);
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.generation != want {
+            let mut text = String::with_capacity(c.openmetrics.len().max(4096));
+            if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+                text.clear();
+                text.push_str("# EOF\n");
+            }
+            c.prometheus = to_prometheus_text(&text).into_bytes().into();
+            c.openmetrics = text.into_bytes().into();
+            c.generation = want;
+        }
+        match format {
+            Format::OpenMetrics => c.openmetrics.clone(),
+            Format::Prometheus => c.prometheus.clone(),
+        }
+    }
+}
+
+/// OpenMetrics text to Prometheus text 0.0.4: no UNIT or EOF lines, counters
+/// and infos typed under their sample names, `_created` samples dropped.
+pub fn to_prometheus_text(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    let mut renamed: Vec<(String, &str)> = Vec::new();
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                "stateset" | "gaugehistogram" | "unknown" => (name.to_string(), "untyped"),
+                k => (name.to_string(), k),
+            };
+            renamed.push((name.clone(), kind));
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            // HELP precedes TYPE; peek at the TYPE line to rename consistently.
+            let kind = om
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("# TYPE {name} ")).map(str::to_owned))
+                .unwrap_or_default();
+            let name = match kind.as_str() {
+                "counter" => format!("{name}_total"),
+                "info" => format!("{name}_info"),
+                _ => name.to_string(),
+            };
+            let _ = writeln!(out, "# HELP {name} {help}");
+            continue;
+        }
+        let metric = line.split(['{', ' ']).next().unwrap_or("");
+        if metric.ends_with("_created") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_conversion() {
+        let om = "# HELP a_total_x Things.\n# TYPE a_total_x counter\na_total_x_total 3\na_total_x_created 1.0\n# HELP b Build.\n# TYPE b info\nb_info{v=\"1\"} 1\n# HELP c_seconds Age.\n# TYPE c_seconds gauge\n# UNIT c_seconds seconds\nc_seconds 2.5\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP a_total_x_total Things.\n# TYPE a_total_x_total counter\na_total_x_total 3\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n# HELP c_seconds Age.\n# TYPE c_seconds gauge\nc_seconds 2.5\n"
+        );
+    }
+}

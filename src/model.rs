@@ -1,0 +1,333 @@
+//! What the gateway tells us, decoded leniently, and the closed vocabularies
+//! (states, reasons) that clawwatch exports. A field of the wrong type reads
+//! as absent: one odd field must not hide a whole account.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The six channel states, best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Transport up and moving.
+    Connected,
+    /// Starting, within the connect grace.
+    Connecting,
+    /// The gateway is retrying on its own.
+    Reconnecting,
+    /// Not connected and nothing is retrying (or the transport went silent).
+    Disconnected,
+    /// Stopped for a cause a restart may or may not fix.
+    Error,
+    /// Needs a person to re-authenticate.
+    AuthRequired,
+}
+
+impl State {
+    /// All states in export order.
+    pub const ALL: [State; 6] = [
+        State::Connected,
+        State::Connecting,
+        State::Reconnecting,
+        State::Disconnected,
+        State::Error,
+        State::AuthRequired,
+    ];
+
+    /// The label value and JSON string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Connected => "connected",
+            State::Connecting => "connecting",
+            State::Reconnecting => "reconnecting",
+            State::Disconnected => "disconnected",
+            State::Error => "error",
+            State::AuthRequired => "auth_required",
+        }
+    }
+
+    /// Parses a label value.
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// True for the states that count as a disconnect when entered.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            State::Reconnecting | State::Disconnected | State::Error | State::AuthRequired
+        )
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an account is not connected: a closed set, safe as a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// WhatsApp has no linked session.
+    NotLinked,
+    /// WhatsApp session logged out (status 401 / loggedOut).
+    LoggedOut,
+    /// Another client took the session (WhatsApp 440, Telegram 409).
+    Conflict,
+    /// The upstream could not be reached.
+    Network,
+    /// Protocol-level refusal (Discord 4010-4013).
+    Protocol,
+    /// Token or credentials rejected.
+    AuthFailed,
+    /// Discord refused a privileged intent (4014).
+    DisallowedIntents,
+    /// Discord session invalidated (4003/4005/4007/4009).
+    InvalidSession,
+    /// Took too long to connect.
+    Timeout,
+    /// Upstream rate limit.
+    RateLimited,
+    /// Upstream closed the connection.
+    ServerClosed,
+    /// Connected, but the transport stopped moving.
+    Stalled,
+    /// No better explanation.
+    Unknown,
+}
+
+impl Reason {
+    /// Every reason, for docs and tests.
+    pub const ALL: [Reason; 13] = [
+        Reason::NotLinked,
+        Reason::LoggedOut,
+        Reason::Conflict,
+        Reason::Network,
+        Reason::Protocol,
+        Reason::AuthFailed,
+        Reason::DisallowedIntents,
+        Reason::InvalidSession,
+        Reason::Timeout,
+        Reason::RateLimited,
+        Reason::ServerClosed,
+        Reason::Stalled,
+        Reason::Unknown,
+    ];
+
+    /// The label value and JSON string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotLinked => "not_linked",
+            Reason::LoggedOut => "logged_out",
+            Reason::Conflict => "conflict",
+            Reason::Network => "network",
+            Reason::Protocol => "protocol",
+            Reason::AuthFailed => "auth_failed",
+            Reason::DisallowedIntents => "disallowed_intents",
+            Reason::InvalidSession => "invalid_session",
+            Reason::Timeout => "timeout",
+            Reason::RateLimited => "rate_limited",
+            Reason::ServerClosed => "server_closed",
+            Reason::Stalled => "stalled",
+            Reason::Unknown => "unknown",
+        }
+    }
+
+    /// Parses a label value.
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Causes only a person can fix.
+    pub fn needs_person(self) -> bool {
+        matches!(
+            self,
+            Reason::NotLinked | Reason::LoggedOut | Reason::AuthFailed
+        )
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `lastDisconnect`: null, a string, or `{at, status?, error?, loggedOut?}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LastDisconnect {
+    /// When, epoch ms.
+    pub at: Option<i64>,
+    /// WS close code (Discord) or WhatsApp status.
+    pub status: Option<i64>,
+    /// Error text.
+    pub error: Option<String>,
+    /// WhatsApp's loggedOut flag.
+    pub logged_out: bool,
+}
+
+/// `probe` of a probed `channels.status`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Probe {
+    /// The upstream answered as expected.
+    pub ok: Option<bool>,
+    /// HTTP status of the upstream call.
+    pub status: Option<i64>,
+    /// Error text.
+    pub error: Option<String>,
+    /// Round trip, ms.
+    pub elapsed_ms: Option<f64>,
+}
+
+/// One row of `channelAccounts[channel]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(missing_docs)]
+pub struct AccountRow {
+    pub account_id: String,
+    pub enabled: Option<bool>,
+    pub configured: Option<bool>,
+    pub linked: Option<bool>,
+    pub running: Option<bool>,
+    pub connected: Option<bool>,
+    pub restart_pending: Option<bool>,
+    pub reconnect_attempts: Option<u64>,
+    pub terminal_disconnect: Option<bool>,
+    pub ingress_unavailable: Option<bool>,
+    pub last_start_at: Option<i64>,
+    pub last_stop_at: Option<i64>,
+    pub last_connected_at: Option<i64>,
+    pub last_inbound_at: Option<i64>,
+    pub last_event_at: Option<i64>,
+    pub last_transport_activity_at: Option<i64>,
+    pub last_probe_at: Option<i64>,
+    pub last_disconnect: Option<LastDisconnect>,
+    pub last_error: Option<String>,
+    pub lifecycle: Option<String>,
+    pub health_state: Option<String>,
+    pub mode: Option<String>,
+    pub probe: Option<Probe>,
+}
+
+fn b(v: &Value, k: &str) -> Option<bool> {
+    v.get(k)?.as_bool()
+}
+fn ms(v: &Value, k: &str) -> Option<i64> {
+    let x = v.get(k)?;
+    x.as_i64().or_else(|| x.as_f64().map(|f| f as i64))
+}
+fn s(v: &Value, k: &str) -> Option<String> {
+    v.get(k)?.as_str().map(str::to_owned)
+}
+
+impl AccountRow {
+    /// Decodes one row; `None` when it has no `accountId`.
+    pub fn from_value(v: &Value) -> Option<AccountRow> {
+        let account_id = s(v, "accountId")?;
+        let last_disconnect = match v.get("lastDisconnect") {
+            Some(Value::String(t)) => Some(LastDisconnect {
+                error: Some(t.clone()),
+                ..Default::default()
+            }),
+            Some(o @ Value::Object(_)) => Some(LastDisconnect {
+                at: ms(o, "at"),
+                status: ms(o, "status"),
+                error: s(o, "error"),
+                logged_out: b(o, "loggedOut").unwrap_or(false),
+            }),
+            _ => None,
+        };
+        let probe = v.get("probe").filter(|p| p.is_object()).map(|p| Probe {
+            ok: b(p, "ok"),
+            status: ms(p, "status"),
+            error: s(p, "error"),
+            elapsed_ms: p.get("elapsedMs").and_then(Value::as_f64),
+        });
+        Some(AccountRow {
+            account_id,
+            enabled: b(v, "enabled"),
+            configured: b(v, "configured"),
+            linked: b(v, "linked"),
+            running: b(v, "running"),
+            connected: b(v, "connected"),
+            restart_pending: b(v, "restartPending"),
+            reconnect_attempts: ms(v, "reconnectAttempts").map(|n| n.max(0) as u64),
+            terminal_disconnect: b(v, "terminalDisconnect"),
+            ingress_unavailable: b(v, "ingressUnavailable"),
+            last_start_at: ms(v, "lastStartAt"),
+            last_stop_at: ms(v, "lastStopAt"),
+            last_connected_at: ms(v, "lastConnectedAt"),
+            last_inbound_at: ms(v, "lastInboundAt"),
+            last_event_at: ms(v, "lastEventAt"),
+            last_transport_activity_at: ms(v, "lastTransportActivityAt"),
+            last_probe_at: ms(v, "lastProbeAt"),
+            last_disconnect,
+            last_error: s(v, "lastError"),
+            lifecycle: s(v, "lifecycle"),
+            health_state: s(v, "healthState"),
+            mode: s(v, "mode"),
+            probe,
+        })
+    }
+
+    /// Disabled or unconfigured accounts are not reported.
+    pub fn is_watched(&self) -> bool {
+        self.enabled != Some(false) && self.configured != Some(false)
+    }
+}
+
+/// The parts of a `channels.status` payload clawwatch uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelsStatus {
+    /// Gateway clock when the payload was made, epoch ms.
+    pub ts: Option<i64>,
+    /// Channel ids in the gateway's order.
+    pub channel_order: Vec<String>,
+    /// Rows per channel.
+    pub accounts: BTreeMap<String, Vec<AccountRow>>,
+}
+
+/// A payload that is not a `channels.status` answer.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("not a channels.status payload: {0}")]
+pub struct PayloadError(pub &'static str);
+
+impl ChannelsStatus {
+    /// Decodes a `channels.status` payload.
+    pub fn from_value(v: &Value) -> Result<ChannelsStatus, PayloadError> {
+        let obj = v.as_object().ok_or(PayloadError("not an object"))?;
+        let ca = obj
+            .get("channelAccounts")
+            .and_then(Value::as_object)
+            .ok_or(PayloadError("no channelAccounts object"))?;
+        let mut accounts = BTreeMap::new();
+        for (ch, rows) in ca {
+            let rows = rows
+                .as_array()
+                .map(|a| a.iter().filter_map(AccountRow::from_value).collect())
+                .unwrap_or_default();
+            accounts.insert(ch.clone(), rows);
+        }
+        let mut channel_order: Vec<String> = obj
+            .get("channelOrder")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for ch in accounts.keys() {
+            if !channel_order.contains(ch) {
+                channel_order.push(ch.clone());
+            }
+        }
+        Ok(ChannelsStatus {
+            ts: ms(v, "ts"),
+            channel_order,
+            accounts,
+        })
+    }
+}

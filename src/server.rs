@@ -1,0 +1,219 @@
+//! The HTTP surface: `/metrics`, `/health/detail`, `/healthz`, `/readyz`,
+//! `/api/v1/history` and a small status page. Handlers only read snapshots.
+
+use crate::app::{Phase, Shared, Snapshot};
+use crate::metrics::Format;
+use crate::redact::redact;
+use crate::state::{rfc3339, Event};
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Builds the router.
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/health/detail", get(health_detail))
+        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/history", get(history))
+        .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .with_state(shared)
+}
+
+async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    if let Some(token) = &s.bearer {
+        if req.uri().path() != "/healthz" {
+            let ok = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|v| constant_time_eq(v.as_bytes(), token.expose().as_bytes()));
+            if !ok {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "missing or wrong bearer token\n",
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn snapshot(s: &Shared) -> Arc<Snapshot> {
+    s.snapshot.borrow().clone()
+}
+
+/// Picks the exposition format from an Accept header.
+pub fn negotiate(accept: Option<&str>) -> Format {
+    match accept {
+        Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+        Some(a) if a.contains("text/plain") => Format::Prometheus,
+        _ => Format::OpenMetrics,
+    }
+}
+
+async fn metrics(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let exposition = s.exposition.clone();
+    let body = exposition.get(format);
+    let ct = match format {
+        Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+    };
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body.to_vec()).into_response()
+}
+
+/// The `/health/detail` document.
+pub fn health_document(snap: &Snapshot) -> Value {
+    let mut channels = Map::new();
+    for (ch, st) in snap.channel_states() {
+        channels.insert(ch, json!(st.as_str()));
+    }
+    let mut accounts = Map::new();
+    for a in &snap.accounts {
+        let entry = accounts.entry(a.channel.clone()).or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(json!({
+                "account": a.account,
+                "state": a.state.as_str(),
+                "since": rfc3339(a.since),
+                "reason": a.reason.map(|r| r.as_str()),
+                "reconnect_attempts": a.reconnect_attempts,
+                "last_error": a.last_error.as_deref().map(redact),
+                "last_inbound_at": a.last_inbound_at.map(rfc3339),
+                "last_event_at": a.last_event_at.map(rfc3339),
+                "last_transport_activity_at": a.last_transport_activity_at.map(rfc3339),
+                "probe_ok": a.probe_ok,
+                "recovery": if a.recovery_exhausted { "exhausted" } else { "not_attempted" },
+                "recovery_exhausted": a.recovery_exhausted,
+            }));
+        }
+    }
+    json!({
+        "status": snap.status(),
+        "uptime": snap.uptime_now(),
+        "checked_at": snap.checked_at.map(rfc3339),
+        "gateway": {
+            "url": snap.gateway_url,
+            "up": snap.phase == Phase::Up,
+            "ready": snap.ready,
+            "version": snap.version,
+            "error": snap.gateway_error,
+        },
+        "channels": channels,
+        "accounts": accounts,
+    })
+}
+
+async fn health_detail(State(s): State<Shared>) -> Response {
+    let snap = snapshot(&s);
+    let code = match snap.status() {
+        "down" | "starting" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    };
+    (code, Json(health_document(&snap))).into_response()
+}
+
+async fn readyz(State(s): State<Shared>) -> Response {
+    if snapshot(&s).polled {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the first gateway poll\n").into_response()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    channel: Option<String>,
+    account: Option<String>,
+    limit: Option<usize>,
+}
+
+fn event_json(e: &Event) -> Value {
+    match e {
+        Event::Transition { at, channel, account, from, to, reason } => json!({
+            "kind": "transition", "at": rfc3339(*at), "channel": channel, "account": account,
+            "from": from.as_str(), "to": to.as_str(), "reason": reason.map(|r| r.as_str()),
+        }),
+        Event::Disconnect { at, channel, account, reason } => json!({
+            "kind": "disconnect", "at": rfc3339(*at), "channel": channel, "account": account,
+            "reason": reason.as_str(),
+        }),
+    }
+}
+
+async fn history(State(s): State<Shared>, Query(q): Query<HistoryQuery>) -> Json<Value> {
+    let snap = snapshot(&s);
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let items: Vec<Value> = snap
+        .history
+        .iter()
+        .filter(|e| {
+            let (c, a) = e.key();
+            q.channel.as_deref().is_none_or(|x| x == c) && q.account.as_deref().is_none_or(|x| x == a)
+        })
+        .take(limit)
+        .map(event_json)
+        .collect();
+    Json(json!(items))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn index(State(s): State<Shared>) -> Html<String> {
+    let snap = snapshot(&s);
+    let mut rows = String::new();
+    for a in &snap.accounts {
+        rows.push_str(&format!(
+            "<tr class=\"{st}\"><td>{}</td><td>{}</td><td>{st}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&a.channel),
+            esc(&a.account),
+            rfc3339(a.since),
+            a.reason.map(|r| r.as_str()).unwrap_or(""),
+            a.reconnect_attempts,
+            st = a.state.as_str(),
+        ));
+    }
+    let mut events = String::new();
+    for e in snap.history.iter().take(20) {
+        let v = event_json(e);
+        events.push_str(&format!(
+            "<li>{} {}/{} {} {}</li>\n",
+            esc(v["at"].as_str().unwrap_or("")),
+            esc(v["channel"].as_str().unwrap_or("")),
+            esc(v["account"].as_str().unwrap_or("")),
+            esc(v["kind"].as_str().unwrap_or("")),
+            esc(&format!("{} {}", v["to"].as_str().unwrap_or(""), v["reason"].as_str().unwrap_or(""))),
+        ));
+    }
+    Html(format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>clawwatch</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}
+.connected td:nth-child(3){{color:#080}}.connecting td:nth-child(3),.reconnecting td:nth-child(3){{color:#a60}}
+.disconnected td:nth-child(3),.error td:nth-child(3),.auth_required td:nth-child(3){{color:#c00;font-weight:bold}}</style></head>
+<body><h1>clawwatch</h1><p>gateway {url}: <b id="status">{status}</b> (version {ver})</p>
+<table><tr><th>channel</th><th>account</th><th>state</th><th>since</th><th>reason</th><th>reconnects</th></tr>
+{rows}</table><h2>Recent events</h2><ul>{events}</ul>
+<p><a href="/metrics">/metrics</a> · <a href="/health/detail">/health/detail</a> · <a href="/api/v1/history">/api/v1/history</a></p></body></html>"#,
+        url = esc(&snap.gateway_url),
+        status = snap.status(),
+        ver = esc(snap.version.as_deref().unwrap_or("?")),
+    ))
+}

@@ -1,0 +1,406 @@
+//! Simulated channel accounts and the named scenarios that drive them. Each
+//! phase writes the row fields the real gateway writes in that situation
+//! (see `docs/states.md` and the captures under `tests/fixtures/openclaw/`).
+
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the gateway is doing with one account.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub enum Phase {
+    /// Provider task started, transport not up yet.
+    Starting,
+    /// Transport up; activity keeps moving.
+    Ready,
+    /// Looks connected, but transport activity froze (long polls hang).
+    Stalled,
+    /// Task exited with `error`; the channel manager restarts it (attempt n).
+    Restarting { error: String, attempt: u64 },
+    /// Discord socket closed with `code`; the plugin reconnects by itself.
+    SocketReconnect { code: i64 },
+    /// Terminal stop: no auto-restart (bad token, fatal close).
+    Blocked { error: String, close: Option<i64> },
+    /// Restart budget exhausted.
+    GaveUp { error: String },
+    /// Task ended without an error and nothing restarts it.
+    Stopped,
+    /// WhatsApp: no linked session.
+    NotLinked,
+    /// WhatsApp: logged out from the phone.
+    LoggedOut,
+    /// WhatsApp: another client took over the session (440).
+    Conflict,
+}
+
+/// One simulated account.
+#[derive(Debug, Clone)]
+pub struct SimAccount {
+    /// Current phase.
+    pub phase: Phase,
+    /// Row fields (camelCase, as the gateway sends them).
+    pub row: Map<String, Value>,
+}
+
+/// A step of a scenario: at `at`, put (channel, account) into `phase`.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Offset from the scenario start.
+    pub at: Duration,
+    /// Channel id.
+    pub channel: String,
+    /// Account id.
+    pub account: String,
+    /// New phase.
+    pub phase: Phase,
+}
+
+/// A named scenario: its accounts and timeline.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name as given on the command line.
+    pub name: &'static str,
+    /// Steps in time order (stable sort by `at`).
+    pub steps: Vec<Step>,
+    /// When looping, the period.
+    pub period: Duration,
+}
+
+/// Names of the built-in scenarios.
+pub const SCENARIOS: [&str; 7] = [
+    "steady",
+    "whatsapp-logged-out",
+    "discord-disallowed-intents",
+    "telegram-reconnect-storm",
+    "flapping",
+    "fleet",
+    "cycle",
+];
+
+fn step(at_ms: u64, ch: &str, acct: &str, phase: Phase) -> Step {
+    Step {
+        at: Duration::from_millis(at_ms),
+        channel: ch.into(),
+        account: acct.into(),
+        phase,
+    }
+}
+
+fn steady(out: &mut Vec<Step>, ch: &str) {
+    out.push(step(0, ch, "default", Phase::Starting));
+    out.push(step(2_000, ch, "default", Phase::Ready));
+}
+
+const TG_401: &str = "Unauthorized | Telegram ingress worker exited with code 1";
+const NET: &str = "Network request for 'getUpdates' failed! (fetch failed | getaddrinfo ENOTFOUND api.telegram.org)";
+
+/// Builds a scenario; `fleet_size` sizes `fleet`.
+pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
+    let mut s = Vec::new();
+    let mut period = Duration::from_secs(60);
+    let name: &'static str = SCENARIOS.iter().find(|n| **n == name)?;
+    match name {
+        "steady" => {
+            for ch in ["discord", "telegram", "whatsapp"] {
+                steady(&mut s, ch);
+            }
+        }
+        "whatsapp-logged-out" => {
+            steady(&mut s, "discord");
+            steady(&mut s, "telegram");
+            steady(&mut s, "whatsapp");
+            s.push(step(10_000, "whatsapp", "default", Phase::LoggedOut));
+            s.push(step(30_000, "whatsapp", "default", Phase::Starting));
+            s.push(step(32_000, "whatsapp", "default", Phase::Ready));
+        }
+        "discord-disallowed-intents" => {
+            steady(&mut s, "discord");
+            steady(&mut s, "telegram");
+            steady(&mut s, "whatsapp");
+            s.push(step(
+                10_000,
+                "discord",
+                "default",
+                Phase::Blocked { error: "Gateway websocket closed: 4014".into(), close: Some(4014) },
+            ));
+        }
+        "telegram-reconnect-storm" => {
+            steady(&mut s, "discord");
+            steady(&mut s, "telegram");
+            steady(&mut s, "whatsapp");
+            for k in 0..5u64 {
+                let t = 10_000 + k * 2_000;
+                s.push(step(t, "telegram", "default", Phase::Restarting { error: NET.into(), attempt: k + 1 }));
+                s.push(step(t + 1_000, "telegram", "default", Phase::Starting));
+            }
+            s.push(step(20_000, "telegram", "default", Phase::Ready));
+        }
+        "flapping" => {
+            steady(&mut s, "discord");
+            steady(&mut s, "telegram");
+            steady(&mut s, "whatsapp");
+            for k in 0..5u64 {
+                let t = 10_000 + k * 3_000;
+                s.push(step(t, "discord", "default", Phase::SocketReconnect { code: 1006 }));
+                s.push(step(t + 1_500, "discord", "default", Phase::Ready));
+            }
+        }
+        "fleet" => {
+            let chans = ["discord", "telegram", "whatsapp"];
+            for i in 0..fleet_size {
+                let ch = chans[i % 3];
+                let acct = format!("acct-{i:04}");
+                s.push(step(0, ch, &acct, Phase::Starting));
+                s.push(step(2_000, ch, &acct, Phase::Ready));
+                let fail = match (ch, i % 97) {
+                    ("telegram", 1) => Some(Phase::Blocked { error: TG_401.into(), close: None }),
+                    ("discord", 2) => Some(Phase::SocketReconnect { code: 1006 }),
+                    ("whatsapp", 3) => Some(Phase::LoggedOut),
+                    _ => None,
+                };
+                if let Some(p) = fail {
+                    s.push(step(5_000, ch, &acct, p));
+                }
+            }
+        }
+        "cycle" => {
+            // Every state within a minute, on every channel.
+            let tg = "telegram";
+            s.push(step(0, tg, "default", Phase::Starting));
+            s.push(step(3_000, tg, "default", Phase::Ready));
+            s.push(step(12_000, tg, "default", Phase::Stalled));
+            s.push(step(27_000, tg, "default", Phase::Restarting {
+                error: "Polling stall detected (no completed getUpdates for 120s); forcing restart.".into(),
+                attempt: 1,
+            }));
+            s.push(step(31_000, tg, "default", Phase::Starting));
+            s.push(step(33_000, tg, "default", Phase::Ready));
+            s.push(step(45_000, tg, "default", Phase::Blocked { error: TG_401.into(), close: None }));
+            let dc = "discord";
+            s.push(step(0, dc, "default", Phase::Starting));
+            s.push(step(4_000, dc, "default", Phase::Ready));
+            s.push(step(18_000, dc, "default", Phase::SocketReconnect { code: 1006 }));
+            s.push(step(24_000, dc, "default", Phase::Ready));
+            s.push(step(40_000, dc, "default", Phase::Blocked { error: "Gateway websocket closed: 4014".into(), close: Some(4014) }));
+            let wa = "whatsapp";
+            s.push(step(0, wa, "default", Phase::NotLinked));
+            s.push(step(8_000, wa, "default", Phase::Starting));
+            s.push(step(10_000, wa, "default", Phase::Ready));
+            s.push(step(22_000, wa, "default", Phase::Stopped));
+            s.push(step(30_000, wa, "default", Phase::Starting));
+            s.push(step(32_000, wa, "default", Phase::Ready));
+            s.push(step(50_000, wa, "default", Phase::LoggedOut));
+            period = Duration::from_secs(60);
+        }
+        _ => return None,
+    }
+    s.sort_by_key(|st| st.at);
+    Some(Scenario { name, steps: s, period })
+}
+
+/// The simulated gateway's channel table.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    /// Accounts by (channel, account).
+    pub accounts: BTreeMap<(String, String), SimAccount>,
+}
+
+fn base_row(channel: &str, account: &str) -> Map<String, Value> {
+    let mut r = json!({
+        "accountId": account, "enabled": true, "configured": true,
+        "lastStartAt": null, "lastStopAt": null, "restartPending": false, "reconnectAttempts": 0,
+        "lastInboundAt": null, "lastOutboundAt": null, "running": false, "lastError": null,
+    });
+    match channel {
+        "telegram" => {
+            r["mode"] = json!("polling");
+            r["tokenSource"] = json!("config");
+            r["tokenStatus"] = json!("available");
+        }
+        "discord" => {
+            r["tokenSource"] = json!("config");
+            r["tokenStatus"] = json!("available");
+            r["lastDisconnect"] = Value::Null;
+        }
+        "whatsapp" => {
+            r["linked"] = json!(true);
+            r["lastDisconnect"] = Value::Null;
+            r["dmPolicy"] = json!("pairing");
+        }
+        _ => {}
+    }
+    r.as_object().cloned().unwrap_or_default()
+}
+
+impl World {
+    /// Puts an account into a phase at gateway time `now_ms`; returns the log
+    /// lines (level, subsystem, message) the real gateway writes for it.
+    pub fn set(&mut self, channel: &str, account: &str, phase: Phase, now_ms: i64) -> Vec<(&'static str, String, String)> {
+        let key = (channel.to_string(), account.to_string());
+        let acc = self.accounts.entry(key).or_insert_with(|| SimAccount {
+            phase: Phase::Stopped,
+            row: base_row(channel, account),
+        });
+        let r = &mut acc.row;
+        let sub = format!("channels/{channel}");
+        let mut logs = Vec::new();
+        for k in ["terminalDisconnect", "healthState", "stateReason"] {
+            r.remove(k);
+        }
+        match &phase {
+            Phase::Starting => {
+                r.insert("running".into(), json!(true));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("starting"));
+                r.insert("restartPending".into(), json!(false));
+                r.insert("lastStartAt".into(), json!(now_ms));
+                r.insert("lastError".into(), Value::Null);
+                if channel != "telegram" {
+                    r.insert("lastDisconnect".into(), Value::Null);
+                }
+                if channel == "whatsapp" {
+                    r.insert("linked".into(), json!(true));
+                }
+                logs.push(("INFO", sub.clone(), format!("[{account}] starting provider")));
+            }
+            Phase::Ready | Phase::Stalled => {
+                r.insert("running".into(), json!(true));
+                r.insert("connected".into(), json!(true));
+                r.insert("lifecycle".into(), json!("ready"));
+                r.insert("restartPending".into(), json!(false));
+                r.insert("lastError".into(), Value::Null);
+                if acc.phase != Phase::Ready && acc.phase != Phase::Stalled || phase == Phase::Ready {
+                    r.insert("lastConnectedAt".into(), json!(now_ms));
+                    r.insert("lastEventAt".into(), json!(now_ms));
+                    r.insert("lastTransportActivityAt".into(), json!(now_ms));
+                }
+                if matches!(acc.phase, Phase::SocketReconnect { .. }) {
+                    logs.push(("INFO", sub.clone(), "discord gateway: Gateway resumed".into()));
+                }
+            }
+            Phase::Restarting { error, attempt } => {
+                r.insert("running".into(), json!(false));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("recovering"));
+                r.insert("restartPending".into(), json!(true));
+                r.insert("reconnectAttempts".into(), json!(attempt));
+                r.insert("lastError".into(), json!(error));
+                r.insert("lastStopAt".into(), json!(now_ms));
+                let delay = (5u64 << (attempt.saturating_sub(1)).min(6)).min(300);
+                logs.push(("ERROR", sub.clone(), format!("[{account}] channel exited: {error}")));
+                logs.push(("INFO", sub.clone(), format!("[{account}] auto-restart attempt {attempt}/10 in {delay}s")));
+            }
+            Phase::SocketReconnect { code } => {
+                r.insert("running".into(), json!(true));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("recovering"));
+                r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": code}));
+                r.insert("lastEventAt".into(), json!(now_ms));
+                r.insert("lastError".into(), json!("Gateway reconnect scheduled in 4000ms (close, resume=false)"));
+                logs.push(("INFO", sub.clone(), format!("discord gateway: Gateway websocket closed: {code}")));
+                logs.push(("INFO", sub.clone(), "discord gateway: Gateway reconnect scheduled in 4000ms (close, resume=false)".into()));
+            }
+            Phase::Blocked { error, close } => {
+                r.insert("running".into(), json!(false));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("blocked"));
+                r.insert("restartPending".into(), json!(false));
+                r.insert("terminalDisconnect".into(), json!(true));
+                r.insert("healthState".into(), json!("terminal-disconnect"));
+                r.insert("lastError".into(), json!(error));
+                r.insert("lastStopAt".into(), json!(now_ms));
+                if let Some(c) = close {
+                    r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": c}));
+                    r.insert("lastEventAt".into(), json!(now_ms));
+                    logs.push(("INFO", sub.clone(), format!("discord gateway: Gateway websocket closed: {c}")));
+                    if *c == 4014 {
+                        logs.push(("ERROR", sub.clone(), "discord: gateway closed with code 4014 (missing privileged gateway intents). Enable the required intents in the Discord Developer Portal or disable them in config.".into()));
+                    }
+                } else {
+                    logs.push(("ERROR", sub.clone(), format!("[{account}] channel exited: {error}")));
+                }
+                logs.push(("INFO", sub.clone(), format!("[{account}] auto-restart skipped, terminal disconnect")));
+            }
+            Phase::GaveUp { error } => {
+                r.insert("running".into(), json!(false));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("stopped"));
+                r.insert("restartPending".into(), json!(false));
+                r.insert("reconnectAttempts".into(), json!(10));
+                r.insert("lastError".into(), json!(error));
+                r.insert("lastStopAt".into(), json!(now_ms));
+                logs.push(("ERROR", sub.clone(), format!("[{account}] giving up after 10 restart attempts")));
+            }
+            Phase::Stopped => {
+                r.insert("running".into(), json!(false));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("stopped"));
+                r.insert("restartPending".into(), json!(false));
+                r.insert("lastError".into(), Value::Null);
+                r.insert("lastStopAt".into(), json!(now_ms));
+                logs.push(("WARN", sub.clone(), format!("[{account}] channel exited without an error")));
+            }
+            Phase::NotLinked => {
+                r.insert("linked".into(), json!(false));
+                r.insert("running".into(), json!(false));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("stopped"));
+                r.insert("healthState".into(), json!("stopped"));
+                r.insert("stateReason".into(), json!("not linked"));
+            }
+            Phase::LoggedOut => {
+                r.insert("running".into(), json!(false));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("blocked"));
+                r.insert("healthState".into(), json!("logged-out"));
+                r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": 401, "loggedOut": true, "error": "Connection Failure"}));
+                r.insert("lastStopAt".into(), json!(now_ms));
+                logs.push(("WARN", "gateway/channels/whatsapp".into(), format!("[{account}] web reconnect: connection closed")));
+                logs.push(("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp session logged out. Run `openclaw channels login --channel whatsapp` to relink.")));
+            }
+            Phase::Conflict => {
+                r.insert("running".into(), json!(false));
+                r.insert("connected".into(), json!(false));
+                r.insert("lifecycle".into(), json!("blocked"));
+                r.insert("healthState".into(), json!("conflict"));
+                r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": 440, "error": "Stream Errored (conflict)"}));
+                logs.push(("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp Web connection closed (status 440: session conflict). Stopping web monitoring.")));
+            }
+        }
+        acc.phase = phase;
+        logs
+    }
+
+    /// Rows as of gateway time `now_ms`: live transports keep moving.
+    pub fn rows(&self, channel: &str, now_ms: i64, probe: bool) -> Vec<Value> {
+        self.accounts
+            .range((channel.to_string(), String::new())..)
+            .take_while(|((c, _), _)| c == channel)
+            .map(|(_, a)| {
+                let mut r = a.row.clone();
+                if a.phase == Phase::Ready {
+                    r.insert("lastTransportActivityAt".into(), json!(now_ms));
+                }
+                if probe {
+                    let ok = matches!(a.phase, Phase::Ready | Phase::Stalled | Phase::Starting);
+                    let status = match &a.phase {
+                        Phase::Blocked { error, .. } if error.contains("Unauthorized") => json!(401),
+                        _ if ok => json!(200),
+                        _ => Value::Null,
+                    };
+                    r.insert("probe".into(), json!({"ok": ok, "status": status, "error": if ok { Value::Null } else { json!("probe failed") }, "elapsedMs": 40 + (now_ms % 17)}));
+                    r.insert("lastProbeAt".into(), json!(now_ms));
+                }
+                Value::Object(r)
+            })
+            .collect()
+    }
+
+    /// Channel ids present, sorted as the gateway sorts them.
+    pub fn channels(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.accounts.keys().map(|(c, _)| c.clone()).collect();
+        v.dedup();
+        v
+    }
+}

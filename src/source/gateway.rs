@@ -1,0 +1,569 @@
+//! The gateway's WebSocket RPC (protocol 4): challenge, `connect` as
+//! `gateway-client`/`backend`, `channels.status` polls (plain and probed),
+//! pushed `health`/`tick` events, and tick-based dead-connection detection.
+//! Every failure becomes one [`Observation::Down`] with the fix in its text;
+//! the same failure repeated is logged once.
+
+use super::Observation;
+use crate::config::Secret;
+use crate::metrics::{GatewayErrorKind, KindLabels, MethodLabels, Metrics};
+use crate::model::ChannelsStatus;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::sync::CancellationToken;
+
+/// The protocol version clawwatch speaks.
+pub const PROTOCOL: u64 = 4;
+
+/// How to reach and poll the gateway.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `ws://` or `wss://` URL.
+    pub url: String,
+    /// Credentials for `connect`.
+    pub credentials: Credentials,
+    /// `channels.status` cadence.
+    pub poll_interval: Duration,
+    /// Probed `channels.status` cadence.
+    pub probe_interval: Option<Duration>,
+    /// `timeoutMs` given to probes.
+    pub probe_timeout: Duration,
+    /// One RPC round trip.
+    pub rpc_timeout: Duration,
+    /// TCP connect plus handshake.
+    pub connect_timeout: Duration,
+    /// Largest accepted frame.
+    pub max_frame_bytes: usize,
+}
+
+/// What `connect` presents. A remote gateway also needs a signed device
+/// identity (Ed25519 over the challenge nonce); it belongs here, beside the
+/// token, and is not implemented: loopback needs none.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Shared gateway token.
+    pub token: Option<Secret>,
+    /// Scopes to ask for (`operator.read`; `operator.admin` only for RPC recovery).
+    pub scopes: Vec<String>,
+}
+
+impl Credentials {
+    fn connect_params(&self, _nonce: &str) -> Value {
+        let mut p = json!({
+            "minProtocol": PROTOCOL,
+            "maxProtocol": PROTOCOL,
+            "client": {
+                "id": "gateway-client",
+                "version": env!("CARGO_PKG_VERSION"),
+                "platform": std::env::consts::OS,
+                "mode": "backend",
+            },
+            "role": "operator",
+            "scopes": self.scopes,
+        });
+        if let Some(t) = &self.token {
+            p["auth"] = json!({ "token": t.expose() });
+        }
+        p
+    }
+}
+
+/// A failed session: what kind, the fix, and when to retry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct SessionError {
+    /// Bounded kind, also a label.
+    pub kind: GatewayErrorKind,
+    /// One line naming the fix.
+    pub message: String,
+    /// The gateway asked us to wait this long.
+    pub retry_after: Option<Duration>,
+}
+
+fn fail(kind: GatewayErrorKind, message: impl Into<String>) -> SessionError {
+    SessionError {
+        kind,
+        message: message.into(),
+        retry_after: None,
+    }
+}
+
+/// Maps an RPC error object to a kind and a line naming the fix.
+pub fn explain_rpc_error(url: &str, err: &Value) -> SessionError {
+    let code = err.get("code").and_then(Value::as_str).unwrap_or("");
+    let detail = err
+        .pointer("/details/code")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let msg = err.get("message").and_then(Value::as_str).unwrap_or("");
+    let retry = err
+        .get("retryAfterMs")
+        .and_then(Value::as_u64)
+        .map(Duration::from_millis);
+    match (code, detail) {
+        (_, "AUTH_TOKEN_MISMATCH") | (_, "AUTH_TOKEN_MISSING") => fail(
+            GatewayErrorKind::Auth,
+            format!("the gateway at {url} refused clawwatch's token ({detail}); fix: set CLAWWATCH_GATEWAY_TOKEN or gateway.token_file to the gateway's gateway.auth.token"),
+        ),
+        (_, "PROTOCOL_MISMATCH") => {
+            let expected = err.pointer("/details/expectedProtocol").and_then(Value::as_u64);
+            fail(
+                GatewayErrorKind::Protocol,
+                format!("the gateway at {url} speaks protocol {}, clawwatch speaks {PROTOCOL} (PROTOCOL_MISMATCH); fix: upgrade clawwatch or the gateway to matching versions",
+                    expected.map(|e| e.to_string()).unwrap_or_else(|| "?".into())),
+            )
+        }
+        ("NOT_PAIRED", _) | (_, "DEVICE_IDENTITY_REQUIRED") | ("PAIRING_REQUIRED", _) => fail(
+            GatewayErrorKind::NotPaired,
+            format!("the gateway at {url} wants a device identity ({code}): no usable token was sent; fix: set CLAWWATCH_GATEWAY_TOKEN or gateway.token_file (a non-loopback gateway also needs a paired device)"),
+        ),
+        (_, "MISSING_SCOPE") | ("FORBIDDEN", _) | ("AUTH_SCOPE_MISMATCH", _) => fail(
+            GatewayErrorKind::MissingScope,
+            format!("the gateway at {url} did not grant operator.read ({msg}); fix: run clawwatch on the gateway's host so it connects over loopback, or pair a device with operator.read"),
+        ),
+        ("UNAVAILABLE", _) => SessionError {
+            kind: GatewayErrorKind::Unavailable,
+            message: format!("the gateway at {url} is starting ({msg}); retrying"),
+            retry_after: Some(retry.unwrap_or(Duration::from_secs(2))),
+        },
+        _ => fail(
+            GatewayErrorKind::Rpc,
+            format!("the gateway at {url} answered an error: {code} {msg}"),
+        ),
+    }
+}
+
+struct Pending {
+    method: &'static str,
+    probed: bool,
+    sent: Instant,
+    deadline: Instant,
+}
+
+/// Runs sessions until cancelled, reconnecting with capped backoff.
+pub async fn run(
+    settings: Settings,
+    tx: mpsc::Sender<Observation>,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) {
+    let mut backoff = Duration::from_secs(1);
+    let mut last_logged: Option<String> = None;
+    loop {
+        let started = Instant::now();
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = session(&settings, &tx, &metrics, &cancel, &mut last_logged) => r,
+        };
+        let err = match result {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        metrics
+            .gateway_errors
+            .get_or_create(&KindLabels { kind: err.kind })
+            .inc();
+        report(&err, &mut last_logged);
+        let obs = if err.kind == GatewayErrorKind::Unavailable {
+            Observation::Starting {
+                message: err.message.clone(),
+            }
+        } else {
+            Observation::Down {
+                kind: err.kind,
+                message: err.message.clone(),
+            }
+        };
+        if tx.send(obs).await.is_err() {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_secs(1);
+        }
+        let wait = err.retry_after.unwrap_or_else(|| jitter(backoff));
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.8..1.2))
+}
+
+fn report(err: &SessionError, last: &mut Option<String>) {
+    if last.as_deref() == Some(err.message.as_str()) {
+        tracing::debug!(kind = err.kind.as_str(), "{}", err.message);
+        return;
+    }
+    match err.kind {
+        GatewayErrorKind::Unavailable => tracing::info!(kind = err.kind.as_str(), "{}", err.message),
+        GatewayErrorKind::Auth
+        | GatewayErrorKind::Protocol
+        | GatewayErrorKind::NotPaired
+        | GatewayErrorKind::MissingScope => {
+            tracing::error!(kind = err.kind.as_str(), "{}", err.message)
+        }
+        _ => tracing::warn!(kind = err.kind.as_str(), "{}", err.message),
+    }
+    *last = Some(err.message.clone());
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn ws_error(url: &str, max: usize, e: tungstenite::Error) -> SessionError {
+    use tungstenite::error::CapacityError;
+    match e {
+        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, .. }) => fail(
+            GatewayErrorKind::OversizedFrame,
+            format!("the gateway at {url} sent a frame of {size} bytes, over gateway.max_frame_bytes ({max}); raise it if the gateway really reports that much"),
+        ),
+        tungstenite::Error::Capacity(c) => fail(
+            GatewayErrorKind::OversizedFrame,
+            format!("the gateway at {url} sent an oversized frame ({c}); limit gateway.max_frame_bytes = {max}"),
+        ),
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => fail(
+            GatewayErrorKind::Closed,
+            format!("the gateway at {url} closed the connection; reconnecting"),
+        ),
+        tungstenite::Error::Protocol(p) => fail(
+            GatewayErrorKind::MalformedFrame,
+            format!("the gateway at {url} broke the WebSocket protocol ({p}); reconnecting"),
+        ),
+        tungstenite::Error::Utf8(_) => fail(
+            GatewayErrorKind::MalformedFrame,
+            format!("the gateway at {url} sent a text frame that is not UTF-8; reconnecting"),
+        ),
+        tungstenite::Error::Io(io) => fail(
+            GatewayErrorKind::Connect,
+            format!("cannot talk to the gateway at {url}: {io}; is `openclaw gateway run` running there, and is gateway.url right?"),
+        ),
+        tungstenite::Error::Http(resp) => fail(
+            GatewayErrorKind::Connect,
+            format!("the gateway at {url} refused the WebSocket upgrade with HTTP {}; is gateway.url the gateway's port?", resp.status()),
+        ),
+        other => fail(
+            GatewayErrorKind::Connect,
+            format!("cannot talk to the gateway at {url}: {other}"),
+        ),
+    }
+}
+
+fn close_text(frame: Option<tungstenite::protocol::CloseFrame>) -> String {
+    match frame {
+        Some(f) => format!("code {} {:?}", u16::from(f.code), f.reason.as_str()),
+        None => "no close code".into(),
+    }
+}
+
+async fn next_json(
+    ws: &mut Ws,
+    s: &Settings,
+    deadline: Instant,
+    waiting_for: &str,
+) -> Result<Value, SessionError> {
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => {
+                return Err(fail(
+                    GatewayErrorKind::Timeout,
+                    format!("the gateway at {} accepted the connection but sent no {waiting_for} within {:?}; is it an OpenClaw gateway, and is it overloaded?", s.url, s.connect_timeout),
+                ))
+            }
+            Ok(None) => {
+                return Err(fail(
+                    GatewayErrorKind::Closed,
+                    format!("the gateway at {} closed the connection before {waiting_for}", s.url),
+                ))
+            }
+            Ok(Some(Err(e))) => return Err(ws_error(&s.url, s.max_frame_bytes, e)),
+            Ok(Some(Ok(m))) => m,
+        };
+        match msg {
+            Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).map_err(|e| {
+                    fail(
+                        GatewayErrorKind::MalformedFrame,
+                        format!("the gateway at {} sent a frame that is not JSON ({e}) while clawwatch waited for {waiting_for}", s.url),
+                    )
+                })
+            }
+            Message::Close(f) => {
+                return Err(fail(
+                    GatewayErrorKind::Closed,
+                    format!("the gateway at {} closed the connection ({}) before {waiting_for}", s.url, close_text(f)),
+                ))
+            }
+            _ => continue,
+        }
+    }
+}
+
+async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Value, SessionError> {
+    let deadline = Instant::now() + s.connect_timeout;
+    let challenge = next_json(ws, s, deadline, "connect.challenge").await?;
+    if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge") {
+        return Err(fail(
+            GatewayErrorKind::MalformedFrame,
+            format!("the gateway at {} did not start with connect.challenge; is gateway.url an OpenClaw gateway?", s.url),
+        ));
+    }
+    let nonce = challenge
+        .pointer("/payload/nonce")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let req = json!({"type": "req", "id": "connect", "method": "connect", "params": s.credentials.connect_params(nonce)});
+    ws.send(Message::text(req.to_string()))
+        .await
+        .map_err(|e| ws_error(&s.url, s.max_frame_bytes, e))?;
+    loop {
+        let f = next_json(ws, s, deadline, "the connect answer").await?;
+        if f.get("type").and_then(Value::as_str) != Some("res") || f.get("id").and_then(Value::as_str) != Some("connect") {
+            continue;
+        }
+        if f.get("ok").and_then(Value::as_bool) == Some(true) {
+            let hello = f.get("payload").cloned().unwrap_or_default();
+            let granted: Vec<&str> = hello
+                .pointer("/auth/scopes")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if hello.pointer("/auth/scopes").is_some()
+                && !granted.iter().any(|g| *g == "operator.read" || *g == "operator.admin")
+            {
+                return Err(fail(
+                    GatewayErrorKind::MissingScope,
+                    format!("the gateway at {} accepted the token but granted no operator.read (scopes {granted:?}); fix: run clawwatch on the gateway's host so it connects over loopback, or pair a device with operator.read", s.url),
+                ));
+            }
+            return Ok(hello);
+        }
+        return Err(explain_rpc_error(&s.url, f.get("error").unwrap_or(&Value::Null)));
+    }
+}
+
+async fn session(
+    s: &Settings,
+    tx: &mpsc::Sender<Observation>,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+    last_logged: &mut Option<String>,
+) -> Result<(), SessionError> {
+    let mut cfg = WebSocketConfig::default();
+    cfg.max_message_size = Some(s.max_frame_bytes);
+    cfg.max_frame_size = Some(s.max_frame_bytes);
+    let connect = tokio_tungstenite::connect_async_with_config(s.url.as_str(), Some(cfg), true);
+    let (mut ws, _) = match tokio::time::timeout(s.connect_timeout, connect).await {
+        Err(_) => {
+            return Err(fail(
+                GatewayErrorKind::Timeout,
+                format!("no WebSocket connection to the gateway at {} within {:?}; is the address right and the gateway running?", s.url, s.connect_timeout),
+            ))
+        }
+        Ok(Err(e)) => return Err(ws_error(&s.url, s.max_frame_bytes, e)),
+        Ok(Ok(x)) => x,
+    };
+    let hello = handshake(&mut ws, s).await?;
+    let tick_ms = hello
+        .pointer("/policy/tickIntervalMs")
+        .and_then(Value::as_u64)
+        .unwrap_or(30_000)
+        .max(100);
+    let dead_after = Duration::from_millis(tick_ms * 2);
+    let version = hello
+        .pointer("/server/version")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if last_logged.take().is_some() || true {
+        tracing::info!(url = %s.url, version = version.as_deref().unwrap_or("?"), "Connected to the gateway.");
+    }
+    let _ = tx
+        .send(Observation::Connected {
+            version,
+            uptime_ms: hello.pointer("/snapshot/uptimeMs").and_then(Value::as_i64),
+        })
+        .await;
+
+    let mut next_id: u64 = 0;
+    let mut pending: HashMap<String, Pending> = HashMap::new();
+    let mut next_poll = Instant::now();
+    let mut next_probe = s.probe_interval.map(|_| Instant::now() + Duration::from_secs(1));
+    let mut last_heard = Instant::now();
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
+    let mut malformed_logged = false;
+    loop {
+        let now = Instant::now();
+        if now.duration_since(last_heard) > dead_after {
+            let _ = ws.close(None).await;
+            return Err(fail(
+                GatewayErrorKind::Closed,
+                format!("the gateway at {} sent nothing for {:?} (2 x tickIntervalMs); reconnecting", s.url, dead_after),
+            ));
+        }
+        if let Some((_, p)) = pending.iter().find(|(_, p)| now > p.deadline) {
+            return Err(fail(
+                GatewayErrorKind::Timeout,
+                format!("the gateway at {} did not answer {} within {:?}; reconnecting", s.url, p.method, p.deadline - p.sent),
+            ));
+        }
+        let polling = pending.values().any(|p| !p.probed);
+        if now >= next_poll && !polling {
+            next_id += 1;
+            let id = format!("s{next_id}");
+            send(&mut ws, s, &id, "channels.status", json!({})).await?;
+            pending.insert(id, Pending { method: "channels.status", probed: false, sent: now, deadline: now + s.rpc_timeout });
+            next_poll = now + s.poll_interval;
+        }
+        if let (Some(at), Some(every)) = (next_probe, s.probe_interval) {
+            if now >= at && !pending.values().any(|p| p.probed) {
+                next_id += 1;
+                let id = format!("p{next_id}");
+                let params = json!({"probe": true, "timeoutMs": s.probe_timeout.as_millis() as u64});
+                send(&mut ws, s, &id, "channels.status", params).await?;
+                pending.insert(id, Pending { method: "channels.status", probed: true, sent: now, deadline: now + s.probe_timeout + s.rpc_timeout });
+                next_probe = Some(now + every);
+            }
+        }
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => {
+                let _ = ws.close(None).await;
+                return Ok(());
+            }
+            _ = housekeeping.tick() => continue,
+            m = ws.next() => m,
+        };
+        let msg = match msg {
+            None => return Err(fail(GatewayErrorKind::Closed, format!("the gateway at {} closed the connection; reconnecting", s.url))),
+            Some(Err(e)) => return Err(ws_error(&s.url, s.max_frame_bytes, e)),
+            Some(Ok(m)) => m,
+        };
+        last_heard = Instant::now();
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Close(f) => {
+                return Err(fail(
+                    GatewayErrorKind::Closed,
+                    format!("the gateway at {} closed the connection ({}); reconnecting", s.url, close_text(f)),
+                ))
+            }
+            _ => continue,
+        };
+        let frame: Value = match serde_json::from_str(text.as_str()) {
+            Ok(v) => v,
+            Err(e) => {
+                metrics.gateway_errors.get_or_create(&KindLabels { kind: GatewayErrorKind::MalformedFrame }).inc();
+                if !malformed_logged {
+                    tracing::warn!(error = %e, bytes = text.len(), "The gateway sent a frame that is not JSON; ignoring it.");
+                    malformed_logged = true;
+                }
+                continue;
+            }
+        };
+        match frame.get("type").and_then(Value::as_str) {
+            Some("event") => {
+                // There is no per-channel event: a health push means the
+                // channel rows changed, so poll now.
+                if frame.get("event").and_then(Value::as_str) == Some("health") {
+                    next_poll = Instant::now();
+                }
+            }
+            Some("res") => {
+                let Some(id) = frame.get("id").and_then(Value::as_str) else { continue };
+                let Some(p) = pending.remove(id) else { continue };
+                metrics
+                    .rpc_duration
+                    .get_or_create(&MethodLabels { method: p.method })
+                    .observe(p.sent.elapsed().as_secs_f64());
+                if frame.get("ok").and_then(Value::as_bool) != Some(true) {
+                    let err = explain_rpc_error(&s.url, frame.get("error").unwrap_or(&Value::Null));
+                    metrics.gateway_errors.get_or_create(&KindLabels { kind: err.kind }).inc();
+                    report(&err, last_logged);
+                    if let Some(wait) = err.retry_after {
+                        next_poll = Instant::now() + wait;
+                    }
+                    let obs = if err.kind == GatewayErrorKind::Unavailable {
+                        Observation::Starting { message: err.message }
+                    } else {
+                        Observation::Down { kind: err.kind, message: err.message }
+                    };
+                    let _ = tx.send(obs).await;
+                    continue;
+                }
+                match ChannelsStatus::from_value(frame.get("payload").unwrap_or(&Value::Null)) {
+                    Ok(status) => {
+                        *last_logged = None;
+                        if tx.send(Observation::Status { status, probed: p.probed }).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => {
+                        let err = fail(GatewayErrorKind::MalformedFrame, format!("the gateway at {} answered channels.status with an unexpected shape ({e})", s.url));
+                        metrics.gateway_errors.get_or_create(&KindLabels { kind: err.kind }).inc();
+                        report(&err, last_logged);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, s: &Settings, id: &str, method: &str, params: Value) -> Result<(), SessionError> {
+    let req = json!({"type": "req", "id": id, "method": method, "params": params});
+    ws.send(Message::text(req.to_string()))
+        .await
+        .map_err(|e| ws_error(&s.url, s.max_frame_bytes, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_error(fixture: &str) -> Value {
+        let text = std::fs::read_to_string(format!("{}/{fixture}", crate::FIXTURES)).unwrap();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|l| {
+                let f = l.get("frame")?;
+                (f.get("ok") == Some(&Value::Bool(false))).then(|| f["error"].clone())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn captured_errors_name_the_fix() {
+        let u = "ws://127.0.0.1:18789";
+        let e = explain_rpc_error(u, &first_error("ws-error-bad-token.jsonl"));
+        assert_eq!(e.kind, GatewayErrorKind::Auth);
+        assert!(e.message.contains("CLAWWATCH_GATEWAY_TOKEN"), "{}", e.message);
+        let e = explain_rpc_error(u, &first_error("ws-error-protocol-mismatch.jsonl"));
+        assert_eq!(e.kind, GatewayErrorKind::Protocol);
+        assert!(e.message.contains("speaks protocol 4, clawwatch speaks 4") || e.message.contains("protocol"), "{}", e.message);
+        let e = explain_rpc_error(u, &first_error("ws-error-no-auth-no-device.jsonl"));
+        assert_eq!(e.kind, GatewayErrorKind::NotPaired);
+        let e = explain_rpc_error(u, &first_error("ws-error-missing-scope-and-invalid-params.jsonl"));
+        assert_eq!(e.kind, GatewayErrorKind::MissingScope);
+        let e = explain_rpc_error(u, &json!({"code":"UNAVAILABLE","message":"gateway starting; retry shortly","retryable":true,"retryAfterMs":1500}));
+        assert_eq!((e.kind, e.retry_after), (GatewayErrorKind::Unavailable, Some(Duration::from_millis(1500))));
+    }
+
+    #[test]
+    fn connect_params_match_the_contract() {
+        let c = Credentials { token: Some(Secret::new("t0k")), scopes: vec!["operator.read".into()] };
+        let p = c.connect_params("n");
+        assert_eq!(p["client"]["id"], "gateway-client");
+        assert_eq!(p["client"]["mode"], "backend");
+        assert_eq!(p["role"], "operator");
+        assert_eq!(p["scopes"], json!(["operator.read"]));
+        assert_eq!(p["auth"]["token"], "t0k");
+        assert_eq!((p["minProtocol"].as_u64(), p["maxProtocol"].as_u64()), (Some(4), Some(4)));
+    }
+}

@@ -1,0 +1,470 @@
+//! The per-account state machines. One writer (the state task) owns a
+//! [`Tracker`]; everything it learns comes out as [`Event`]s and a
+//! [`Snapshot`] that readers share.
+
+use crate::derive::{self, Tuning};
+use crate::model::{AccountRow, ChannelsStatus, Reason, State};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+
+/// Seconds since the epoch, fractional.
+pub type Ts = f64;
+
+/// Epoch ms from the gateway to seconds.
+pub fn ms_to_ts(ms: i64) -> Ts {
+    ms as f64 / 1000.0
+}
+
+/// Wall clock now, seconds.
+pub fn now_ts() -> Ts {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(ts: Ts) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(ts.max(0.0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Identity of a watched account.
+pub type Key = (String, String);
+
+/// What one account looks like now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountView {
+    /// Channel id.
+    pub channel: String,
+    /// Account id.
+    pub account: String,
+    /// Current state.
+    pub state: State,
+    /// Why, for failure states.
+    pub reason: Option<Reason>,
+    /// When clawwatch saw the state begin.
+    pub since: Ts,
+    /// The gateway's `reconnectAttempts` as last seen.
+    pub reconnect_attempts: u64,
+    /// Gateway's `lastError` (shown to people; never a label).
+    pub last_error: Option<String>,
+    /// Gateway's `lastInboundAt`.
+    pub last_inbound_at: Option<Ts>,
+    /// Gateway's `lastEventAt`.
+    pub last_event_at: Option<Ts>,
+    /// Gateway's `lastTransportActivityAt`.
+    pub last_transport_activity_at: Option<Ts>,
+    /// Last probe succeeded.
+    pub probe_ok: Option<bool>,
+    /// The gateway's restart budget ran out.
+    pub recovery_exhausted: bool,
+}
+
+/// Something that happened, for metrics, history and (later) alerts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A state change.
+    Transition {
+        /// When.
+        at: Ts,
+        /// Channel id.
+        channel: String,
+        /// Account id.
+        account: String,
+        /// Previous state.
+        from: State,
+        /// New state.
+        to: State,
+        /// Reason of the new state.
+        reason: Option<Reason>,
+    },
+    /// A disconnect: entering a failure state, or a new close while failing.
+    Disconnect {
+        /// When.
+        at: Ts,
+        /// Channel id.
+        channel: String,
+        /// Account id.
+        account: String,
+        /// Why.
+        reason: Reason,
+    },
+}
+
+impl Event {
+    /// Channel and account of the event.
+    pub fn key(&self) -> (&str, &str) {
+        match self {
+            Event::Transition {
+                channel, account, ..
+            }
+            | Event::Disconnect {
+                channel, account, ..
+            } => (channel, account),
+        }
+    }
+    /// When it happened.
+    pub fn at(&self) -> Ts {
+        match self {
+            Event::Transition { at, .. } | Event::Disconnect { at, .. } => *at,
+        }
+    }
+}
+
+/// Counter deltas from one update, applied to metrics by the caller.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    /// Transitions and disconnects, in order.
+    pub events: Vec<Event>,
+    /// Increases of `reconnectAttempts` per account.
+    pub reconnect_attempts: Vec<(Key, u64)>,
+    /// Probe round trips (seconds) per account.
+    pub probe_latency: Vec<(Key, f64)>,
+    /// Accounts the gateway no longer reports.
+    pub removed: Vec<Key>,
+}
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    view: AccountView,
+    last_disconnect_at: Option<i64>,
+    last_probe_at: Option<i64>,
+    exhausted_at_start: Option<Option<i64>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "version")]
+enum Persisted {
+    #[serde(rename = "1")]
+    V1 {
+        accounts: BTreeMap<String, PersistedAccount>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PersistedAccount {
+    state: State,
+    since: Ts,
+}
+
+/// All accounts' state machines.
+#[derive(Debug)]
+pub struct Tracker {
+    tuning: Tuning,
+    accounts: BTreeMap<Key, Tracked>,
+    order: Vec<String>,
+    persisted: BTreeMap<String, PersistedAccount>,
+    state_file: Option<PathBuf>,
+    history: VecDeque<Event>,
+    history_size: usize,
+    polled: bool,
+}
+
+impl Tracker {
+    /// A tracker; `state_dir` keeps `since` across restarts.
+    pub fn new(tuning: Tuning, state_dir: Option<PathBuf>, history_size: usize) -> Tracker {
+        let state_file = state_dir.map(|d| d.join("states.json"));
+        let persisted = state_file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice::<Persisted>(&b).ok())
+            .map(|Persisted::V1 { accounts }| accounts)
+            .unwrap_or_default();
+        Tracker {
+            tuning,
+            accounts: BTreeMap::new(),
+            order: Vec::new(),
+            persisted,
+            state_file,
+            history: VecDeque::new(),
+            history_size: history_size.max(1),
+            polled: false,
+        }
+    }
+
+    /// Replaces the thresholds (config reload).
+    pub fn set_tuning(&mut self, tuning: Tuning) {
+        self.tuning = tuning;
+    }
+
+    /// True once a `channels.status` answer was applied.
+    pub fn polled(&self) -> bool {
+        self.polled
+    }
+
+    /// Applies one `channels.status` answer. `now` is the local clock.
+    pub fn apply(&mut self, status: &ChannelsStatus, probed: bool, now: Ts) -> Update {
+        let mut up = Update::default();
+        let gw_now = status.ts.unwrap_or((now * 1000.0) as i64);
+        self.order = status.channel_order.clone();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut dirty = false;
+        for ch in &status.channel_order {
+            let Some(rows) = status.accounts.get(ch) else {
+                continue;
+            };
+            for row in rows.iter().filter(|r| r.is_watched()) {
+                let key = (ch.clone(), row.account_id.clone());
+                seen.insert(key.clone());
+                dirty |= self.apply_row(&key, row, gw_now, probed, now, &mut up);
+            }
+        }
+        let gone: Vec<Key> = self
+            .accounts
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.accounts.remove(&k);
+            up.removed.push(k);
+            dirty = true;
+        }
+        for e in &up.events {
+            self.history.push_front(e.clone());
+        }
+        self.history.truncate(self.history_size);
+        self.polled = true;
+        if dirty {
+            self.persist();
+        }
+        up
+    }
+
+    fn apply_row(
+        &mut self,
+        key: &Key,
+        row: &AccountRow,
+        gw_now: i64,
+        probed: bool,
+        now: Ts,
+        up: &mut Update,
+    ) -> bool {
+        let (ch, acct) = (&key.0, &key.1);
+        let derived = derive::derive(ch, row, gw_now, &self.tuning);
+        let attempts = row.reconnect_attempts.unwrap_or(0);
+        let mut changed = false;
+        let tracked = match self.accounts.get_mut(key) {
+            Some(t) => t,
+            None => {
+                // Keep the persisted `since` if the state did not change while we were away.
+                let pk = format!("{ch}/{acct}");
+                let since = match self.persisted.get(&pk) {
+                    Some(p) if p.state == derived.state => p.since,
+                    _ => now,
+                };
+                changed = true;
+                self.accounts.insert(
+                    key.clone(),
+                    Tracked {
+                        view: AccountView {
+                            channel: ch.clone(),
+                            account: acct.clone(),
+                            state: derived.state,
+                            reason: derived.reason,
+                            since,
+                            reconnect_attempts: attempts,
+                            last_error: None,
+                            last_inbound_at: None,
+                            last_event_at: None,
+                            last_transport_activity_at: None,
+                            probe_ok: None,
+                            recovery_exhausted: false,
+                        },
+                        last_disconnect_at: row.last_disconnect.as_ref().and_then(|l| l.at),
+                        last_probe_at: None,
+                        exhausted_at_start: None,
+                    },
+                );
+                self.accounts.get_mut(key).expect("inserted above")
+            }
+        };
+        let v = &mut tracked.view;
+        if !changed {
+            if attempts > v.reconnect_attempts {
+                up.reconnect_attempts
+                    .push((key.clone(), attempts - v.reconnect_attempts));
+            }
+            let ld_at = row.last_disconnect.as_ref().and_then(|l| l.at);
+            let new_close = ld_at.is_some() && ld_at > tracked.last_disconnect_at;
+            tracked.last_disconnect_at = ld_at.or(tracked.last_disconnect_at);
+            if derived.state != v.state {
+                up.events.push(Event::Transition {
+                    at: now,
+                    channel: ch.clone(),
+                    account: acct.clone(),
+                    from: v.state,
+                    to: derived.state,
+                    reason: derived.reason,
+                });
+                if derived.state.is_failure() && !v.state.is_failure() || new_close && derived.state.is_failure() {
+                    up.events.push(Event::Disconnect {
+                        at: now,
+                        channel: ch.clone(),
+                        account: acct.clone(),
+                        reason: derived.reason.unwrap_or(Reason::Unknown),
+                    });
+                }
+                v.state = derived.state;
+                v.since = now;
+                changed = true;
+            } else if new_close && derived.state.is_failure() {
+                up.events.push(Event::Disconnect {
+                    at: now,
+                    channel: ch.clone(),
+                    account: acct.clone(),
+                    reason: derived.reason.unwrap_or(Reason::Unknown),
+                });
+            }
+        }
+        v.reason = derived.reason;
+        v.reconnect_attempts = attempts;
+        v.last_error = row.last_error.clone();
+        v.last_inbound_at = row.last_inbound_at.map(ms_to_ts);
+        v.last_event_at = row.last_event_at.map(ms_to_ts);
+        v.last_transport_activity_at = row.last_transport_activity_at.map(ms_to_ts);
+
+        // Recovery exhausted holds until the gateway starts the account again.
+        if derive::gave_up(ch, row) {
+            if tracked.exhausted_at_start.is_none() {
+                tracked.exhausted_at_start = Some(row.last_start_at);
+            }
+        } else if let Some(start) = tracked.exhausted_at_start {
+            if row.last_start_at != start {
+                tracked.exhausted_at_start = None;
+            }
+        }
+        v.recovery_exhausted = tracked.exhausted_at_start.is_some();
+
+        if probed {
+            if let Some(p) = &row.probe {
+                v.probe_ok = p.ok;
+                let fresh = row.last_probe_at.is_none() || row.last_probe_at != tracked.last_probe_at;
+                if fresh && p.ok == Some(true) {
+                    if let Some(ms) = p.elapsed_ms {
+                        up.probe_latency.push((key.clone(), ms / 1000.0));
+                    }
+                }
+                tracked.last_probe_at = row.last_probe_at;
+            }
+        }
+        changed
+    }
+
+    fn persist(&self) {
+        let Some(file) = &self.state_file else {
+            return;
+        };
+        let accounts = self
+            .accounts
+            .values()
+            .map(|t| {
+                (
+                    format!("{}/{}", t.view.channel, t.view.account),
+                    PersistedAccount {
+                        state: t.view.state,
+                        since: t.view.since,
+                    },
+                )
+            })
+            .collect();
+        let body = serde_json::to_vec_pretty(&Persisted::V1 { accounts }).expect("plain data serializes");
+        // Write a sibling then rename: a crash leaves either the old or the new file, never half of one.
+        let tmp = file.with_extension("json.new");
+        let res = std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, file));
+        if let Err(e) = res {
+            tracing::debug!(path = %file.display(), error = %e, "Cannot save state file.");
+        }
+    }
+
+    /// Accounts in the gateway's channel order.
+    pub fn views(&self) -> Vec<AccountView> {
+        let mut out: Vec<AccountView> = Vec::with_capacity(self.accounts.len());
+        for ch in &self.order {
+            out.extend(
+                self.accounts
+                    .range((ch.clone(), String::new())..)
+                    .take_while(|(k, _)| &k.0 == ch)
+                    .map(|(_, t)| t.view.clone()),
+            );
+        }
+        out
+    }
+
+    /// Recent events, newest first.
+    pub fn history(&self) -> impl Iterator<Item = &Event> {
+        self.history.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn status(rows: serde_json::Value, ts: i64) -> ChannelsStatus {
+        ChannelsStatus::from_value(&json!({"ts": ts, "channelOrder": ["telegram"], "channelAccounts": {"telegram": rows}})).unwrap()
+    }
+
+    #[test]
+    fn transitions_disconnects_and_attempts() {
+        let mut t = Tracker::new(Tuning::default(), None, 10);
+        let starting = json!([{"accountId":"default","running":true,"connected":false,"lifecycle":"starting","lastStartAt":1000,"reconnectAttempts":0}]);
+        let up0 = t.apply(&status(starting, 2000), false, 1.0);
+        assert!(up0.events.is_empty());
+        let ready = json!([{"accountId":"default","running":true,"connected":true,"lifecycle":"ready","lastTransportActivityAt":3000,"reconnectAttempts":0}]);
+        let up1 = t.apply(&status(ready, 3000), false, 2.0);
+        assert_eq!(up1.events.len(), 1);
+        let failing = json!([{"accountId":"default","running":false,"connected":false,"lifecycle":"recovering","restartPending":true,"reconnectAttempts":2,"lastError":"fetch failed","lastDisconnect":{"at":4000}}]);
+        let up2 = t.apply(&status(failing, 5000), false, 3.0);
+        assert_eq!(
+            up2.events,
+            vec![
+                Event::Transition { at: 3.0, channel: "telegram".into(), account: "default".into(), from: State::Connected, to: State::Reconnecting, reason: Some(Reason::Network) },
+                Event::Disconnect { at: 3.0, channel: "telegram".into(), account: "default".into(), reason: Reason::Network },
+            ]
+        );
+        assert_eq!(up2.reconnect_attempts, vec![(("telegram".into(), "default".into()), 2)]);
+        // The same close seen again is not a new disconnect; a later one is.
+        let again = json!([{"accountId":"default","running":false,"connected":false,"lifecycle":"recovering","restartPending":true,"reconnectAttempts":3,"lastError":"fetch failed","lastDisconnect":{"at":4000}}]);
+        assert!(t.apply(&status(again, 6000), false, 4.0).events.is_empty());
+        let later = json!([{"accountId":"default","running":false,"connected":false,"lifecycle":"recovering","restartPending":true,"reconnectAttempts":3,"lastError":"fetch failed","lastDisconnect":{"at":7000}}]);
+        let up3 = t.apply(&status(later, 8000), false, 5.0);
+        assert_eq!(up3.events.len(), 1);
+        assert_eq!(t.history().count(), 4);
+        let gone = t.apply(&status(json!([]), 9000), false, 6.0);
+        assert_eq!(gone.removed, vec![("telegram".into(), "default".into())]);
+    }
+
+    #[test]
+    fn since_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = json!([{"accountId":"default","running":false,"lifecycle":"blocked","terminalDisconnect":true,"lastError":"Unauthorized"}]);
+        let mut a = Tracker::new(Tuning::default(), Some(dir.path().into()), 10);
+        a.apply(&status(row.clone(), 1000), false, 100.0);
+        let mut b = Tracker::new(Tuning::default(), Some(dir.path().into()), 10);
+        b.apply(&status(row, 2000), false, 200.0);
+        let v = &b.views()[0];
+        assert_eq!((v.state, v.since), (State::AuthRequired, 100.0));
+        let file = std::fs::read_to_string(dir.path().join("states.json")).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&file).unwrap(),
+            json!({"version":"1","accounts":{"telegram/default":{"state":"auth_required","since":100.0}}})
+        );
+    }
+
+    #[test]
+    fn exhausted_until_the_next_start() {
+        let mut t = Tracker::new(Tuning::default(), None, 10);
+        let gave = json!([{"accountId":"default","running":false,"connected":false,"restartPending":false,"reconnectAttempts":10,"lastStartAt":50,"lastError":"Unauthorized"}]);
+        t.apply(&status(gave, 100), false, 1.0);
+        assert!(t.views()[0].recovery_exhausted);
+        assert_eq!(t.views()[0].state, State::AuthRequired);
+        let restarted = json!([{"accountId":"default","running":true,"connected":false,"lifecycle":"starting","reconnectAttempts":0,"lastStartAt":200}]);
+        t.apply(&status(restarted, 300), false, 2.0);
+        assert!(!t.views()[0].recovery_exhausted);
+    }
+}
