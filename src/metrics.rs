@@ -381,6 +381,7 @@ impl Exposition {
                 text.clear();
                 text.push_str("# EOF\n");
             }
+            let text = sort_samples(&text);
             c.prometheus = to_prometheus_text(&text).into_bytes().into();
             c.openmetrics = text.into_bytes().into();
             c.generation = want;
@@ -392,11 +393,42 @@ impl Exposition {
     }
 }
 
+/// Sorts the samples of gauge and counter families so the exposition is
+/// stable between scrapes (families keep their registration order; histogram
+/// samples keep the encoder's bucket order).
+pub fn sort_samples(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut block: Vec<&str> = Vec::new();
+    let mut sortable = false;
+    let flush = |out: &mut String, block: &mut Vec<&str>, sortable: bool| {
+        if sortable {
+            block.sort_unstable();
+        }
+        for l in block.drain(..) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    };
+    for line in text.lines() {
+        if line.starts_with('#') {
+            flush(&mut out, &mut block, sortable);
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                sortable = rest.ends_with(" gauge") || rest.ends_with(" counter");
+            }
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            block.push(line);
+        }
+    }
+    flush(&mut out, &mut block, sortable);
+    out
+}
+
 /// OpenMetrics text to Prometheus text 0.0.4: no UNIT or EOF lines, counters
 /// and infos typed under their sample names, `_created` samples dropped.
 pub fn to_prometheus_text(om: &str) -> String {
     let mut out = String::with_capacity(om.len());
-    let mut renamed: Vec<(String, &str)> = Vec::new();
     for line in om.lines() {
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
@@ -409,7 +441,6 @@ pub fn to_prometheus_text(om: &str) -> String {
                 "stateset" | "gaugehistogram" | "unknown" => (name.to_string(), "untyped"),
                 k => (name.to_string(), k),
             };
-            renamed.push((name.clone(), kind));
             let _ = writeln!(out, "# TYPE {name} {kind}");
             continue;
         }

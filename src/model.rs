@@ -330,4 +330,47 @@ impl ChannelsStatus {
             accounts,
         })
     }
+
+    /// Decodes the per-account rows of a `health` payload or event
+    /// (`channels.<id>.accounts.<accountId>`).
+    pub fn from_health(v: &Value) -> Result<ChannelsStatus, PayloadError> {
+        let chans = v
+            .get("channels")
+            .and_then(Value::as_object)
+            .ok_or(PayloadError("no channels object"))?;
+        let mut accounts = BTreeMap::new();
+        for (ch, summary) in chans {
+            let rows = summary
+                .get("accounts")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(id, row)| {
+                            let mut row = row.clone();
+                            if row.get("accountId").is_none() {
+                                row["accountId"] = Value::String(id.clone());
+                            }
+                            AccountRow::from_value(&row)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            accounts.insert(ch.clone(), rows);
+        }
+        let mut wrapped = serde_json::Map::new();
+        wrapped.insert("ts".into(), v.get("ts").cloned().unwrap_or(Value::Null));
+        wrapped.insert(
+            "channelOrder".into(),
+            v.get("channelOrder").cloned().unwrap_or(Value::Null),
+        );
+        wrapped.insert("channelAccounts".into(), Value::Object(Default::default()));
+        let mut out = ChannelsStatus::from_value(&Value::Object(wrapped))?;
+        for ch in accounts.keys() {
+            if !out.channel_order.contains(ch) {
+                out.channel_order.push(ch.clone());
+            }
+        }
+        out.accounts = accounts;
+        Ok(out)
+    }
 }

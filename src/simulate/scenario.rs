@@ -270,10 +270,11 @@ impl World {
                 r.insert("lifecycle".into(), json!("ready"));
                 r.insert("restartPending".into(), json!(false));
                 r.insert("lastError".into(), Value::Null);
-                if acc.phase != Phase::Ready && acc.phase != Phase::Stalled || phase == Phase::Ready {
+                // Activity moves while Ready (see `rows`); a stall freezes it here.
+                r.insert("lastTransportActivityAt".into(), json!(now_ms));
+                if acc.phase != Phase::Ready && acc.phase != Phase::Stalled {
                     r.insert("lastConnectedAt".into(), json!(now_ms));
                     r.insert("lastEventAt".into(), json!(now_ms));
-                    r.insert("lastTransportActivityAt".into(), json!(now_ms));
                 }
                 if matches!(acc.phase, Phase::SocketReconnect { .. }) {
                     logs.push(("INFO", sub.clone(), "discord gateway: Gateway resumed".into()));
