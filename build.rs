@@ -9,7 +9,10 @@ fn main() {
             .and_then(|o| String::from_utf8(o.stdout).ok())
             .map(|s| s.trim().to_string())
     });
-    println!("cargo:rustc-env=CLAWWATCH_REVISION={}", rev.unwrap_or_else(|| "unknown".into()));
+    println!(
+        "cargo:rustc-env=CLAWWATCH_REVISION={}",
+        rev.unwrap_or_else(|| "unknown".into())
+    );
     println!("cargo:rerun-if-env-changed=CLAWWATCH_REVISION");
     println!("cargo:rerun-if-changed=.git/HEAD");
 }

@@ -148,7 +148,9 @@ impl StateTask {
             }
             Observation::Ready { ready, uptime_ms } => {
                 self.snap.ready = ready;
-                self.metrics.gateway_ready.set(i64::from(ready == Some(true)));
+                self.metrics
+                    .gateway_ready
+                    .set(i64::from(ready == Some(true)));
                 if let Some(u) = uptime_ms {
                     self.snap.uptime = Some((u as f64 / 1000.0, now));
                 }
@@ -177,27 +179,53 @@ impl StateTask {
         let m = &self.metrics;
         for e in &up.events {
             match e {
-                Event::Transition { channel, account, from, to, reason, .. } => {
+                Event::Transition {
+                    channel,
+                    account,
+                    from,
+                    to,
+                    reason,
+                    ..
+                } => {
                     tracing::info!(%channel, %account, from = %from, to = %to, reason = reason.map(|r| r.as_str()).unwrap_or(""), "Channel state changed.");
                     m.transitions
-                        .get_or_create(&TransitionLabels { channel: channel.clone(), account: account.clone(), to: *to })
+                        .get_or_create(&TransitionLabels {
+                            channel: channel.clone(),
+                            account: account.clone(),
+                            to: *to,
+                        })
                         .inc();
                 }
-                Event::Disconnect { channel, account, reason, .. } => {
+                Event::Disconnect {
+                    channel,
+                    account,
+                    reason,
+                    ..
+                } => {
                     m.disconnects
-                        .get_or_create(&ReasonLabels { channel: channel.clone(), account: account.clone(), reason: *reason })
+                        .get_or_create(&ReasonLabels {
+                            channel: channel.clone(),
+                            account: account.clone(),
+                            reason: *reason,
+                        })
                         .inc();
                 }
             }
         }
         for ((channel, account), n) in &up.reconnect_attempts {
             m.reconnect_attempts
-                .get_or_create(&AccountLabels { channel: channel.clone(), account: account.clone() })
+                .get_or_create(&AccountLabels {
+                    channel: channel.clone(),
+                    account: account.clone(),
+                })
                 .inc_by(*n);
         }
         for ((channel, account), secs) in &up.probe_latency {
             m.heartbeat_latency
-                .get_or_create(&AccountLabels { channel: channel.clone(), account: account.clone() })
+                .get_or_create(&AccountLabels {
+                    channel: channel.clone(),
+                    account: account.clone(),
+                })
                 .observe(*secs);
         }
         for (channel, account) in &up.removed {
@@ -211,7 +239,11 @@ impl StateTask {
                 match self.last_start.insert(key, r.last_start_at) {
                     Some(prev) if prev.is_some() && r.last_start_at > prev => {
                         m.restarts
-                            .get_or_create(&RestartLabels { channel: ch.clone(), account: r.account_id.clone(), initiator: Initiator::Gateway })
+                            .get_or_create(&RestartLabels {
+                                channel: ch.clone(),
+                                account: r.account_id.clone(),
+                                initiator: Initiator::Gateway,
+                            })
                             .inc();
                     }
                     _ => {}
@@ -223,18 +255,33 @@ impl StateTask {
     fn export_accounts(&self) {
         let m = &self.metrics;
         for a in &self.snap.accounts {
-            let l = AccountLabels { channel: a.channel.clone(), account: a.account.clone() };
+            let l = AccountLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+            };
             for s in State::ALL {
                 m.channel_state
-                    .get_or_create(&StateLabels { channel: a.channel.clone(), account: a.account.clone(), state: s })
+                    .get_or_create(&StateLabels {
+                        channel: a.channel.clone(),
+                        account: a.account.clone(),
+                        state: s,
+                    })
                     .set(i64::from(s == a.state));
             }
-            m.channel_up.get_or_create(&l).set(i64::from(a.state == State::Connected));
+            m.channel_up
+                .get_or_create(&l)
+                .set(i64::from(a.state == State::Connected));
             m.state_since.get_or_create(&l).set(a.since);
-            m.recovery_exhausted.get_or_create(&l).set(i64::from(a.recovery_exhausted));
+            m.recovery_exhausted
+                .get_or_create(&l)
+                .set(i64::from(a.recovery_exhausted));
             // Counters exist from the first sight of an account, so rate() works.
             let _ = m.reconnect_attempts.get_or_create(&l);
-            let _ = m.restarts.get_or_create(&RestartLabels { channel: a.channel.clone(), account: a.account.clone(), initiator: Initiator::Gateway });
+            let _ = m.restarts.get_or_create(&RestartLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+                initiator: Initiator::Gateway,
+            });
             match a.probe_ok {
                 Some(ok) => {
                     m.probe_success.get_or_create(&l).set(i64::from(ok));
@@ -243,7 +290,10 @@ impl StateTask {
                     m.probe_success.remove(&l);
                 }
             }
-            for (fam, v) in [(&m.last_inbound, a.last_inbound_at), (&m.last_event, a.last_event_at)] {
+            for (fam, v) in [
+                (&m.last_inbound, a.last_inbound_at),
+                (&m.last_event, a.last_event_at),
+            ] {
                 match v {
                     Some(t) => {
                         fam.get_or_create(&l).set(t);
@@ -279,7 +329,11 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     let (obs_tx, mut obs_rx) = mpsc::channel::<Observation>(64);
     let cancel = CancellationToken::new();
 
-    let listen: SocketAddr = cfg.server.listen.parse().with_context(|| format!("server.listen {:?}", cfg.server.listen))?;
+    let listen: SocketAddr = cfg
+        .server
+        .listen
+        .parse()
+        .with_context(|| format!("server.listen {:?}", cfg.server.listen))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}; is another clawwatch running there? (set server.listen or --listen)"))?;
@@ -291,7 +345,11 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         }
     }
     if !cfg.rules.is_empty() || !cfg.integrations.is_empty() {
-        tracing::warn!(rules = cfg.rules.len(), integrations = cfg.integrations.len(), "Log rules and alert integrations are validated but not active in this version.");
+        tracing::warn!(
+            rules = cfg.rules.len(),
+            integrations = cfg.integrations.len(),
+            "Log rules and alert integrations are validated but not active in this version."
+        );
     }
 
     let mut task = StateTask {
@@ -318,7 +376,12 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         connect_timeout: cfg.gateway.connect_timeout,
         max_frame_bytes: cfg.gateway.max_frame_bytes,
     };
-    set.spawn(gateway::run(settings, obs_tx.clone(), metrics.clone(), cancel.clone()));
+    set.spawn(gateway::run(
+        settings,
+        obs_tx.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
     set.spawn(readyz::run(
         cfg.gateway.readyz(),
         cfg.gateway.poll_interval,

@@ -52,7 +52,9 @@ impl<'de> Deserialize<'de> for OptDuration {
         }
         humantime::parse_duration(&s)
             .map(|x| OptDuration(Some(x)))
-            .map_err(|e| serde::de::Error::custom(format!("{e} (a duration like \"90s\", or \"off\")")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!("{e} (a duration like \"90s\", or \"off\")"))
+            })
     }
 }
 
@@ -419,7 +421,10 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
     if cfg.server.listen.parse::<SocketAddr>().is_err() {
         out.push(err(
             "server.listen",
-            format!("{:?} is not an address like 127.0.0.1:28789", cfg.server.listen),
+            format!(
+                "{:?} is not an address like 127.0.0.1:28789",
+                cfg.server.listen
+            ),
         ));
     }
     one_of(
@@ -466,7 +471,10 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
         if r.name.is_empty() {
             out.push(err(&format!("{p}.name"), "must not be empty".into()));
         } else if !names.insert(r.name.clone()) {
-            out.push(err(&format!("{p}.name"), format!("duplicate rule name {:?}", r.name)));
+            out.push(err(
+                &format!("{p}.name"),
+                format!("duplicate rule name {:?}", r.name),
+            ));
         }
         if r.keywords.is_empty() && r.regex.is_none() {
             out.push(err(&p, "set keywords or regex".into()));
@@ -489,16 +497,20 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
         if it.name.is_empty() {
             out.push(err(&format!("{p}.name"), "must not be empty".into()));
         } else if !inames.insert(it.name.clone()) {
-            out.push(err(&format!("{p}.name"), format!("duplicate integration name {:?}", it.name)));
+            out.push(err(
+                &format!("{p}.name"),
+                format!("duplicate integration name {:?}", it.name),
+            ));
         }
         match it.kind.as_str() {
             "email" => {
                 match &it.smtp {
                     None => out.push(err(&format!("{p}.smtp"), "required for type email".into())),
-                    Some(s) if !(s.starts_with("smtp://") || s.starts_with("smtps://")) => out.push(err(
-                        &format!("{p}.smtp"),
-                        format!("{s:?} must start with smtp:// or smtps://"),
-                    )),
+                    Some(s) if !(s.starts_with("smtp://") || s.starts_with("smtps://")) => out
+                        .push(err(
+                            &format!("{p}.smtp"),
+                            format!("{s:?} must start with smtp:// or smtps://"),
+                        )),
                     _ => {}
                 }
                 if it.from.is_none() {
@@ -507,28 +519,66 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                 if it.to.is_empty() {
                     out.push(err(&format!("{p}.to"), "at least one recipient".into()));
                 }
-                one_of(&mut out, &format!("{p}.password"), it.password.is_some(), &it.password_file, for_run, "password");
+                one_of(
+                    &mut out,
+                    &format!("{p}.password"),
+                    it.password.is_some(),
+                    &it.password_file,
+                    for_run,
+                    "password",
+                );
             }
             "telegram" => {
                 if it.bot_token.is_none() && it.bot_token_file.is_none() {
-                    out.push(err(&format!("{p}.bot_token"), "set bot_token or bot_token_file".into()));
+                    out.push(err(
+                        &format!("{p}.bot_token"),
+                        "set bot_token or bot_token_file".into(),
+                    ));
                 }
-                one_of(&mut out, &format!("{p}.bot_token"), it.bot_token.is_some(), &it.bot_token_file, for_run, "bot_token");
+                one_of(
+                    &mut out,
+                    &format!("{p}.bot_token"),
+                    it.bot_token.is_some(),
+                    &it.bot_token_file,
+                    for_run,
+                    "bot_token",
+                );
                 if it.chat_id.is_none() && it.chat_id_file.is_none() {
-                    out.push(err(&format!("{p}.chat_id"), "set chat_id or chat_id_file".into()));
+                    out.push(err(
+                        &format!("{p}.chat_id"),
+                        "set chat_id or chat_id_file".into(),
+                    ));
                 }
-                one_of(&mut out, &format!("{p}.chat_id"), it.chat_id.is_some(), &it.chat_id_file, for_run, "chat_id");
+                one_of(
+                    &mut out,
+                    &format!("{p}.chat_id"),
+                    it.chat_id.is_some(),
+                    &it.chat_id_file,
+                    for_run,
+                    "chat_id",
+                );
             }
             "webhook" | "alertmanager" => {
                 match &it.url {
-                    None => out.push(err(&format!("{p}.url"), format!("required for type {}", it.kind))),
-                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => out.push(err(
+                    None => out.push(err(
                         &format!("{p}.url"),
-                        format!("{u:?} must start with http:// or https://"),
+                        format!("required for type {}", it.kind),
                     )),
+                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => out
+                        .push(err(
+                            &format!("{p}.url"),
+                            format!("{u:?} must start with http:// or https://"),
+                        )),
                     _ => {}
                 }
-                one_of(&mut out, &format!("{p}.hmac_secret"), it.hmac_secret.is_some(), &it.hmac_secret_file, for_run, "hmac_secret");
+                one_of(
+                    &mut out,
+                    &format!("{p}.hmac_secret"),
+                    it.hmac_secret.is_some(),
+                    &it.hmac_secret_file,
+                    for_run,
+                    "hmac_secret",
+                );
             }
             other => out.push(err(
                 &format!("{p}.type"),
@@ -554,7 +604,11 @@ pub fn resolve_secrets(cfg: &mut Config) -> Result<(), ConfigError> {
             }
         }
     };
-    read("gateway.token_file", &cfg.gateway.token_file, &mut cfg.gateway.token);
+    read(
+        "gateway.token_file",
+        &cfg.gateway.token_file,
+        &mut cfg.gateway.token,
+    );
     read(
         "server.bearer_token_file",
         &cfg.server.bearer_token_file,
@@ -578,7 +632,10 @@ mod tests {
         assert_eq!(cfg.rules.len(), 2);
         assert_eq!(cfg.integrations.len(), 3);
         let problems = validate(&cfg, false);
-        assert!(problems.iter().all(|p| p.severity == Severity::Warning), "{problems:?}");
+        assert!(
+            problems.iter().all(|p| p.severity == Severity::Warning),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -590,10 +647,26 @@ mod tests {
     #[test]
     fn errors_name_the_key_path() {
         let cases = [
-            ("[gateway]\npoll_intervall = \"5s\"\n", "gateway.poll_intervall", "unknown field `poll_intervall`"),
-            ("[gateway]\npoll_interval = \"5 parsecs\"\n", "gateway.poll_interval", "expected a duration"),
-            ("[states.stale_after]\ntelegram = \"soon\"\n", "states.stale_after.telegram", "or \"off\""),
-            ("[[rules]]\nname = 1\n", "rules[0].name", "expected a string"),
+            (
+                "[gateway]\npoll_intervall = \"5s\"\n",
+                "gateway.poll_intervall",
+                "unknown field `poll_intervall`",
+            ),
+            (
+                "[gateway]\npoll_interval = \"5 parsecs\"\n",
+                "gateway.poll_interval",
+                "expected a duration",
+            ),
+            (
+                "[states.stale_after]\ntelegram = \"soon\"\n",
+                "states.stale_after.telegram",
+                "or \"off\"",
+            ),
+            (
+                "[[rules]]\nname = 1\n",
+                "rules[0].name",
+                "expected a string",
+            ),
         ];
         for (text, path, msg) in cases {
             match parse(text) {

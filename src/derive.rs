@@ -316,7 +316,10 @@ mod tests {
             close_code_in("Error: Fatal gateway close code: 4004"),
             Some(4004)
         );
-        assert_eq!(close_code_in("gateway closed with code 4014 (missing"), Some(4014));
+        assert_eq!(
+            close_code_in("gateway closed with code 4014 (missing"),
+            Some(4014)
+        );
         assert_eq!(close_code_in("reconnect scheduled in 4000ms"), None);
     }
 
@@ -361,7 +364,10 @@ mod tests {
             last_transport_activity_at: Some(1_000_000),
             ..row()
         };
-        assert_eq!(derive("telegram", &up, 1_090_000, &t).state, State::Connected);
+        assert_eq!(
+            derive("telegram", &up, 1_090_000, &t).state,
+            State::Connected
+        );
         assert_eq!(
             derive("telegram", &up, 1_090_001, &t),
             d(State::Disconnected, Some(Reason::Stalled))
@@ -370,7 +376,10 @@ mod tests {
             mode: Some("webhook".into()),
             ..up.clone()
         };
-        assert_eq!(derive("telegram", &wh, 9_000_000, &t).state, State::Connected);
+        assert_eq!(
+            derive("telegram", &wh, 9_000_000, &t).state,
+            State::Connected
+        );
         let starting = AccountRow {
             running: Some(true),
             connected: Some(false),
@@ -378,7 +387,10 @@ mod tests {
             last_start_at: Some(1_000_000),
             ..row()
         };
-        assert_eq!(derive("telegram", &starting, 1_120_000, &t).state, State::Connecting);
+        assert_eq!(
+            derive("telegram", &starting, 1_120_000, &t).state,
+            State::Connecting
+        );
         assert_eq!(
             derive("telegram", &starting, 1_120_001, &t),
             d(State::Disconnected, Some(Reason::Timeout))

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("clawwatch=info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),
@@ -55,7 +57,11 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             wait(running).await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen, scenario, speed } => {
+        Command::Demo {
+            listen,
+            scenario,
+            speed,
+        } => {
             let dir = tempfile_dir()?;
             let token = format!("demo-{:016x}", rand::random::<u64>());
             let sim = clawwatch::simulate::start(
@@ -75,12 +81,20 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             cfg.gateway.url = format!("ws://{}", sim.addr);
             cfg.gateway.token = Some(config::Secret::new(token));
             cfg.gateway.poll_interval = std::time::Duration::from_secs(2);
-            cfg.gateway.probe_interval = config::OptDuration(Some(std::time::Duration::from_secs(10)));
+            cfg.gateway.probe_interval =
+                config::OptDuration(Some(std::time::Duration::from_secs(10)));
             cfg.logs.paths = vec![dir.join("logs/openclaw-*.log").display().to_string()];
-            cfg.states.stale_after.insert("telegram".into(), config::OptDuration(Some(std::time::Duration::from_secs(8))));
+            cfg.states.stale_after.insert(
+                "telegram".into(),
+                config::OptDuration(Some(std::time::Duration::from_secs(8))),
+            );
             let running = clawwatch::app::start(cfg, Some(dir.join("state"))).await?;
             let a = running.addr;
-            println!("clawwatch demo: simulated gateway ws://{} (logs in {})", sim.addr, dir.join("logs").display());
+            println!(
+                "clawwatch demo: simulated gateway ws://{} (logs in {})",
+                sim.addr,
+                dir.join("logs").display()
+            );
             println!("  status page     http://{a}/");
             println!("  metrics         http://{a}/metrics");
             println!("  health detail   http://{a}/health/detail   (try: curl -s http://{a}/health/detail | jq .channels)");
@@ -92,13 +106,35 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_dir_all(&dir);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { listen, log_dir, scenario, token, speed, repeat, fleet_size, tick_ms, startup_delay } => {
+        Command::Simulate {
+            listen,
+            log_dir,
+            scenario,
+            token,
+            speed,
+            repeat,
+            fleet_size,
+            tick_ms,
+            startup_delay,
+        } => {
             let sim = clawwatch::simulate::start(
                 listen,
-                clawwatch::simulate::Options { scenario: scenario.clone(), token, log_dir, speed, repeat, fleet_size, tick_ms, startup_delay },
+                clawwatch::simulate::Options {
+                    scenario: scenario.clone(),
+                    token,
+                    log_dir,
+                    speed,
+                    repeat,
+                    fleet_size,
+                    tick_ms,
+                    startup_delay,
+                },
             )
             .await?;
-            println!("simulated OpenClaw gateway on ws://{} (scenario {scenario})", sim.addr);
+            println!(
+                "simulated OpenClaw gateway on ws://{} (scenario {scenario})",
+                sim.addr
+            );
             clawwatch::app::shutdown_signal().await;
             sim.cancel.cancel();
             Ok(ExitCode::SUCCESS)
@@ -112,13 +148,24 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             if let Ok(t) = std::env::var("CLAWWATCH_SERVER_TOKEN") {
                 req = req.bearer_auth(t);
             }
-            let resp = req.send().await.map_err(|e| e.without_url()).with_context(|| format!("cannot reach clawwatch at {base}; is `clawwatch run` running there?"))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| e.without_url())
+                .with_context(|| {
+                    format!("cannot reach clawwatch at {base}; is `clawwatch run` running there?")
+                })?;
             let code = resp.status();
-            let doc: serde_json::Value = resp.json().await.with_context(|| format!("{base}/health/detail answered HTTP {code} without JSON"))?;
+            let doc: serde_json::Value = resp.json().await.with_context(|| {
+                format!("{base}/health/detail answered HTTP {code} without JSON")
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                print!("{}", clawwatch::status::render(&doc, clawwatch::state::now_ts()));
+                print!(
+                    "{}",
+                    clawwatch::status::render(&doc, clawwatch::state::now_ts())
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

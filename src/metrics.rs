@@ -220,15 +220,27 @@ impl Metrics {
             "Current state of a channel account: 1 for the current state, 0 for the other five",
             m.channel_state.clone(),
         );
-        r.register("openclaw_channel_up", "1 when the channel account is connected", m.channel_up.clone());
+        r.register(
+            "openclaw_channel_up",
+            "1 when the channel account is connected",
+            m.channel_up.clone(),
+        );
         r.register_with_unit(
             "openclaw_channel_state_since_timestamp",
             "When the current state began, as seen by clawwatch",
             Unit::Seconds,
             m.state_since.clone(),
         );
-        r.register("openclaw_channel_transitions", "State changes, by new state", m.transitions.clone());
-        r.register("openclaw_channel_disconnects", "Disconnects, by reason", m.disconnects.clone());
+        r.register(
+            "openclaw_channel_transitions",
+            "State changes, by new state",
+            m.transitions.clone(),
+        );
+        r.register(
+            "openclaw_channel_disconnects",
+            "Disconnects, by reason",
+            m.disconnects.clone(),
+        );
         r.register(
             "openclaw_channel_reconnect_attempts",
             "Increases of the gateway's reconnectAttempts for the account",
@@ -240,7 +252,11 @@ impl Metrics {
             Unit::Seconds,
             m.heartbeat_latency.clone(),
         );
-        r.register("openclaw_channel_probe_success", "1 if the last channel probe succeeded", m.probe_success.clone());
+        r.register(
+            "openclaw_channel_probe_success",
+            "1 if the last channel probe succeeded",
+            m.probe_success.clone(),
+        );
         r.register_with_unit(
             "openclaw_channel_last_inbound_timestamp",
             "Last inbound message (the gateway's lastInboundAt)",
@@ -253,21 +269,37 @@ impl Metrics {
             Unit::Seconds,
             m.last_event.clone(),
         );
-        r.register("openclaw_channel_restarts", "Account restarts, by who started them", m.restarts.clone());
+        r.register(
+            "openclaw_channel_restarts",
+            "Account restarts, by who started them",
+            m.restarts.clone(),
+        );
         r.register(
             "openclaw_channel_recovery_exhausted",
             "1 when the gateway's automatic restarts gave up on the account",
             m.recovery_exhausted.clone(),
         );
-        r.register("openclaw_gateway_up", "1 if the gateway answered the last poll", m.gateway_up.clone());
-        r.register("openclaw_gateway_ready", "The gateway's own readiness (/readyz)", m.gateway_ready.clone());
+        r.register(
+            "openclaw_gateway_up",
+            "1 if the gateway answered the last poll",
+            m.gateway_up.clone(),
+        );
+        r.register(
+            "openclaw_gateway_ready",
+            "The gateway's own readiness (/readyz)",
+            m.gateway_ready.clone(),
+        );
         r.register_with_unit(
             "openclaw_gateway_rpc_duration",
             "Gateway RPC round trips",
             Unit::Seconds,
             m.rpc_duration.clone(),
         );
-        r.register("clawwatch_gateway_errors", "Failures talking to the gateway, by kind", m.gateway_errors.clone());
+        r.register(
+            "clawwatch_gateway_errors",
+            "Failures talking to the gateway, by kind",
+            m.gateway_errors.clone(),
+        );
         r.register(
             "clawwatch_config_last_reload_successful",
             "1 if the last config load succeeded",
@@ -316,7 +348,11 @@ impl Metrics {
                 initiator: i,
             });
         }
-        for f in [&self.channel_up, &self.probe_success, &self.recovery_exhausted] {
+        for f in [
+            &self.channel_up,
+            &self.probe_success,
+            &self.recovery_exhausted,
+        ] {
             f.remove(&a);
         }
         for f in [&self.state_since, &self.last_inbound, &self.last_event] {
@@ -449,7 +485,10 @@ pub fn to_prometheus_text(om: &str) -> String {
             // HELP precedes TYPE; peek at the TYPE line to rename consistently.
             let kind = om
                 .lines()
-                .find_map(|l| l.strip_prefix(&format!("# TYPE {name} ")).map(str::to_owned))
+                .find_map(|l| {
+                    l.strip_prefix(&format!("# TYPE {name} "))
+                        .map(str::to_owned)
+                })
                 .unwrap_or_default();
             let name = match kind.as_str() {
                 "counter" => format!("{name}_total"),

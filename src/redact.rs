@@ -7,17 +7,36 @@ use std::sync::LazyLock;
 static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     vec![
         // Telegram bot tokens, bare or inside /bot<token>/ URLs.
-        (Regex::new(r"\d{6,12}:[A-Za-z0-9_-]{20,}").expect("valid"), "<redacted-token>"),
+        (
+            Regex::new(r"\d{6,12}:[A-Za-z0-9_-]{20,}").expect("valid"),
+            "<redacted-token>",
+        ),
         // Discord bot tokens (three dot-separated base64 parts).
-        (Regex::new(r"\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}").expect("valid"), "<redacted-token>"),
+        (
+            Regex::new(r"\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
+                .expect("valid"),
+            "<redacted-token>",
+        ),
         // Bearer / token= values.
-        (Regex::new(r"(?i)(bearer\s+|token[=:]\s*)[^\s,;&]+").expect("valid"), "${1}<redacted>"),
+        (
+            Regex::new(r"(?i)(bearer\s+|token[=:]\s*)[^\s,;&]+").expect("valid"),
+            "${1}<redacted>",
+        ),
         // URL credentials.
-        (Regex::new(r"://[^/\s:@]+:[^/\s@]+@").expect("valid"), "://<redacted>@"),
+        (
+            Regex::new(r"://[^/\s:@]+:[^/\s@]+@").expect("valid"),
+            "://<redacted>@",
+        ),
         // Chat ids (negative group ids too).
-        (Regex::new(r"(?i)(chat_?id[=: ]+)-?\d+").expect("valid"), "${1}<redacted>"),
+        (
+            Regex::new(r"(?i)(chat_?id[=: ]+)-?\d+").expect("valid"),
+            "${1}<redacted>",
+        ),
         // Phone numbers and WhatsApp JIDs.
-        (Regex::new(r"\+?\d{7,15}(@[a-z.]+)?").expect("valid"), "<redacted-number>"),
+        (
+            Regex::new(r"\+\d{7,15}\b|\b\d{7,15}@[a-z.]+").expect("valid"),
+            "<redacted-number>",
+        ),
     ]
 });
 
@@ -51,17 +70,34 @@ mod tests {
             redact("GET https://api.telegram.org/bot123456789:AAFakeTelegramTokenForTesting_0000000/getMe failed (401)"),
             "GET https://api.telegram.org/bot<redacted-token>/getMe failed (401)"
         );
-        assert_eq!(redact("send to +15551234567 failed"), "send to <redacted-number> failed");
+        assert_eq!(
+            redact("send to +15551234567 failed"),
+            "send to <redacted-number> failed"
+        );
         assert_eq!(redact("chatId=-1001234567890 x"), "chatId=<redacted> x");
         assert_eq!(
             redact("Telegram bot token unauthorized for account \"default\" (getMe returned 401 from Telegram; source: config token)"),
             "Telegram bot token unauthorized for account \"default\" (getMe returned 401 from Telegram; source: config token)"
         );
-        assert_eq!(redact("Gateway reconnect scheduled in 4000ms"), "Gateway reconnect scheduled in 4000ms");
+        assert_eq!(
+            redact("Gateway reconnect scheduled in 4000ms"),
+            "Gateway reconnect scheduled in 4000ms"
+        );
+        assert_eq!(
+            redact("a frame of 10485762 bytes"),
+            "a frame of 10485762 bytes"
+        );
+        assert_eq!(
+            redact("jid 15551234567@s.whatsapp.net closed"),
+            "jid <redacted-number> closed"
+        );
     }
 
     #[test]
     fn urls_lose_credentials() {
-        assert_eq!(display_url("ws://u:p@127.0.0.1:18789/x?token=a"), "ws://127.0.0.1:18789/x");
+        assert_eq!(
+            display_url("ws://u:p@127.0.0.1:18789/x?token=a"),
+            "ws://127.0.0.1:18789/x"
+        );
     }
 }

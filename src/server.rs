@@ -75,7 +75,11 @@ async fn metrics(State(s): State<Shared>, headers: HeaderMap) -> Response {
         Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
     };
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body.to_vec()).into_response()
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(ct))],
+        body.to_vec(),
+    )
+        .into_response()
 }
 
 /// The `/health/detail` document.
@@ -86,7 +90,9 @@ pub fn health_document(snap: &Snapshot) -> Value {
     }
     let mut accounts = Map::new();
     for a in &snap.accounts {
-        let entry = accounts.entry(a.channel.clone()).or_insert_with(|| json!([]));
+        let entry = accounts
+            .entry(a.channel.clone())
+            .or_insert_with(|| json!([]));
         if let Value::Array(list) = entry {
             list.push(json!({
                 "account": a.account,
@@ -133,7 +139,11 @@ async fn readyz(State(s): State<Shared>) -> Response {
     if snapshot(&s).polled {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the first gateway poll\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first gateway poll\n",
+        )
+            .into_response()
     }
 }
 
@@ -146,11 +156,23 @@ struct HistoryQuery {
 
 fn event_json(e: &Event) -> Value {
     match e {
-        Event::Transition { at, channel, account, from, to, reason } => json!({
+        Event::Transition {
+            at,
+            channel,
+            account,
+            from,
+            to,
+            reason,
+        } => json!({
             "kind": "transition", "at": rfc3339(*at), "channel": channel, "account": account,
             "from": from.as_str(), "to": to.as_str(), "reason": reason.map(|r| r.as_str()),
         }),
-        Event::Disconnect { at, channel, account, reason } => json!({
+        Event::Disconnect {
+            at,
+            channel,
+            account,
+            reason,
+        } => json!({
             "kind": "disconnect", "at": rfc3339(*at), "channel": channel, "account": account,
             "reason": reason.as_str(),
         }),
@@ -165,7 +187,8 @@ async fn history(State(s): State<Shared>, Query(q): Query<HistoryQuery>) -> Json
         .iter()
         .filter(|e| {
             let (c, a) = e.key();
-            q.channel.as_deref().is_none_or(|x| x == c) && q.account.as_deref().is_none_or(|x| x == a)
+            q.channel.as_deref().is_none_or(|x| x == c)
+                && q.account.as_deref().is_none_or(|x| x == a)
         })
         .take(limit)
         .map(event_json)
@@ -174,7 +197,10 @@ async fn history(State(s): State<Shared>, Query(q): Query<HistoryQuery>) -> Json
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn index(State(s): State<Shared>) -> Html<String> {
@@ -200,7 +226,11 @@ async fn index(State(s): State<Shared>) -> Html<String> {
             esc(v["channel"].as_str().unwrap_or("")),
             esc(v["account"].as_str().unwrap_or("")),
             esc(v["kind"].as_str().unwrap_or("")),
-            esc(&format!("{} {}", v["to"].as_str().unwrap_or(""), v["reason"].as_str().unwrap_or(""))),
+            esc(&format!(
+                "{} {}",
+                v["to"].as_str().unwrap_or(""),
+                v["reason"].as_str().unwrap_or("")
+            )),
         ));
     }
     Html(format!(

@@ -300,7 +300,9 @@ impl Tracker {
                     to: derived.state,
                     reason: derived.reason,
                 });
-                if derived.state.is_failure() && !v.state.is_failure() || new_close && derived.state.is_failure() {
+                if derived.state.is_failure() && !v.state.is_failure()
+                    || new_close && derived.state.is_failure()
+                {
                     up.events.push(Event::Disconnect {
                         at: now,
                         channel: ch.clone(),
@@ -342,7 +344,8 @@ impl Tracker {
         if probed {
             if let Some(p) = &row.probe {
                 v.probe_ok = p.ok;
-                let fresh = row.last_probe_at.is_none() || row.last_probe_at != tracked.last_probe_at;
+                let fresh =
+                    row.last_probe_at.is_none() || row.last_probe_at != tracked.last_probe_at;
                 if fresh && p.ok == Some(true) {
                     if let Some(ms) = p.elapsed_ms {
                         up.probe_latency.push((key.clone(), ms / 1000.0));
@@ -371,7 +374,8 @@ impl Tracker {
                 )
             })
             .collect();
-        let body = serde_json::to_vec_pretty(&Persisted::V1 { accounts }).expect("plain data serializes");
+        let body =
+            serde_json::to_vec_pretty(&Persisted::V1 { accounts }).expect("plain data serializes");
         // Write a sibling then rename: a crash leaves either the old or the new file, never half of one.
         let tmp = file.with_extension("json.new");
         let res = std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, file));
@@ -406,7 +410,10 @@ mod tests {
     use serde_json::json;
 
     fn status(rows: serde_json::Value, ts: i64) -> ChannelsStatus {
-        ChannelsStatus::from_value(&json!({"ts": ts, "channelOrder": ["telegram"], "channelAccounts": {"telegram": rows}})).unwrap()
+        ChannelsStatus::from_value(
+            &json!({"ts": ts, "channelOrder": ["telegram"], "channelAccounts": {"telegram": rows}}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -423,11 +430,26 @@ mod tests {
         assert_eq!(
             up2.events,
             vec![
-                Event::Transition { at: 3.0, channel: "telegram".into(), account: "default".into(), from: State::Connected, to: State::Reconnecting, reason: Some(Reason::Network) },
-                Event::Disconnect { at: 3.0, channel: "telegram".into(), account: "default".into(), reason: Reason::Network },
+                Event::Transition {
+                    at: 3.0,
+                    channel: "telegram".into(),
+                    account: "default".into(),
+                    from: State::Connected,
+                    to: State::Reconnecting,
+                    reason: Some(Reason::Network)
+                },
+                Event::Disconnect {
+                    at: 3.0,
+                    channel: "telegram".into(),
+                    account: "default".into(),
+                    reason: Reason::Network
+                },
             ]
         );
-        assert_eq!(up2.reconnect_attempts, vec![(("telegram".into(), "default".into()), 2)]);
+        assert_eq!(
+            up2.reconnect_attempts,
+            vec![(("telegram".into(), "default".into()), 2)]
+        );
         // The same close seen again is not a new disconnect; a later one is.
         let again = json!([{"accountId":"default","running":false,"connected":false,"lifecycle":"recovering","restartPending":true,"reconnectAttempts":3,"lastError":"fetch failed","lastDisconnect":{"at":4000}}]);
         assert!(t.apply(&status(again, 6000), false, 4.0).events.is_empty());

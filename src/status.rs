@@ -12,10 +12,25 @@ pub fn render(doc: &Value, now: f64) -> String {
         "status {}  gateway {} {}{}",
         doc["status"].as_str().unwrap_or("?"),
         gw["url"].as_str().unwrap_or("?"),
-        if gw["up"].as_bool() == Some(true) { "up" } else { "down" },
-        gw["error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default(),
+        if gw["up"].as_bool() == Some(true) {
+            "up"
+        } else {
+            "down"
+        },
+        gw["error"]
+            .as_str()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default(),
     );
-    let mut rows = vec![["CHANNEL", "ACCOUNT", "STATE", "SINCE", "REASON", "RECONNECTS"].map(String::from)];
+    let mut rows = vec![[
+        "CHANNEL",
+        "ACCOUNT",
+        "STATE",
+        "SINCE",
+        "REASON",
+        "RECONNECTS",
+    ]
+    .map(String::from)];
     if let Some(accts) = doc["accounts"].as_object() {
         for (ch, list) in accts {
             for a in list.as_array().into_iter().flatten() {
@@ -31,14 +46,23 @@ pub fn render(doc: &Value, now: f64) -> String {
                     a["state"].as_str().unwrap_or("").to_string(),
                     ago,
                     a["reason"].as_str().unwrap_or("-").to_string(),
-                    a["reconnect_attempts"].as_u64().map(|n| n.to_string()).unwrap_or_default(),
+                    a["reconnect_attempts"]
+                        .as_u64()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
                 ]);
             }
         }
     }
-    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out

@@ -2,8 +2,8 @@
 //! exact states, reasons and counter values.
 
 mod common;
-use common::*;
 use clawwatch::simulate::{self, Options};
+use common::*;
 use std::time::Duration;
 
 struct Pair {
@@ -24,14 +24,24 @@ const SPEED: f64 = 5.0;
 async fn pair(scenario: &str, tweak: impl FnOnce(&mut clawwatch::config::Config)) -> Pair {
     let sim = simulate::start(
         "127.0.0.1:0".parse().unwrap(),
-        Options { scenario: scenario.into(), token: Some(TOKEN.into()), speed: SPEED, fleet_size: 300, ..Default::default() },
+        Options {
+            scenario: scenario.into(),
+            token: Some(TOKEN.into()),
+            speed: SPEED,
+            fleet_size: 300,
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
     let mut cfg = config(sim.addr);
     tweak(&mut cfg);
     let side = clawwatch::app::start(cfg, None).await.unwrap();
-    Pair { base: format!("http://{}", side.addr), sim, side }
+    Pair {
+        base: format!("http://{}", side.addr),
+        sim,
+        side,
+    }
 }
 
 /// Waits until the scenario's last step (at `last_ms` scenario time) is
@@ -49,12 +59,18 @@ fn to(m: &str, ch: &str, st: &str) -> f64 {
 }
 
 fn disc(m: &str, ch: &str, reason: &str) -> f64 {
-    counter(m, "openclaw_channel_disconnects_total", ch, ("reason", reason))
+    counter(
+        m,
+        "openclaw_channel_disconnects_total",
+        ch,
+        ("reason", reason),
+    )
 }
 
 fn every_account_has_one_state(m: &str) -> usize {
     let s = samples(m);
-    let mut per: std::collections::BTreeMap<Vec<(String, String)>, (usize, f64)> = Default::default();
+    let mut per: std::collections::BTreeMap<Vec<(String, String)>, (usize, f64)> =
+        Default::default();
     for ((name, ls), v) in &s {
         if name == "openclaw_channel_state" {
             let key: Vec<_> = ls.iter().filter(|(k, _)| k != "state").cloned().collect();
@@ -76,13 +92,26 @@ async fn steady() {
     let (code, doc) = health(&p.base).await;
     assert_eq!(code, 200);
     assert_eq!(doc["status"], "ok");
-    assert_eq!(doc["channels"], serde_json::json!({"discord": "connected", "telegram": "connected", "whatsapp": "connected"}));
+    assert_eq!(
+        doc["channels"],
+        serde_json::json!({"discord": "connected", "telegram": "connected", "whatsapp": "connected"})
+    );
     let m = metrics(&p.base).await;
     assert_eq!(every_account_has_one_state(&m), 3);
     for ch in ["discord", "telegram", "whatsapp"] {
         assert_eq!(to(&m, ch, "connected"), 1.0, "{ch}");
-        assert_eq!(sum(&m, "openclaw_channel_disconnects_total", &[("channel", ch)]), 0.0);
-        assert_eq!(sample(&m, "openclaw_channel_up", &[("channel", ch), ("account", "default")]), Some(1.0));
+        assert_eq!(
+            sum(&m, "openclaw_channel_disconnects_total", &[("channel", ch)]),
+            0.0
+        );
+        assert_eq!(
+            sample(
+                &m,
+                "openclaw_channel_up",
+                &[("channel", ch), ("account", "default")]
+            ),
+            Some(1.0)
+        );
     }
     assert_eq!(sample(&m, "openclaw_gateway_up", &[]), Some(1.0));
     assert_eq!(sample(&m, "openclaw_gateway_ready", &[]), Some(1.0));
@@ -96,7 +125,9 @@ async fn whatsapp_logged_out() {
         let base = base.clone();
         async move {
             let (_, d) = health(&base).await;
-            (account(&d, "whatsapp", "default")? == ("auth_required".into(), Some("logged_out".into()))).then_some(d)
+            (account(&d, "whatsapp", "default")?
+                == ("auth_required".into(), Some("logged_out".into())))
+                .then_some(d)
         }
     })
     .await;
@@ -106,12 +137,44 @@ async fn whatsapp_logged_out() {
     let (_, doc) = health(&p.base).await;
     assert_eq!(doc["channels"]["whatsapp"], "connected");
     let m = metrics(&p.base).await;
-    assert_eq!((to(&m, "whatsapp", "connected"), to(&m, "whatsapp", "auth_required"), to(&m, "whatsapp", "connecting")), (2.0, 1.0, 1.0));
+    assert_eq!(
+        (
+            to(&m, "whatsapp", "connected"),
+            to(&m, "whatsapp", "auth_required"),
+            to(&m, "whatsapp", "connecting")
+        ),
+        (2.0, 1.0, 1.0)
+    );
     assert_eq!(disc(&m, "whatsapp", "logged_out"), 1.0);
     assert_eq!(sum(&m, "openclaw_channel_disconnects_total", &[]), 1.0);
-    let hist: serde_json::Value = serde_json::from_str(&get(&format!("{}/api/v1/history?channel=whatsapp&limit=3", p.base)).await.1).unwrap();
-    let kinds: Vec<(&str, &str)> = hist.as_array().unwrap().iter().map(|e| (e["kind"].as_str().unwrap(), e["to"].as_str().or(e["reason"].as_str()).unwrap())).collect();
-    assert_eq!(kinds, vec![("transition", "connected"), ("transition", "connecting"), ("disconnect", "logged_out")]);
+    let hist: serde_json::Value = serde_json::from_str(
+        &get(&format!(
+            "{}/api/v1/history?channel=whatsapp&limit=3",
+            p.base
+        ))
+        .await
+        .1,
+    )
+    .unwrap();
+    let kinds: Vec<(&str, &str)> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["to"].as_str().or(e["reason"].as_str()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("transition", "connected"),
+            ("transition", "connecting"),
+            ("disconnect", "logged_out")
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,12 +182,29 @@ async fn discord_disallowed_intents() {
     let p = pair("discord-disallowed-intents", |_| {}).await;
     settle(10_000).await;
     let (_, doc) = health(&p.base).await;
-    assert_eq!(account(&doc, "discord", "default"), Some(("error".into(), Some("disallowed_intents".into()))));
+    assert_eq!(
+        account(&doc, "discord", "default"),
+        Some(("error".into(), Some("disallowed_intents".into())))
+    );
     assert_eq!(doc["channels"]["discord"], "error");
     let m = metrics(&p.base).await;
-    assert_eq!((to(&m, "discord", "connected"), to(&m, "discord", "error")), (1.0, 1.0));
+    assert_eq!(
+        (to(&m, "discord", "connected"), to(&m, "discord", "error")),
+        (1.0, 1.0)
+    );
     assert_eq!(disc(&m, "discord", "disallowed_intents"), 1.0);
-    assert_eq!(sample(&m, "openclaw_channel_state", &[("channel", "discord"), ("account", "default"), ("state", "error")]), Some(1.0));
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_channel_state",
+            &[
+                ("channel", "discord"),
+                ("account", "default"),
+                ("state", "error")
+            ]
+        ),
+        Some(1.0)
+    );
     assert_eq!(sample(&m, "openclaw_gateway_ready", &[]), Some(0.0));
 }
 
@@ -133,14 +213,49 @@ async fn telegram_reconnect_storm() {
     let p = pair("telegram-reconnect-storm", |_| {}).await;
     settle(20_000).await;
     let (_, doc) = health(&p.base).await;
-    assert_eq!(account(&doc, "telegram", "default"), Some(("connected".into(), None)));
+    assert_eq!(
+        account(&doc, "telegram", "default"),
+        Some(("connected".into(), None))
+    );
     assert_eq!(doc["accounts"]["telegram"][0]["reconnect_attempts"], 5);
     let m = metrics(&p.base).await;
-    assert_eq!(sample(&m, "openclaw_channel_reconnect_attempts_total", &[("channel", "telegram"), ("account", "default")]), Some(5.0));
-    assert_eq!((to(&m, "telegram", "reconnecting"), to(&m, "telegram", "connecting"), to(&m, "telegram", "connected")), (5.0, 5.0, 2.0));
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_channel_reconnect_attempts_total",
+            &[("channel", "telegram"), ("account", "default")]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        (
+            to(&m, "telegram", "reconnecting"),
+            to(&m, "telegram", "connecting"),
+            to(&m, "telegram", "connected")
+        ),
+        (5.0, 5.0, 2.0)
+    );
     assert_eq!(disc(&m, "telegram", "network"), 5.0);
-    assert_eq!(sample(&m, "openclaw_channel_restarts_total", &[("channel", "telegram"), ("account", "default"), ("initiator", "gateway")]), Some(5.0));
-    assert_eq!(sample(&m, "openclaw_channel_reconnect_attempts_total", &[("channel", "discord"), ("account", "default")]), Some(0.0));
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_channel_restarts_total",
+            &[
+                ("channel", "telegram"),
+                ("account", "default"),
+                ("initiator", "gateway")
+            ]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_channel_reconnect_attempts_total",
+            &[("channel", "discord"), ("account", "default")]
+        ),
+        Some(0.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +263,13 @@ async fn flapping() {
     let p = pair("flapping", |_| {}).await;
     settle(23_500).await;
     let m = metrics(&p.base).await;
-    assert_eq!((to(&m, "discord", "reconnecting"), to(&m, "discord", "connected")), (5.0, 6.0));
+    assert_eq!(
+        (
+            to(&m, "discord", "reconnecting"),
+            to(&m, "discord", "connected")
+        ),
+        (5.0, 6.0)
+    );
     assert_eq!(disc(&m, "discord", "network"), 5.0);
     let (_, doc) = health(&p.base).await;
     assert_eq!(doc["channels"]["discord"], "connected");
@@ -176,23 +297,37 @@ async fn fleet() {
     let mut got = std::collections::BTreeMap::new();
     for ch in chans {
         for a in doc["accounts"][ch].as_array().unwrap() {
-            *got.entry((ch, a["state"].as_str().unwrap().to_string())).or_insert(0) += 1;
+            *got.entry((ch, a["state"].as_str().unwrap().to_string()))
+                .or_insert(0) += 1;
         }
     }
-    let want: std::collections::BTreeMap<_, _> = want.into_iter().map(|((c, s), n)| ((c, s.to_string()), n)).collect();
+    let want: std::collections::BTreeMap<_, _> = want
+        .into_iter()
+        .map(|((c, s), n)| ((c, s.to_string()), n))
+        .collect();
     assert_eq!(got, want);
-    assert_eq!(sum(&m, "openclaw_channel_up", &[]), want.iter().filter(|((_, s), _)| s == "connected").map(|(_, n)| *n as f64).sum::<f64>());
+    assert_eq!(
+        sum(&m, "openclaw_channel_up", &[]),
+        want.iter()
+            .filter(|((_, s), _)| s == "connected")
+            .map(|(_, n)| *n as f64)
+            .sum::<f64>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycle_walks_every_state() {
     let p = pair("cycle", |cfg| {
-        cfg.states.stale_after.insert("telegram".into(), clawwatch::config::OptDuration(Some(Duration::from_millis(1000))));
+        cfg.states.stale_after.insert(
+            "telegram".into(),
+            clawwatch::config::OptDuration(Some(Duration::from_millis(1000))),
+        );
     })
     .await;
     let base = p.base.clone();
     let mut seen = std::collections::BTreeSet::new();
-    let deadline = std::time::Instant::now() + Duration::from_millis((50_000.0 / SPEED) as u64 + 1500);
+    let deadline =
+        std::time::Instant::now() + Duration::from_millis((50_000.0 / SPEED) as u64 + 1500);
     while std::time::Instant::now() < deadline {
         let (_, d) = health(&base).await;
         for ch in ["discord", "telegram", "whatsapp"] {
@@ -202,21 +337,76 @@ async fn cycle_walks_every_state() {
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    let all: std::collections::BTreeSet<String> = clawwatch::model::State::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    let all: std::collections::BTreeSet<String> = clawwatch::model::State::ALL
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect();
     assert_eq!(seen, all);
     let m = metrics(&p.base).await;
-    let tg: Vec<f64> = ["connected", "connecting", "reconnecting", "disconnected", "error", "auth_required"].iter().map(|s| to(&m, "telegram", s)).collect();
+    let tg: Vec<f64> = [
+        "connected",
+        "connecting",
+        "reconnecting",
+        "disconnected",
+        "error",
+        "auth_required",
+    ]
+    .iter()
+    .map(|s| to(&m, "telegram", s))
+    .collect();
     assert_eq!(tg, vec![2.0, 1.0, 1.0, 1.0, 0.0, 1.0]);
-    assert_eq!((disc(&m, "telegram", "stalled"), disc(&m, "telegram", "auth_failed")), (1.0, 1.0));
-    let dc: Vec<f64> = ["connected", "connecting", "reconnecting", "disconnected", "error", "auth_required"].iter().map(|s| to(&m, "discord", s)).collect();
+    assert_eq!(
+        (
+            disc(&m, "telegram", "stalled"),
+            disc(&m, "telegram", "auth_failed")
+        ),
+        (1.0, 1.0)
+    );
+    let dc: Vec<f64> = [
+        "connected",
+        "connecting",
+        "reconnecting",
+        "disconnected",
+        "error",
+        "auth_required",
+    ]
+    .iter()
+    .map(|s| to(&m, "discord", s))
+    .collect();
     assert_eq!(dc, vec![2.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
-    assert_eq!((disc(&m, "discord", "network"), disc(&m, "discord", "disallowed_intents")), (1.0, 1.0));
-    let wa: Vec<f64> = ["connected", "connecting", "reconnecting", "disconnected", "error", "auth_required"].iter().map(|s| to(&m, "whatsapp", s)).collect();
+    assert_eq!(
+        (
+            disc(&m, "discord", "network"),
+            disc(&m, "discord", "disallowed_intents")
+        ),
+        (1.0, 1.0)
+    );
+    let wa: Vec<f64> = [
+        "connected",
+        "connecting",
+        "reconnecting",
+        "disconnected",
+        "error",
+        "auth_required",
+    ]
+    .iter()
+    .map(|s| to(&m, "whatsapp", s))
+    .collect();
     assert_eq!(wa, vec![2.0, 2.0, 0.0, 1.0, 0.0, 1.0]);
-    assert_eq!((disc(&m, "whatsapp", "unknown"), disc(&m, "whatsapp", "logged_out")), (1.0, 1.0));
+    assert_eq!(
+        (
+            disc(&m, "whatsapp", "unknown"),
+            disc(&m, "whatsapp", "logged_out")
+        ),
+        (1.0, 1.0)
+    );
     let (_, doc) = health(&p.base).await;
     assert_eq!(
-        (account(&doc, "telegram", "default"), account(&doc, "discord", "default"), account(&doc, "whatsapp", "default")),
+        (
+            account(&doc, "telegram", "default"),
+            account(&doc, "discord", "default"),
+            account(&doc, "whatsapp", "default")
+        ),
         (
             Some(("auth_required".into(), Some("auth_failed".into()))),
             Some(("error".into(), Some("disallowed_intents".into()))),

@@ -25,9 +25,23 @@ pub const SIM_VERSION: &str = "2026.9.6";
 
 /// Client ids the real gateway accepts.
 const CLIENT_IDS: [&str; 17] = [
-    "webchat-ui", "openclaw-control-ui", "openclaw-browser-copilot", "openclaw-tui", "webchat", "cli",
-    "gateway-client", "openclaw-macos", "openclaw-linux", "openclaw-ios", "openclaw-watchos",
-    "openclaw-android", "node-host", "openclaw-worker", "test", "fingerprint", "openclaw-probe",
+    "webchat-ui",
+    "openclaw-control-ui",
+    "openclaw-browser-copilot",
+    "openclaw-tui",
+    "webchat",
+    "cli",
+    "gateway-client",
+    "openclaw-macos",
+    "openclaw-linux",
+    "openclaw-ios",
+    "openclaw-watchos",
+    "openclaw-android",
+    "node-host",
+    "openclaw-worker",
+    "test",
+    "fingerprint",
+    "openclaw-probe",
 ];
 
 /// How to run the simulator.
@@ -108,7 +122,11 @@ impl LogWriter {
         let date = iso[..10].to_string();
         if self.file.as_ref().map(|(d, _)| d != &date).unwrap_or(true) {
             let path = self.dir.join(format!("openclaw-{date}.log"));
-            match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+            {
                 Ok(f) => self.file = Some((date, f)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "Simulator cannot write its log.");
@@ -161,7 +179,8 @@ impl Sim {
             }
             accounts.insert(ch.clone(), Value::Array(rows));
         }
-        let labels: serde_json::Map<String, Value> = order.iter().map(|c| (c.clone(), json!(label(c)))).collect();
+        let labels: serde_json::Map<String, Value> =
+            order.iter().map(|c| (c.clone(), json!(label(c)))).collect();
         json!({
             "ts": now, "channelOrder": order, "channelLabels": labels,
             "channels": {}, "channelAccounts": accounts, "channelDefaultAccountId": defaults, "statusIssues": [],
@@ -190,7 +209,12 @@ impl Sim {
         let mut out: Vec<String> = w
             .accounts
             .iter()
-            .filter(|(_, a)| !matches!(a.phase, scenario::Phase::Ready | scenario::Phase::Starting | scenario::Phase::Stalled))
+            .filter(|(_, a)| {
+                !matches!(
+                    a.phase,
+                    scenario::Phase::Ready | scenario::Phase::Starting | scenario::Phase::Stalled
+                )
+            })
             .map(|((c, _), _)| c.clone())
             .collect();
         out.dedup();
@@ -218,9 +242,14 @@ pub struct Handle {
 
 /// Starts the simulator on `addr` (port 0 picks a free port).
 pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> {
-    let scen = scenario::build(&opts.scenario, opts.fleet_size).ok_or_else(|| SimError::UnknownScenario(opts.scenario.clone()))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SimError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| SimError::Bind { addr, source })?;
+    let scen = scenario::build(&opts.scenario, opts.fleet_size)
+        .ok_or_else(|| SimError::UnknownScenario(opts.scenario.clone()))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SimError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { addr, source })?;
     let log = opts.log_dir.clone().map(|dir| {
         let _ = std::fs::create_dir_all(&dir);
         LogWriter { dir, file: None }
@@ -234,8 +263,19 @@ pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> 
         changed,
         log: Mutex::new(log),
     });
-    sim.log("INFO", "gateway", &format!("listening on ws://{addr} (simulated gateway, scenario {})", scen.name));
-    sim.log("INFO", "gateway/health-monitor", "started (interval: 300s, startup-grace: 60s, channel-connect-grace: 120s)");
+    sim.log(
+        "INFO",
+        "gateway",
+        &format!(
+            "listening on ws://{addr} (simulated gateway, scenario {})",
+            scen.name
+        ),
+    );
+    sim.log(
+        "INFO",
+        "gateway/health-monitor",
+        "started (interval: 300s, startup-grace: 60s, channel-connect-grace: 120s)",
+    );
     let cancel = CancellationToken::new();
     tokio::spawn(drive(sim.clone(), scen, cancel.clone()));
     let app = Router::new()
@@ -249,13 +289,19 @@ pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> 
         .with_state(sim);
     let c = cancel.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { c.cancelled().await }).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { c.cancelled().await })
+            .await;
     });
     Ok(Handle { addr, cancel })
 }
 
 async fn drive(sim: Arc<Sim>, scen: Scenario, cancel: CancellationToken) {
-    let speed = if sim.opts.speed > 0.0 { sim.opts.speed } else { 1.0 };
+    let speed = if sim.opts.speed > 0.0 {
+        sim.opts.speed
+    } else {
+        1.0
+    };
     loop {
         let round = Instant::now();
         for st in &scen.steps {
@@ -264,7 +310,12 @@ async fn drive(sim: Arc<Sim>, scen: Scenario, cancel: CancellationToken) {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep_until(due.into()) => {}
             }
-            let logs = sim.world.lock().unwrap_or_else(|p| p.into_inner()).set(&st.channel, &st.account, st.phase.clone(), now_ms());
+            let logs = sim.world.lock().unwrap_or_else(|p| p.into_inner()).set(
+                &st.channel,
+                &st.account,
+                st.phase.clone(),
+                now_ms(),
+            );
             for (lvl, sub, msg) in logs {
                 sim.log(lvl, &sub, &msg);
             }
@@ -288,22 +339,43 @@ async fn healthz() -> Json<Value> {
 async fn startupz(State(sim): State<Arc<Sim>>) -> Response {
     let up = sim.started.elapsed().as_millis() as u64;
     if sim.starting() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ok": false, "status": "starting", "version": SIM_VERSION, "uptimeMs": up}))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"ok": false, "status": "starting", "version": SIM_VERSION, "uptimeMs": up}),
+            ),
+        )
+            .into_response();
     }
-    Json(json!({"ok": true, "status": "started", "version": SIM_VERSION, "uptimeMs": up})).into_response()
+    Json(json!({"ok": true, "status": "started", "version": SIM_VERSION, "uptimeMs": up}))
+        .into_response()
 }
 
 async fn readyz(State(sim): State<Arc<Sim>>) -> Response {
-    let failing = if sim.starting() { vec!["internal".to_string()] } else { sim.failing() };
+    let failing = if sim.starting() {
+        vec!["internal".to_string()]
+    } else {
+        sim.failing()
+    };
     let ready = failing.is_empty();
     let body = json!({"ready": ready, "failing": failing, "uptimeMs": sim.started.elapsed().as_millis() as u64});
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 
-async fn ws_or_404(State(sim): State<Arc<Sim>>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Response {
+async fn ws_or_404(
+    State(sim): State<Arc<Sim>>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
     match ws {
-        Ok(ws) => ws.max_message_size(64 * 1024).on_upgrade(move |s| session(sim, s)).into_response(),
+        Ok(ws) => ws
+            .max_message_size(64 * 1024)
+            .on_upgrade(move |s| session(sim, s))
+            .into_response(),
         Err(_) => (StatusCode::NOT_FOUND, "Not Found").into_response(),
     }
 }
@@ -317,26 +389,45 @@ fn res_err(id: &Value, error: Value) -> Message {
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
 }
 
 async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
     let nonce = format!("{:032x}", rand::random::<u128>());
     let challenge = json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": now_ms(), "capabilities": []}});
-    if socket.send(Message::text(challenge.to_string())).await.is_err() {
+    if socket
+        .send(Message::text(challenge.to_string()))
+        .await
+        .is_err()
+    {
         return;
     }
     let first = match tokio::time::timeout(Duration::from_secs(10), socket.recv()).await {
-        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Value>(t.as_str()).unwrap_or_default(),
+        Ok(Some(Ok(Message::Text(t)))) => {
+            serde_json::from_str::<Value>(t.as_str()).unwrap_or_default()
+        }
         _ => return close(socket, 1008, "connect required").await,
     };
     let id = first.get("id").cloned().unwrap_or(Value::Null);
     if first.get("method").and_then(Value::as_str) != Some("connect") {
-        let _ = socket.send(res_err(&id, json!({"code": "INVALID_REQUEST", "message": "first request must be connect"}))).await;
+        let _ = socket
+            .send(res_err(
+                &id,
+                json!({"code": "INVALID_REQUEST", "message": "first request must be connect"}),
+            ))
+            .await;
         return close(socket, 1008, "first request must be connect").await;
     }
     let p = &first["params"];
-    let (minp, maxp) = (p["minProtocol"].as_u64().unwrap_or(0), p["maxProtocol"].as_u64().unwrap_or(0));
+    let (minp, maxp) = (
+        p["minProtocol"].as_u64().unwrap_or(0),
+        p["maxProtocol"].as_u64().unwrap_or(0),
+    );
     if !(minp..=maxp).contains(&4) {
         let err = json!({"code": "INVALID_REQUEST", "message": "protocol mismatch", "details": {"code": "PROTOCOL_MISMATCH", "clientMinProtocol": minp, "clientMaxProtocol": maxp, "expectedProtocol": 4, "minimumProbeProtocol": 3}});
         let _ = socket.send(res_err(&id, err)).await;
@@ -361,7 +452,12 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
         }
         _ => {}
     }
-    let scopes: Vec<String> = p["scopes"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect();
+    let scopes: Vec<String> = p["scopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
     let admin = scopes.iter().any(|s| s == "operator.admin");
     let read = admin || scopes.iter().any(|s| s == "operator.read");
     let hello = json!({

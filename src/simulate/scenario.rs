@@ -122,7 +122,10 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
                 10_000,
                 "discord",
                 "default",
-                Phase::Blocked { error: "Gateway websocket closed: 4014".into(), close: Some(4014) },
+                Phase::Blocked {
+                    error: "Gateway websocket closed: 4014".into(),
+                    close: Some(4014),
+                },
             ));
         }
         "telegram-reconnect-storm" => {
@@ -131,7 +134,15 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
             steady(&mut s, "whatsapp");
             for k in 0..5u64 {
                 let t = 10_000 + k * 2_000;
-                s.push(step(t, "telegram", "default", Phase::Restarting { error: NET.into(), attempt: k + 1 }));
+                s.push(step(
+                    t,
+                    "telegram",
+                    "default",
+                    Phase::Restarting {
+                        error: NET.into(),
+                        attempt: k + 1,
+                    },
+                ));
                 s.push(step(t + 1_000, "telegram", "default", Phase::Starting));
             }
             s.push(step(20_000, "telegram", "default", Phase::Ready));
@@ -142,7 +153,12 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
             steady(&mut s, "whatsapp");
             for k in 0..5u64 {
                 let t = 10_000 + k * 3_000;
-                s.push(step(t, "discord", "default", Phase::SocketReconnect { code: 1006 }));
+                s.push(step(
+                    t,
+                    "discord",
+                    "default",
+                    Phase::SocketReconnect { code: 1006 },
+                ));
                 s.push(step(t + 1_500, "discord", "default", Phase::Ready));
             }
         }
@@ -154,7 +170,10 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
                 s.push(step(0, ch, &acct, Phase::Starting));
                 s.push(step(2_000, ch, &acct, Phase::Ready));
                 let fail = match (ch, i % 97) {
-                    ("telegram", 1) => Some(Phase::Blocked { error: TG_401.into(), close: None }),
+                    ("telegram", 1) => Some(Phase::Blocked {
+                        error: TG_401.into(),
+                        close: None,
+                    }),
                     ("discord", 2) => Some(Phase::SocketReconnect { code: 1006 }),
                     ("whatsapp", 3) => Some(Phase::LoggedOut),
                     _ => None,
@@ -176,13 +195,34 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
             }));
             s.push(step(31_000, tg, "default", Phase::Starting));
             s.push(step(33_000, tg, "default", Phase::Ready));
-            s.push(step(45_000, tg, "default", Phase::Blocked { error: TG_401.into(), close: None }));
+            s.push(step(
+                45_000,
+                tg,
+                "default",
+                Phase::Blocked {
+                    error: TG_401.into(),
+                    close: None,
+                },
+            ));
             let dc = "discord";
             s.push(step(0, dc, "default", Phase::Starting));
             s.push(step(4_000, dc, "default", Phase::Ready));
-            s.push(step(18_000, dc, "default", Phase::SocketReconnect { code: 1006 }));
+            s.push(step(
+                18_000,
+                dc,
+                "default",
+                Phase::SocketReconnect { code: 1006 },
+            ));
             s.push(step(24_000, dc, "default", Phase::Ready));
-            s.push(step(40_000, dc, "default", Phase::Blocked { error: "Gateway websocket closed: 4014".into(), close: Some(4014) }));
+            s.push(step(
+                40_000,
+                dc,
+                "default",
+                Phase::Blocked {
+                    error: "Gateway websocket closed: 4014".into(),
+                    close: Some(4014),
+                },
+            ));
             let wa = "whatsapp";
             s.push(step(0, wa, "default", Phase::NotLinked));
             s.push(step(8_000, wa, "default", Phase::Starting));
@@ -196,7 +236,11 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
         _ => return None,
     }
     s.sort_by_key(|st| st.at);
-    Some(Scenario { name, steps: s, period })
+    Some(Scenario {
+        name,
+        steps: s,
+        period,
+    })
 }
 
 /// The simulated gateway's channel table.
@@ -236,7 +280,13 @@ fn base_row(channel: &str, account: &str) -> Map<String, Value> {
 impl World {
     /// Puts an account into a phase at gateway time `now_ms`; returns the log
     /// lines (level, subsystem, message) the real gateway writes for it.
-    pub fn set(&mut self, channel: &str, account: &str, phase: Phase, now_ms: i64) -> Vec<(&'static str, String, String)> {
+    pub fn set(
+        &mut self,
+        channel: &str,
+        account: &str,
+        phase: Phase,
+        now_ms: i64,
+    ) -> Vec<(&'static str, String, String)> {
         let key = (channel.to_string(), account.to_string());
         let acc = self.accounts.entry(key).or_insert_with(|| SimAccount {
             phase: Phase::Stopped,
@@ -262,7 +312,11 @@ impl World {
                 if channel == "whatsapp" {
                     r.insert("linked".into(), json!(true));
                 }
-                logs.push(("INFO", sub.clone(), format!("[{account}] starting provider")));
+                logs.push((
+                    "INFO",
+                    sub.clone(),
+                    format!("[{account}] starting provider"),
+                ));
             }
             Phase::Ready | Phase::Stalled => {
                 r.insert("running".into(), json!(true));
@@ -277,7 +331,11 @@ impl World {
                     r.insert("lastEventAt".into(), json!(now_ms));
                 }
                 if matches!(acc.phase, Phase::SocketReconnect { .. }) {
-                    logs.push(("INFO", sub.clone(), "discord gateway: Gateway resumed".into()));
+                    logs.push((
+                        "INFO",
+                        sub.clone(),
+                        "discord gateway: Gateway resumed".into(),
+                    ));
                 }
             }
             Phase::Restarting { error, attempt } => {
@@ -289,18 +347,41 @@ impl World {
                 r.insert("lastError".into(), json!(error));
                 r.insert("lastStopAt".into(), json!(now_ms));
                 let delay = (5u64 << (attempt.saturating_sub(1)).min(6)).min(300);
-                logs.push(("ERROR", sub.clone(), format!("[{account}] channel exited: {error}")));
-                logs.push(("INFO", sub.clone(), format!("[{account}] auto-restart attempt {attempt}/10 in {delay}s")));
+                logs.push((
+                    "ERROR",
+                    sub.clone(),
+                    format!("[{account}] channel exited: {error}"),
+                ));
+                logs.push((
+                    "INFO",
+                    sub.clone(),
+                    format!("[{account}] auto-restart attempt {attempt}/10 in {delay}s"),
+                ));
             }
             Phase::SocketReconnect { code } => {
                 r.insert("running".into(), json!(true));
                 r.insert("connected".into(), json!(false));
                 r.insert("lifecycle".into(), json!("recovering"));
-                r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": code}));
+                r.insert(
+                    "lastDisconnect".into(),
+                    json!({"at": now_ms, "status": code}),
+                );
                 r.insert("lastEventAt".into(), json!(now_ms));
-                r.insert("lastError".into(), json!("Gateway reconnect scheduled in 4000ms (close, resume=false)"));
-                logs.push(("INFO", sub.clone(), format!("discord gateway: Gateway websocket closed: {code}")));
-                logs.push(("INFO", sub.clone(), "discord gateway: Gateway reconnect scheduled in 4000ms (close, resume=false)".into()));
+                r.insert(
+                    "lastError".into(),
+                    json!("Gateway reconnect scheduled in 4000ms (close, resume=false)"),
+                );
+                logs.push((
+                    "INFO",
+                    sub.clone(),
+                    format!("discord gateway: Gateway websocket closed: {code}"),
+                ));
+                logs.push((
+                    "INFO",
+                    sub.clone(),
+                    "discord gateway: Gateway reconnect scheduled in 4000ms (close, resume=false)"
+                        .into(),
+                ));
             }
             Phase::Blocked { error, close } => {
                 r.insert("running".into(), json!(false));
@@ -314,14 +395,26 @@ impl World {
                 if let Some(c) = close {
                     r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": c}));
                     r.insert("lastEventAt".into(), json!(now_ms));
-                    logs.push(("INFO", sub.clone(), format!("discord gateway: Gateway websocket closed: {c}")));
+                    logs.push((
+                        "INFO",
+                        sub.clone(),
+                        format!("discord gateway: Gateway websocket closed: {c}"),
+                    ));
                     if *c == 4014 {
                         logs.push(("ERROR", sub.clone(), "discord: gateway closed with code 4014 (missing privileged gateway intents). Enable the required intents in the Discord Developer Portal or disable them in config.".into()));
                     }
                 } else {
-                    logs.push(("ERROR", sub.clone(), format!("[{account}] channel exited: {error}")));
+                    logs.push((
+                        "ERROR",
+                        sub.clone(),
+                        format!("[{account}] channel exited: {error}"),
+                    ));
                 }
-                logs.push(("INFO", sub.clone(), format!("[{account}] auto-restart skipped, terminal disconnect")));
+                logs.push((
+                    "INFO",
+                    sub.clone(),
+                    format!("[{account}] auto-restart skipped, terminal disconnect"),
+                ));
             }
             Phase::GaveUp { error } => {
                 r.insert("running".into(), json!(false));
@@ -331,7 +424,11 @@ impl World {
                 r.insert("reconnectAttempts".into(), json!(10));
                 r.insert("lastError".into(), json!(error));
                 r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push(("ERROR", sub.clone(), format!("[{account}] giving up after 10 restart attempts")));
+                logs.push((
+                    "ERROR",
+                    sub.clone(),
+                    format!("[{account}] giving up after 10 restart attempts"),
+                ));
             }
             Phase::Stopped => {
                 r.insert("running".into(), json!(false));
@@ -340,7 +437,11 @@ impl World {
                 r.insert("restartPending".into(), json!(false));
                 r.insert("lastError".into(), Value::Null);
                 r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push(("WARN", sub.clone(), format!("[{account}] channel exited without an error")));
+                logs.push((
+                    "WARN",
+                    sub.clone(),
+                    format!("[{account}] channel exited without an error"),
+                ));
             }
             Phase::NotLinked => {
                 r.insert("linked".into(), json!(false));
@@ -357,7 +458,11 @@ impl World {
                 r.insert("healthState".into(), json!("logged-out"));
                 r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": 401, "loggedOut": true, "error": "Connection Failure"}));
                 r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push(("WARN", "gateway/channels/whatsapp".into(), format!("[{account}] web reconnect: connection closed")));
+                logs.push((
+                    "WARN",
+                    "gateway/channels/whatsapp".into(),
+                    format!("[{account}] web reconnect: connection closed"),
+                ));
                 logs.push(("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp session logged out. Run `openclaw channels login --channel whatsapp` to relink.")));
             }
             Phase::Conflict => {
@@ -365,7 +470,10 @@ impl World {
                 r.insert("connected".into(), json!(false));
                 r.insert("lifecycle".into(), json!("blocked"));
                 r.insert("healthState".into(), json!("conflict"));
-                r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": 440, "error": "Stream Errored (conflict)"}));
+                r.insert(
+                    "lastDisconnect".into(),
+                    json!({"at": now_ms, "status": 440, "error": "Stream Errored (conflict)"}),
+                );
                 logs.push(("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp Web connection closed (status 440: session conflict). Stopping web monitoring.")));
             }
         }

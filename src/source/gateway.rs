@@ -42,6 +42,13 @@ pub struct Settings {
     pub max_frame_bytes: usize,
 }
 
+impl Settings {
+    /// The URL as shown in messages: no credentials or query.
+    fn u(&self) -> String {
+        crate::redact::display_url(&self.url)
+    }
+}
+
 /// What `connect` presents. A remote gateway also needs a signed device
 /// identity (Ed25519 over the challenge nonce); it belongs here, beside the
 /// token, and is not implemented: loopback needs none.
@@ -205,7 +212,9 @@ fn report(err: &SessionError, last: &mut Option<String>) {
         return;
     }
     match err.kind {
-        GatewayErrorKind::Unavailable => tracing::info!(kind = err.kind.as_str(), "{}", err.message),
+        GatewayErrorKind::Unavailable => {
+            tracing::info!(kind = err.kind.as_str(), "{}", err.message)
+        }
         GatewayErrorKind::Auth
         | GatewayErrorKind::Protocol
         | GatewayErrorKind::NotPaired
@@ -217,7 +226,8 @@ fn report(err: &SessionError, last: &mut Option<String>) {
     *last = Some(err.message.clone());
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn ws_error(url: &str, max: usize, e: tungstenite::Error) -> SessionError {
     use tungstenite::error::CapacityError;
@@ -275,16 +285,16 @@ async fn next_json(
             Err(_) => {
                 return Err(fail(
                     GatewayErrorKind::Timeout,
-                    format!("the gateway at {} accepted the connection but sent no {waiting_for} within {:?}; is it an OpenClaw gateway, and is it overloaded?", s.url, s.connect_timeout),
+                    format!("the gateway at {} accepted the connection but sent no {waiting_for} within {:?}; is it an OpenClaw gateway, and is it overloaded?", s.u(), s.connect_timeout),
                 ))
             }
             Ok(None) => {
                 return Err(fail(
                     GatewayErrorKind::Closed,
-                    format!("the gateway at {} closed the connection before {waiting_for}", s.url),
+                    format!("the gateway at {} closed the connection before {waiting_for}", s.u()),
                 ))
             }
-            Ok(Some(Err(e))) => return Err(ws_error(&s.url, s.max_frame_bytes, e)),
+            Ok(Some(Err(e))) => return Err(ws_error(&s.u(), s.max_frame_bytes, e)),
             Ok(Some(Ok(m))) => m,
         };
         match msg {
@@ -292,14 +302,14 @@ async fn next_json(
                 return serde_json::from_str(t.as_str()).map_err(|e| {
                     fail(
                         GatewayErrorKind::MalformedFrame,
-                        format!("the gateway at {} sent a frame that is not JSON ({e}) while clawwatch waited for {waiting_for}", s.url),
+                        format!("the gateway at {} sent a frame that is not JSON ({e}) while clawwatch waited for {waiting_for}", s.u()),
                     )
                 })
             }
             Message::Close(f) => {
                 return Err(fail(
                     GatewayErrorKind::Closed,
-                    format!("the gateway at {} closed the connection ({}) before {waiting_for}", s.url, close_text(f)),
+                    format!("the gateway at {} closed the connection ({}) before {waiting_for}", s.u(), close_text(f)),
                 ))
             }
             _ => continue,
@@ -313,7 +323,7 @@ async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Value, SessionError> {
     if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge") {
         return Err(fail(
             GatewayErrorKind::MalformedFrame,
-            format!("the gateway at {} did not start with connect.challenge; is gateway.url an OpenClaw gateway?", s.url),
+            format!("the gateway at {} did not start with connect.challenge; is gateway.url an OpenClaw gateway?", s.u()),
         ));
     }
     let nonce = challenge
@@ -323,10 +333,12 @@ async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Value, SessionError> {
     let req = json!({"type": "req", "id": "connect", "method": "connect", "params": s.credentials.connect_params(nonce)});
     ws.send(Message::text(req.to_string()))
         .await
-        .map_err(|e| ws_error(&s.url, s.max_frame_bytes, e))?;
+        .map_err(|e| ws_error(&s.u(), s.max_frame_bytes, e))?;
     loop {
         let f = next_json(ws, s, deadline, "the connect answer").await?;
-        if f.get("type").and_then(Value::as_str) != Some("res") || f.get("id").and_then(Value::as_str) != Some("connect") {
+        if f.get("type").and_then(Value::as_str) != Some("res")
+            || f.get("id").and_then(Value::as_str) != Some("connect")
+        {
             continue;
         }
         if f.get("ok").and_then(Value::as_bool) == Some(true) {
@@ -337,16 +349,21 @@ async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Value, SessionError> {
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             if hello.pointer("/auth/scopes").is_some()
-                && !granted.iter().any(|g| *g == "operator.read" || *g == "operator.admin")
+                && !granted
+                    .iter()
+                    .any(|g| *g == "operator.read" || *g == "operator.admin")
             {
                 return Err(fail(
                     GatewayErrorKind::MissingScope,
-                    format!("the gateway at {} accepted the token but granted no operator.read (scopes {granted:?}); fix: run clawwatch on the gateway's host so it connects over loopback, or pair a device with operator.read", s.url),
+                    format!("the gateway at {} accepted the token but granted no operator.read (scopes {granted:?}); fix: run clawwatch on the gateway's host so it connects over loopback, or pair a device with operator.read", s.u()),
                 ));
             }
             return Ok(hello);
         }
-        return Err(explain_rpc_error(&s.url, f.get("error").unwrap_or(&Value::Null)));
+        return Err(explain_rpc_error(
+            &s.u(),
+            f.get("error").unwrap_or(&Value::Null),
+        ));
     }
 }
 
@@ -365,10 +382,10 @@ async fn session(
         Err(_) => {
             return Err(fail(
                 GatewayErrorKind::Timeout,
-                format!("no WebSocket connection to the gateway at {} within {:?}; is the address right and the gateway running?", s.url, s.connect_timeout),
+                format!("no WebSocket connection to the gateway at {} within {:?}; is the address right and the gateway running?", s.u(), s.connect_timeout),
             ))
         }
-        Ok(Err(e)) => return Err(ws_error(&s.url, s.max_frame_bytes, e)),
+        Ok(Err(e)) => return Err(ws_error(&s.u(), s.max_frame_bytes, e)),
         Ok(Ok(x)) => x,
     };
     let hello = handshake(&mut ws, s).await?;
@@ -382,9 +399,8 @@ async fn session(
         .pointer("/server/version")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if last_logged.take().is_some() || true {
-        tracing::info!(url = %s.url, version = version.as_deref().unwrap_or("?"), "Connected to the gateway.");
-    }
+    *last_logged = None;
+    tracing::info!(url = %s.u(), version = version.as_deref().unwrap_or("?"), "Connected to the gateway.");
     let _ = tx
         .send(Observation::Connected {
             version,
@@ -395,7 +411,9 @@ async fn session(
     let mut next_id: u64 = 0;
     let mut pending: HashMap<String, Pending> = HashMap::new();
     let mut next_poll = Instant::now();
-    let mut next_probe = s.probe_interval.map(|_| Instant::now() + Duration::from_secs(1));
+    let mut next_probe = s
+        .probe_interval
+        .map(|_| Instant::now() + Duration::from_secs(1));
     let mut last_heard = Instant::now();
     let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
     let mut malformed_logged = false;
@@ -405,13 +423,22 @@ async fn session(
             let _ = ws.close(None).await;
             return Err(fail(
                 GatewayErrorKind::Closed,
-                format!("the gateway at {} sent nothing for {:?} (2 x tickIntervalMs); reconnecting", s.url, dead_after),
+                format!(
+                    "the gateway at {} sent nothing for {:?} (2 x tickIntervalMs); reconnecting",
+                    s.u(),
+                    dead_after
+                ),
             ));
         }
         if let Some((_, p)) = pending.iter().find(|(_, p)| now > p.deadline) {
             return Err(fail(
                 GatewayErrorKind::Timeout,
-                format!("the gateway at {} did not answer {} within {:?}; reconnecting", s.url, p.method, p.deadline - p.sent),
+                format!(
+                    "the gateway at {} did not answer {} within {:?}; reconnecting",
+                    s.u(),
+                    p.method,
+                    p.deadline - p.sent
+                ),
             ));
         }
         let polling = pending.values().any(|p| !p.probed);
@@ -419,16 +446,33 @@ async fn session(
             next_id += 1;
             let id = format!("s{next_id}");
             send(&mut ws, s, &id, "channels.status", json!({})).await?;
-            pending.insert(id, Pending { method: "channels.status", probed: false, sent: now, deadline: now + s.rpc_timeout });
+            pending.insert(
+                id,
+                Pending {
+                    method: "channels.status",
+                    probed: false,
+                    sent: now,
+                    deadline: now + s.rpc_timeout,
+                },
+            );
             next_poll = now + s.poll_interval;
         }
         if let (Some(at), Some(every)) = (next_probe, s.probe_interval) {
             if now >= at && !pending.values().any(|p| p.probed) {
                 next_id += 1;
                 let id = format!("p{next_id}");
-                let params = json!({"probe": true, "timeoutMs": s.probe_timeout.as_millis() as u64});
+                let params =
+                    json!({"probe": true, "timeoutMs": s.probe_timeout.as_millis() as u64});
                 send(&mut ws, s, &id, "channels.status", params).await?;
-                pending.insert(id, Pending { method: "channels.status", probed: true, sent: now, deadline: now + s.probe_timeout + s.rpc_timeout });
+                pending.insert(
+                    id,
+                    Pending {
+                        method: "channels.status",
+                        probed: true,
+                        sent: now,
+                        deadline: now + s.probe_timeout + s.rpc_timeout,
+                    },
+                );
                 next_probe = Some(now + every);
             }
         }
@@ -441,8 +485,16 @@ async fn session(
             m = ws.next() => m,
         };
         let msg = match msg {
-            None => return Err(fail(GatewayErrorKind::Closed, format!("the gateway at {} closed the connection; reconnecting", s.url))),
-            Some(Err(e)) => return Err(ws_error(&s.url, s.max_frame_bytes, e)),
+            None => {
+                return Err(fail(
+                    GatewayErrorKind::Closed,
+                    format!(
+                        "the gateway at {} closed the connection; reconnecting",
+                        s.u()
+                    ),
+                ))
+            }
+            Some(Err(e)) => return Err(ws_error(&s.u(), s.max_frame_bytes, e)),
             Some(Ok(m)) => m,
         };
         last_heard = Instant::now();
@@ -451,7 +503,11 @@ async fn session(
             Message::Close(f) => {
                 return Err(fail(
                     GatewayErrorKind::Closed,
-                    format!("the gateway at {} closed the connection ({}); reconnecting", s.url, close_text(f)),
+                    format!(
+                        "the gateway at {} closed the connection ({}); reconnecting",
+                        s.u(),
+                        close_text(f)
+                    ),
                 ))
             }
             _ => continue,
@@ -459,7 +515,12 @@ async fn session(
         let frame: Value = match serde_json::from_str(text.as_str()) {
             Ok(v) => v,
             Err(e) => {
-                metrics.gateway_errors.get_or_create(&KindLabels { kind: GatewayErrorKind::MalformedFrame }).inc();
+                metrics
+                    .gateway_errors
+                    .get_or_create(&KindLabels {
+                        kind: GatewayErrorKind::MalformedFrame,
+                    })
+                    .inc();
                 if !malformed_logged {
                     tracing::warn!(error = %e, bytes = text.len(), "The gateway sent a frame that is not JSON; ignoring it.");
                     malformed_logged = true;
@@ -468,31 +529,41 @@ async fn session(
             }
         };
         match frame.get("type").and_then(Value::as_str) {
-            Some("event") => {
-                // There is no per-channel event: a health push means the
-                // channel rows changed, so poll now.
-                if frame.get("event").and_then(Value::as_str) == Some("health") {
-                    next_poll = Instant::now();
-                }
+            // There is no per-channel event: a health push means the
+            // channel rows changed, so poll now.
+            Some("event") if frame.get("event").and_then(Value::as_str) == Some("health") => {
+                next_poll = Instant::now();
             }
             Some("res") => {
-                let Some(id) = frame.get("id").and_then(Value::as_str) else { continue };
-                let Some(p) = pending.remove(id) else { continue };
+                let Some(id) = frame.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let Some(p) = pending.remove(id) else {
+                    continue;
+                };
                 metrics
                     .rpc_duration
                     .get_or_create(&MethodLabels { method: p.method })
                     .observe(p.sent.elapsed().as_secs_f64());
                 if frame.get("ok").and_then(Value::as_bool) != Some(true) {
-                    let err = explain_rpc_error(&s.url, frame.get("error").unwrap_or(&Value::Null));
-                    metrics.gateway_errors.get_or_create(&KindLabels { kind: err.kind }).inc();
+                    let err = explain_rpc_error(&s.u(), frame.get("error").unwrap_or(&Value::Null));
+                    metrics
+                        .gateway_errors
+                        .get_or_create(&KindLabels { kind: err.kind })
+                        .inc();
                     report(&err, last_logged);
                     if let Some(wait) = err.retry_after {
                         next_poll = Instant::now() + wait;
                     }
                     let obs = if err.kind == GatewayErrorKind::Unavailable {
-                        Observation::Starting { message: err.message }
+                        Observation::Starting {
+                            message: err.message,
+                        }
                     } else {
-                        Observation::Down { kind: err.kind, message: err.message }
+                        Observation::Down {
+                            kind: err.kind,
+                            message: err.message,
+                        }
                     };
                     let _ = tx.send(obs).await;
                     continue;
@@ -500,13 +571,23 @@ async fn session(
                 match ChannelsStatus::from_value(frame.get("payload").unwrap_or(&Value::Null)) {
                     Ok(status) => {
                         *last_logged = None;
-                        if tx.send(Observation::Status { status, probed: p.probed }).await.is_err() {
+                        if tx
+                            .send(Observation::Status {
+                                status,
+                                probed: p.probed,
+                            })
+                            .await
+                            .is_err()
+                        {
                             return Ok(());
                         }
                     }
                     Err(e) => {
-                        let err = fail(GatewayErrorKind::MalformedFrame, format!("the gateway at {} answered channels.status with an unexpected shape ({e})", s.url));
-                        metrics.gateway_errors.get_or_create(&KindLabels { kind: err.kind }).inc();
+                        let err = fail(GatewayErrorKind::MalformedFrame, format!("the gateway at {} answered channels.status with an unexpected shape ({e})", s.u()));
+                        metrics
+                            .gateway_errors
+                            .get_or_create(&KindLabels { kind: err.kind })
+                            .inc();
                         report(&err, last_logged);
                     }
                 }
@@ -516,11 +597,17 @@ async fn session(
     }
 }
 
-async fn send(ws: &mut Ws, s: &Settings, id: &str, method: &str, params: Value) -> Result<(), SessionError> {
+async fn send(
+    ws: &mut Ws,
+    s: &Settings,
+    id: &str,
+    method: &str,
+    params: Value,
+) -> Result<(), SessionError> {
     let req = json!({"type": "req", "id": id, "method": method, "params": params});
     ws.send(Message::text(req.to_string()))
         .await
-        .map_err(|e| ws_error(&s.url, s.max_frame_bytes, e))
+        .map_err(|e| ws_error(&s.u(), s.max_frame_bytes, e))
 }
 
 #[cfg(test)]
@@ -543,27 +630,54 @@ mod tests {
         let u = "ws://127.0.0.1:18789";
         let e = explain_rpc_error(u, &first_error("ws-error-bad-token.jsonl"));
         assert_eq!(e.kind, GatewayErrorKind::Auth);
-        assert!(e.message.contains("CLAWWATCH_GATEWAY_TOKEN"), "{}", e.message);
+        assert!(
+            e.message.contains("CLAWWATCH_GATEWAY_TOKEN"),
+            "{}",
+            e.message
+        );
         let e = explain_rpc_error(u, &first_error("ws-error-protocol-mismatch.jsonl"));
         assert_eq!(e.kind, GatewayErrorKind::Protocol);
-        assert!(e.message.contains("speaks protocol 4, clawwatch speaks 4") || e.message.contains("protocol"), "{}", e.message);
+        assert!(
+            e.message.contains("speaks protocol 4, clawwatch speaks 4")
+                || e.message.contains("protocol"),
+            "{}",
+            e.message
+        );
         let e = explain_rpc_error(u, &first_error("ws-error-no-auth-no-device.jsonl"));
         assert_eq!(e.kind, GatewayErrorKind::NotPaired);
-        let e = explain_rpc_error(u, &first_error("ws-error-missing-scope-and-invalid-params.jsonl"));
+        let e = explain_rpc_error(
+            u,
+            &first_error("ws-error-missing-scope-and-invalid-params.jsonl"),
+        );
         assert_eq!(e.kind, GatewayErrorKind::MissingScope);
-        let e = explain_rpc_error(u, &json!({"code":"UNAVAILABLE","message":"gateway starting; retry shortly","retryable":true,"retryAfterMs":1500}));
-        assert_eq!((e.kind, e.retry_after), (GatewayErrorKind::Unavailable, Some(Duration::from_millis(1500))));
+        let e = explain_rpc_error(
+            u,
+            &json!({"code":"UNAVAILABLE","message":"gateway starting; retry shortly","retryable":true,"retryAfterMs":1500}),
+        );
+        assert_eq!(
+            (e.kind, e.retry_after),
+            (
+                GatewayErrorKind::Unavailable,
+                Some(Duration::from_millis(1500))
+            )
+        );
     }
 
     #[test]
     fn connect_params_match_the_contract() {
-        let c = Credentials { token: Some(Secret::new("t0k")), scopes: vec!["operator.read".into()] };
+        let c = Credentials {
+            token: Some(Secret::new("t0k")),
+            scopes: vec!["operator.read".into()],
+        };
         let p = c.connect_params("n");
         assert_eq!(p["client"]["id"], "gateway-client");
         assert_eq!(p["client"]["mode"], "backend");
         assert_eq!(p["role"], "operator");
         assert_eq!(p["scopes"], json!(["operator.read"]));
         assert_eq!(p["auth"]["token"], "t0k");
-        assert_eq!((p["minProtocol"].as_u64(), p["maxProtocol"].as_u64()), (Some(4), Some(4)));
+        assert_eq!(
+            (p["minProtocol"].as_u64(), p["maxProtocol"].as_u64()),
+            (Some(4), Some(4))
+        );
     }
 }

@@ -40,7 +40,10 @@ pub async fn run(
                 };
                 Observation::Ready {
                     ready,
-                    uptime_ms: body.get("uptimeMs").and_then(|v| v.as_f64()).map(|f| f as i64),
+                    uptime_ms: body
+                        .get("uptimeMs")
+                        .and_then(|v| v.as_f64())
+                        .map(|f| f as i64),
                 }
             }
             Err(e) => {

@@ -38,7 +38,10 @@ pub async fn metrics(base: &str) -> String {
 /// Samples of the exposition: (name, sorted labels) -> value.
 pub fn samples(text: &str) -> BTreeMap<(String, Vec<(String, String)>), f64> {
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (head, value) = line.rsplit_once(' ').unwrap();
         let (name, labels) = match head.split_once('{') {
             Some((n, rest)) => (n, rest.trim_end_matches('}')),
@@ -57,7 +60,10 @@ pub fn samples(text: &str) -> BTreeMap<(String, Vec<(String, String)>), f64> {
 
 /// One sample's value; `None` when the series does not exist.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let mut ls: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut ls: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     ls.sort();
     samples(text).get(&(name.to_string(), ls)).copied()
 }
@@ -66,7 +72,12 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 pub fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     samples(text)
         .iter()
-        .filter(|((n, ls), _)| n == name && labels.iter().all(|(k, v)| ls.iter().any(|(a, b)| a == k && b == v)))
+        .filter(|((n, ls), _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| ls.iter().any(|(a, b)| a == k && b == v))
+        })
         .map(|(_, v)| v)
         .sum()
 }
@@ -91,6 +102,12 @@ where
 
 /// State and reason of one account from /health/detail.
 pub fn account(doc: &Value, ch: &str, acct: &str) -> Option<(String, Option<String>)> {
-    let a = doc["accounts"][ch].as_array()?.iter().find(|a| a["account"] == acct)?;
-    Some((a["state"].as_str()?.to_string(), a["reason"].as_str().map(str::to_owned)))
+    let a = doc["accounts"][ch]
+        .as_array()?
+        .iter()
+        .find(|a| a["account"] == acct)?;
+    Some((
+        a["state"].as_str()?.to_string(),
+        a["reason"].as_str().map(str::to_owned),
+    ))
 }

@@ -1,0 +1,385 @@
+//! Every way talking to the gateway can fail gives one clear message naming
+//! the fix, `openclaw_gateway_up 0`, a counted error kind, and no hang.
+
+mod common;
+use clawwatch::simulate::{self, Options};
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn sidecar(cfg: clawwatch::config::Config) -> (String, clawwatch::app::Running) {
+    let r = clawwatch::app::start(cfg, None).await.unwrap();
+    (format!("http://{}", r.addr), r)
+}
+
+/// Waits for /health/detail to report `status` and returns the document.
+async fn wait_status(base: &str, status: &str) -> Value {
+    let base = base.to_string();
+    let status = status.to_string();
+    wait_for(Duration::from_secs(10), &format!("status {status}"), || {
+        let (base, status) = (base.clone(), status.clone());
+        async move {
+            let (code, d) = health(&base).await;
+            (d["status"] == status.as_str()).then(|| {
+                let want = if matches!(status.as_str(), "down" | "starting") {
+                    503
+                } else {
+                    200
+                };
+                assert_eq!(code, want);
+                d
+            })
+        }
+    })
+    .await
+}
+
+async fn error_count(base: &str, kind: &str) -> f64 {
+    sample(
+        &metrics(base).await,
+        "clawwatch_gateway_errors_total",
+        &[("kind", kind)],
+    )
+    .unwrap_or(0.0)
+}
+
+async fn sim(token: &str, opts: Options) -> simulate::Handle {
+    simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            token: Some(token.into()),
+            scenario: "steady".into(),
+            ..opts
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn wrong_token_names_the_fix() {
+    let s = sim(TOKEN, Options::default()).await;
+    let mut cfg = config(s.addr);
+    cfg.gateway.token = Some(clawwatch::config::Secret::new("wrong-token-4242"));
+    let (base, r) = sidecar(cfg).await;
+    let doc = wait_status(&base, "down").await;
+    let err = doc["gateway"]["error"].as_str().unwrap();
+    assert!(
+        err.contains("refused clawwatch's token (AUTH_TOKEN_MISMATCH)")
+            && err.contains("CLAWWATCH_GATEWAY_TOKEN"),
+        "{err}"
+    );
+    assert_eq!(doc["gateway"]["up"], false);
+    let m = metrics(&base).await;
+    assert_eq!(sample(&m, "openclaw_gateway_up", &[]), Some(0.0));
+    assert!(error_count(&base, "auth").await >= 1.0);
+    for body in [doc.to_string(), m] {
+        assert!(!body.contains("wrong-token-4242") && !body.contains(TOKEN));
+    }
+    r.cancel.cancel();
+    s.cancel.cancel();
+}
+
+#[tokio::test]
+async fn no_token_is_not_paired() {
+    let s = sim(TOKEN, Options::default()).await;
+    let mut cfg = config(s.addr);
+    cfg.gateway.token = None;
+    let (base, r) = sidecar(cfg).await;
+    let doc = wait_status(&base, "down").await;
+    assert!(doc["gateway"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("NOT_PAIRED"));
+    assert!(error_count(&base, "not_paired").await >= 1.0);
+    r.cancel.cancel();
+    s.cancel.cancel();
+}
+
+#[tokio::test]
+async fn unreachable_gateway() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let (base, r) = sidecar(config(addr)).await;
+    let doc = wait_status(&base, "down").await;
+    let err = doc["gateway"]["error"].as_str().unwrap();
+    assert!(
+        err.contains("cannot talk to the gateway") && err.contains("openclaw gateway run"),
+        "{err}"
+    );
+    assert!(error_count(&base, "connect").await >= 1.0);
+    // Readiness never came: /readyz says so.
+    assert_eq!(get(&format!("{base}/readyz")).await.0, 503);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn tcp_accepted_but_silent() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let mut cfg = config(addr);
+    cfg.gateway.connect_timeout = Duration::from_millis(300);
+    let (base, r) = sidecar(cfg).await;
+    let doc = wait_status(&base, "down").await;
+    assert!(
+        doc["gateway"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no WebSocket connection"),
+        "{doc}"
+    );
+    assert!(error_count(&base, "timeout").await >= 1.0);
+    r.cancel.cancel();
+}
+
+#[derive(Clone)]
+enum Fake {
+    /// Upgrade, then never send the challenge.
+    NoChallenge,
+    /// Answer connect with these frames, then close with a code.
+    Refuse(Vec<Value>, u16),
+    /// hello-ok granting these scopes.
+    Scopes(Vec<&'static str>),
+    /// hello-ok, then send this text frame before every channels.status answer.
+    Garbage(String),
+    /// hello-ok with a tick of `ms`, then silence.
+    Silent(u64),
+}
+
+fn hello(scopes: Vec<&str>, tick_ms: u64) -> Value {
+    json!({"type": "hello-ok", "protocol": 4, "server": {"version": "2026.9.6"}, "auth": {"scopes": scopes}, "policy": {"tickIntervalMs": tick_ms}})
+}
+
+fn status_payload() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/channels-status.json", clawwatch::FIXTURES)).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn fake(kind: Fake) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let kind = kind.clone();
+            tokio::spawn(async move {
+                // /readyz polls are plain HTTP: not for this fake.
+                let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                    return;
+                };
+                if matches!(kind, Fake::NoChallenge) {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    return;
+                }
+                let ch = json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": "n", "ts": 1}});
+                ws.send(Message::text(ch.to_string())).await.unwrap();
+                let Some(Ok(Message::Text(t))) = ws.next().await else {
+                    return;
+                };
+                let req: Value = serde_json::from_str(t.as_str()).unwrap();
+                let id = req["id"].clone();
+                let ok = |p: Value| {
+                    Message::text(
+                        json!({"type": "res", "id": id, "ok": true, "payload": p}).to_string(),
+                    )
+                };
+                match kind {
+                    Fake::NoChallenge => {}
+                    Fake::Refuse(frames, code) => {
+                        for mut f in frames {
+                            f["id"] = id.clone();
+                            let _ = ws.send(Message::text(f.to_string())).await;
+                        }
+                        let _ = ws
+                            .send(Message::Close(Some(CloseFrame {
+                                code: CloseCode::from(code),
+                                reason: "".into(),
+                            })))
+                            .await;
+                    }
+                    Fake::Scopes(s) => {
+                        let _ = ws.send(ok(hello(s, 30_000))).await;
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    Fake::Silent(tick) => {
+                        let _ = ws.send(ok(hello(vec!["operator.read"], tick))).await;
+                        while ws.next().await.is_some() {}
+                    }
+                    Fake::Garbage(g) => {
+                        let _ = ws.send(ok(hello(vec!["operator.read"], 30_000))).await;
+                        while let Some(Ok(Message::Text(t))) = ws.next().await {
+                            let r: Value = serde_json::from_str(t.as_str()).unwrap();
+                            if ws.send(Message::text(g.clone())).await.is_err() {
+                                return;
+                            }
+                            let res = json!({"type": "res", "id": r["id"], "ok": true, "payload": status_payload()});
+                            if ws.send(Message::text(res.to_string())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn captured_error(fixture: &str) -> Value {
+    std::fs::read_to_string(format!("{}/{fixture}", clawwatch::FIXTURES))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|l| l["frame"].clone())
+        .find(|f| f["ok"] == false)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn upgraded_but_no_challenge() {
+    let addr = fake(Fake::NoChallenge).await;
+    let mut cfg = config(addr);
+    cfg.gateway.connect_timeout = Duration::from_millis(300);
+    let (base, r) = sidecar(cfg).await;
+    let doc = wait_status(&base, "down").await;
+    assert!(
+        doc["gateway"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("sent no connect.challenge"),
+        "{doc}"
+    );
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn protocol_mismatch_from_the_capture() {
+    let addr = fake(Fake::Refuse(
+        vec![captured_error("ws-error-protocol-mismatch.jsonl")],
+        1002,
+    ))
+    .await;
+    let (base, r) = sidecar(config(addr)).await;
+    let doc = wait_status(&base, "down").await;
+    assert!(
+        doc["gateway"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("PROTOCOL_MISMATCH"),
+        "{doc}"
+    );
+    assert!(error_count(&base, "protocol").await >= 1.0);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn bad_token_from_the_capture() {
+    let addr = fake(Fake::Refuse(
+        vec![captured_error("ws-error-bad-token.jsonl")],
+        1008,
+    ))
+    .await;
+    let (base, r) = sidecar(config(addr)).await;
+    wait_status(&base, "down").await;
+    assert!(error_count(&base, "auth").await >= 1.0);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn granted_no_scopes() {
+    let addr = fake(Fake::Scopes(vec![])).await;
+    let (base, r) = sidecar(config(addr)).await;
+    let doc = wait_status(&base, "down").await;
+    assert!(
+        doc["gateway"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("granted no operator.read"),
+        "{doc}"
+    );
+    assert!(error_count(&base, "missing_scope").await >= 1.0);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn malformed_frames_are_counted_and_skipped() {
+    let addr = fake(Fake::Garbage("{not json".into())).await;
+    let (base, r) = sidecar(config(addr)).await;
+    let doc = wait_status(&base, "degraded").await;
+    assert_eq!(doc["channels"]["telegram"], "auth_required");
+    assert!(error_count(&base, "malformed_frame").await >= 1.0);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_10_mb_frame_is_refused() {
+    let addr = fake(Fake::Garbage(format!("\"{}\"", "x".repeat(10 << 20)))).await;
+    let (base, r) = sidecar(config(addr)).await;
+    let doc = wait_status(&base, "down").await;
+    let err = doc["gateway"]["error"].as_str().unwrap();
+    assert!(err.contains("gateway.max_frame_bytes (8388608)"), "{err}");
+    assert!(error_count(&base, "oversized_frame").await >= 1.0);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn silence_past_two_ticks_reconnects() {
+    let addr = fake(Fake::Silent(200)).await;
+    let (base, r) = sidecar(config(addr)).await;
+    let doc = wait_status(&base, "down").await;
+    assert!(
+        doc["gateway"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 x tickIntervalMs"),
+        "{doc}"
+    );
+    assert!(error_count(&base, "closed").await >= 1.0);
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn starting_gateway_is_starting_then_ok() {
+    let s = sim(
+        TOKEN,
+        Options {
+            startup_delay: Duration::from_millis(1500),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (base, r) = sidecar(config(s.addr)).await;
+    let b = base.clone();
+    let doc = wait_for(Duration::from_secs(10), "UNAVAILABLE", || {
+        let b = b.clone();
+        async move {
+            let (code, d) = health(&b).await;
+            d["gateway"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("is starting"))
+                .then_some((code, d))
+        }
+    })
+    .await;
+    assert_eq!((doc.0, doc.1["status"].as_str()), (503, Some("starting")));
+    assert_eq!(
+        sample(&metrics(&base).await, "openclaw_gateway_up", &[]),
+        Some(0.0)
+    );
+    wait_status(&base, "ok").await;
+    assert!(error_count(&base, "unavailable").await >= 1.0);
+    r.cancel.cancel();
+    s.cancel.cancel();
+}
