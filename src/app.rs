@@ -261,7 +261,11 @@ impl StateTask {
             };
             for s in State::ALL {
                 // Pre-created so that increase() sees the first transition.
-                let _ = m.transitions.get_or_create(&TransitionLabels { channel: a.channel.clone(), account: a.account.clone(), to: s });
+                let _ = m.transitions.get_or_create(&TransitionLabels {
+                    channel: a.channel.clone(),
+                    account: a.account.clone(),
+                    to: s,
+                });
                 m.channel_state
                     .get_or_create(&StateLabels {
                         channel: a.channel.clone(),

@@ -22,10 +22,18 @@ fn python_check(kind: &str, text: &str) -> Option<Value> {
     let f = dir.path().join("metrics.txt");
     std::fs::write(&f, text).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/check_exposition.py");
-    let out = Command::new("python3").arg(script).arg(kind).arg(&f).output().ok()?;
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(kind)
+        .arg(&f)
+        .output()
+        .ok()?;
     let err = String::from_utf8_lossy(&out.stderr);
     if err.contains("No module named 'prometheus_client'") {
-        assert!(std::env::var("CI").is_err(), "CI must install prometheus-client");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install prometheus-client"
+        );
         eprintln!("skipped: pip install prometheus-client");
         return None;
     }
@@ -48,23 +56,34 @@ async fn demo_serves_within_seconds_and_parses() {
     let base = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| l.trim().strip_prefix("status page").map(|u| u.trim().trim_end_matches('/').to_string()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("status page")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+        })
         .expect("demo prints its URLs");
     let b = base.clone();
-    let doc = wait_for(Duration::from_secs(10), "channels in /health/detail", || {
-        let b = b.clone();
-        async move {
-            let (_, d) = health(&b).await;
-            (d["channels"].as_object()?.len() == 3).then_some(d)
-        }
-    })
+    let doc = wait_for(
+        Duration::from_secs(10),
+        "channels in /health/detail",
+        || {
+            let b = b.clone();
+            async move {
+                let (_, d) = health(&b).await;
+                (d["channels"].as_object()?.len() == 3).then_some(d)
+            }
+        },
+    )
     .await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(10), "{took:?}");
     eprintln!("demo answered /health/detail with 3 channels after {took:?}");
     // `jq .channels` prints a map of channel to state string.
     for (_, v) in doc["channels"].as_object().unwrap() {
-        assert!(clawwatch::model::State::parse(v.as_str().unwrap()).is_some(), "{v}");
+        assert!(
+            clawwatch::model::State::parse(v.as_str().unwrap()).is_some(),
+            "{v}"
+        );
     }
 
     let om = metrics(&base).await;
@@ -75,12 +94,25 @@ async fn demo_serves_within_seconds_and_parses() {
         for (k, v) in states {
             assert_eq!(v, &serde_json::json!([6, 1.0]), "{k}");
         }
-        let fams: Vec<&str> = r["families"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        let fams: Vec<&str> = r["families"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
         for f in [
-            "openclaw_channel_state", "openclaw_channel_up", "openclaw_channel_state_since_timestamp_seconds",
-            "openclaw_channel_transitions", "openclaw_channel_reconnect_attempts", "openclaw_channel_restarts",
-            "openclaw_channel_recovery_exhausted", "openclaw_gateway_up", "openclaw_gateway_ready",
-            "openclaw_gateway_rpc_duration_seconds", "clawwatch_build", "clawwatch_config_last_reload_successful",
+            "openclaw_channel_state",
+            "openclaw_channel_up",
+            "openclaw_channel_state_since_timestamp_seconds",
+            "openclaw_channel_transitions",
+            "openclaw_channel_reconnect_attempts",
+            "openclaw_channel_restarts",
+            "openclaw_channel_recovery_exhausted",
+            "openclaw_gateway_up",
+            "openclaw_gateway_ready",
+            "openclaw_gateway_rpc_duration_seconds",
+            "clawwatch_build",
+            "clawwatch_config_last_reload_successful",
         ] {
             assert!(fams.contains(&f), "{f} missing from {fams:?}");
         }
@@ -91,9 +123,15 @@ async fn demo_serves_within_seconds_and_parses() {
         .send()
         .await
         .unwrap();
-    assert_eq!(prom.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        prom.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let prom = prom.text().await.unwrap();
-    assert!(!prom.contains("# EOF") && prom.contains("# TYPE openclaw_channel_transitions_total counter"));
+    assert!(
+        !prom.contains("# EOF")
+            && prom.contains("# TYPE openclaw_channel_transitions_total counter")
+    );
     if let Some(r) = python_check("prometheus", &prom) {
         assert_eq!(r["states"].as_object().unwrap().len(), 3);
     }

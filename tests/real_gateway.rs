@@ -5,9 +5,9 @@
 //! drain takes minutes.
 
 mod common;
-use common::*;
 use clawwatch::derive::{derive, Tuning};
 use clawwatch::model::ChannelsStatus;
+use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,13 +29,24 @@ struct Gateway {
 impl Gateway {
     fn start(dir: &Path, port: u16, env: &[(&str, &str)]) -> Gateway {
         let mut cmd = Command::new("bash");
-        cmd.arg(scripts().join("openclaw-run.sh")).arg(dir).arg(port.to_string()).arg("start");
+        cmd.arg(scripts().join("openclaw-run.sh"))
+            .arg(dir)
+            .arg(port.to_string())
+            .arg("start");
         for (k, v) in env {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("bash");
-        let g = Gateway { dir: dir.to_path_buf(), port };
-        assert!(out.status.success(), "gateway did not start: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let g = Gateway {
+            dir: dir.to_path_buf(),
+            port,
+        };
+        assert!(
+            out.status.success(),
+            "gateway did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         g
     }
 
@@ -44,10 +55,18 @@ impl Gateway {
         let node = self.dir.join("node/node_modules/node/bin/node");
         let out = Command::new(node)
             .arg(scripts().join("oc-rpc.mjs"))
-            .args(["channels.status", "{}", "--url", &format!("ws://127.0.0.1:{}", self.port), "--token", GW_TOKEN])
+            .args([
+                "channels.status",
+                "{}",
+                "--url",
+                &format!("ws://127.0.0.1:{}", self.port),
+                "--token",
+                GW_TOKEN,
+            ])
             .output()
             .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("oc-rpc: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("oc-rpc: {e}: {}", String::from_utf8_lossy(&out.stderr)))
     }
 }
 
@@ -57,8 +76,16 @@ impl Drop for Gateway {
             let p = self.dir.join(f);
             if let Ok(pid) = std::fs::read_to_string(&p) {
                 let pid = pid.trim().to_string();
-                let kids = Command::new("pgrep").args(["-P", &pid]).output().map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
-                let _ = Command::new("kill").arg("-9").arg(&pid).args(kids.split_whitespace()).status();
+                let kids = Command::new("pgrep")
+                    .args(["-P", &pid])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                    .unwrap_or_default();
+                let _ = Command::new("kill")
+                    .arg("-9")
+                    .arg(&pid)
+                    .args(kids.split_whitespace())
+                    .status();
                 let _ = std::fs::remove_file(p);
             }
         }
@@ -94,14 +121,25 @@ impl Sidecar {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        Sidecar { child, base: format!("http://127.0.0.1:{listen}"), log, _dir: dir }
+        Sidecar {
+            child,
+            base: format!("http://127.0.0.1:{listen}"),
+            log,
+            _dir: dir,
+        }
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn wait_account(&self, ch: &str, state: &str, reason: Option<&str>, limit: Duration) -> Value {
+    async fn wait_account(
+        &self,
+        ch: &str,
+        state: &str,
+        reason: Option<&str>,
+        limit: Duration,
+    ) -> Value {
         let base = self.base.clone();
         let want = (state.to_string(), reason.map(str::to_owned));
         wait_for(limit, &format!("{ch} {state} {reason:?}"), || {
@@ -131,25 +169,49 @@ fn assert_matches_gateway(gw: &Value, doc: &Value) {
     for (ch, rows) in &st.accounts {
         for r in rows.iter().filter(|r| r.is_watched()) {
             let d = derive(ch, r, st.ts.unwrap(), &Tuning::default());
-            let want = (d.state.as_str().to_string(), d.reason.map(|r| r.as_str().to_string()));
-            assert_eq!(account(doc, ch, &r.account_id), Some(want), "{ch}/{}", r.account_id);
+            let want = (
+                d.state.as_str().to_string(),
+                d.reason.map(|r| r.as_str().to_string()),
+            );
+            assert_eq!(
+                account(doc, ch, &r.account_id),
+                Some(want),
+                "{ch}/{}",
+                r.account_id
+            );
             n += 1;
         }
     }
-    let reported: usize = doc["accounts"].as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum();
+    let reported: usize = doc["accounts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_array().unwrap().len())
+        .sum();
     assert_eq!(reported, n);
 }
 
 async fn post(url: &str, body: &str) {
-    let r = reqwest::Client::new().post(url).header("content-type", "application/json").body(body.to_string()).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success(), "{url}: {}", r.status());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_gateway_end_to_end() {
     let Some(dir) = std::env::var_os("CLAWWATCH_OPENCLAW_DIR").map(PathBuf::from) else {
-        assert!(std::env::var("CI").is_err(), "CI must set CLAWWATCH_OPENCLAW_DIR");
-        eprintln!("skipped: set CLAWWATCH_OPENCLAW_DIR to an `openclaw-run.sh DIR install` directory");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set CLAWWATCH_OPENCLAW_DIR"
+        );
+        eprintln!(
+            "skipped: set CLAWWATCH_OPENCLAW_DIR to an `openclaw-run.sh DIR install` directory"
+        );
         return;
     };
     let long = Duration::from_secs(120);
@@ -158,63 +220,152 @@ async fn real_gateway_end_to_end() {
     {
         let gw = Gateway::start(&dir, 18979, &[("OC_CHANNELS", "telegram discord whatsapp")]);
         let cw = Sidecar::start(gw.port, 28971, GW_TOKEN, "");
-        cw.wait_account("telegram", "auth_required", Some("auth_failed"), long).await;
-        cw.wait_account("whatsapp", "auth_required", Some("not_linked"), long).await;
-        let doc = cw.wait_account("discord", "reconnecting", Some("network"), long).await;
-        assert_eq!(doc["channels"], serde_json::json!({"discord": "reconnecting", "telegram": "auth_required", "whatsapp": "auth_required"}));
+        cw.wait_account("telegram", "auth_required", Some("auth_failed"), long)
+            .await;
+        cw.wait_account("whatsapp", "auth_required", Some("not_linked"), long)
+            .await;
+        let doc = cw
+            .wait_account("discord", "reconnecting", Some("network"), long)
+            .await;
+        assert_eq!(
+            doc["channels"],
+            serde_json::json!({"discord": "reconnecting", "telegram": "auth_required", "whatsapp": "auth_required"})
+        );
         assert_eq!(doc["status"], "degraded");
         assert_eq!(doc["gateway"]["version"], "2026.9.6");
         assert_matches_gateway(&gw.channels_status(), &health(&cw.base).await.1);
         let m = metrics(&cw.base).await;
         assert_eq!(sample(&m, "openclaw_gateway_up", &[]), Some(1.0));
         assert_eq!(sample(&m, "openclaw_gateway_ready", &[]), Some(0.0));
-        assert_eq!(sample(&m, "openclaw_channel_state", &[("channel", "telegram"), ("account", "default"), ("state", "auth_required")]), Some(1.0));
+        assert_eq!(
+            sample(
+                &m,
+                "openclaw_channel_state",
+                &[
+                    ("channel", "telegram"),
+                    ("account", "default"),
+                    ("state", "auth_required")
+                ]
+            ),
+            Some(1.0)
+        );
 
         // A wrong gateway token: down, and the fix in the log.
         let bad = Sidecar::start(gw.port, 28972, "not-the-token", "");
         let b = bad.base.clone();
-        wait_for(Duration::from_secs(30), "gateway_up 0 with a wrong token", || {
-            let b = b.clone();
-            async move {
-                let m = reqwest::get(format!("{b}/metrics")).await.ok()?.text().await.ok()?;
-                (sample(&m, "clawwatch_gateway_errors_total", &[("kind", "auth")]).unwrap_or(0.0) >= 1.0).then_some(())
-            }
-        })
+        wait_for(
+            Duration::from_secs(30),
+            "gateway_up 0 with a wrong token",
+            || {
+                let b = b.clone();
+                async move {
+                    let m = reqwest::get(format!("{b}/metrics"))
+                        .await
+                        .ok()?
+                        .text()
+                        .await
+                        .ok()?;
+                    (sample(&m, "clawwatch_gateway_errors_total", &[("kind", "auth")])
+                        .unwrap_or(0.0)
+                        >= 1.0)
+                        .then_some(())
+                }
+            },
+        )
         .await;
         let m = metrics(&bad.base).await;
         assert_eq!(sample(&m, "openclaw_gateway_up", &[]), Some(0.0));
         let (code, d) = health(&bad.base).await;
         assert_eq!((code, d["status"].as_str()), (503, Some("down")));
         let log = bad.log();
-        assert!(log.contains("AUTH_TOKEN_MISMATCH") && log.contains("fix: set CLAWWATCH_GATEWAY_TOKEN"), "{log}");
-        assert!(!log.contains("not-the-token") && !log.contains(GW_TOKEN), "a token leaked into the log");
+        assert!(
+            log.contains("AUTH_TOKEN_MISMATCH") && log.contains("fix: set CLAWWATCH_GATEWAY_TOKEN"),
+            "{log}"
+        );
+        assert!(
+            !log.contains("not-the-token") && !log.contains(GW_TOKEN),
+            "a token leaked into the log"
+        );
     }
 
     // 2. Healthy Telegram (fake Bot API) and Discord (fake Discord), then
     // 4014, a silent stall, recovery, and a revoked token.
-    let env = [("OC_CHANNELS", "telegram discord"), ("OC_TG_GOOD", "1"), ("OC_DC_FAKE", "1")];
+    let env = [
+        ("OC_CHANNELS", "telegram discord"),
+        ("OC_TG_GOOD", "1"),
+        ("OC_DC_FAKE", "1"),
+    ];
     let gw = Gateway::start(&dir, 18989, &env);
-    let cw = Sidecar::start(gw.port, 28981, GW_TOKEN, "[states.stale_after]\ntelegram = \"45s\"\n");
+    let cw = Sidecar::start(
+        gw.port,
+        28981,
+        GW_TOKEN,
+        "[states.stale_after]\ntelegram = \"45s\"\n",
+    );
     cw.wait_account("telegram", "connected", None, long).await;
     let doc = cw.wait_account("discord", "connected", None, long).await;
     assert_eq!(doc["status"], "ok");
     assert_matches_gateway(&gw.channels_status(), &health(&cw.base).await.1);
 
-    post("http://127.0.0.1:18992/_control", r#"{"close":4014,"sticky":true}"#).await;
-    cw.wait_account("discord", "error", Some("disallowed_intents"), Duration::from_secs(30)).await;
+    post(
+        "http://127.0.0.1:18992/_control",
+        r#"{"close":4014,"sticky":true}"#,
+    )
+    .await;
+    cw.wait_account(
+        "discord",
+        "error",
+        Some("disallowed_intents"),
+        Duration::from_secs(30),
+    )
+    .await;
 
     post("http://127.0.0.1:18990/_control/mode", r#"{"mode":"hang"}"#).await;
-    cw.wait_account("telegram", "disconnected", Some("stalled"), long).await;
+    cw.wait_account("telegram", "disconnected", Some("stalled"), long)
+        .await;
     post("http://127.0.0.1:18990/_control/mode", r#"{"mode":"ok"}"#).await;
     cw.wait_account("telegram", "connected", None, long).await;
 
-    post("http://127.0.0.1:18990/_control/mode", r#"{"mode":"unauthorized"}"#).await;
-    cw.wait_account("telegram", "auth_required", Some("auth_failed"), long).await;
+    post(
+        "http://127.0.0.1:18990/_control/mode",
+        r#"{"mode":"unauthorized"}"#,
+    )
+    .await;
+    cw.wait_account("telegram", "auth_required", Some("auth_failed"), long)
+        .await;
     assert_matches_gateway(&gw.channels_status(), &health(&cw.base).await.1);
 
     let m = metrics(&cw.base).await;
-    let to = |ch: &str, st: &str| sample(&m, "openclaw_channel_transitions_total", &[("channel", ch), ("account", "default"), ("to", st)]).unwrap_or(0.0);
-    assert_eq!((to("discord", "error"), to("telegram", "disconnected"), to("telegram", "auth_required")), (1.0, 1.0, 1.0));
-    let disc = |ch: &str, r: &str| sample(&m, "openclaw_channel_disconnects_total", &[("channel", ch), ("account", "default"), ("reason", r)]).unwrap_or(0.0);
-    assert_eq!((disc("discord", "disallowed_intents"), disc("telegram", "stalled"), disc("telegram", "auth_failed")), (1.0, 1.0, 1.0));
+    let to = |ch: &str, st: &str| {
+        sample(
+            &m,
+            "openclaw_channel_transitions_total",
+            &[("channel", ch), ("account", "default"), ("to", st)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(
+        (
+            to("discord", "error"),
+            to("telegram", "disconnected"),
+            to("telegram", "auth_required")
+        ),
+        (1.0, 1.0, 1.0)
+    );
+    let disc = |ch: &str, r: &str| {
+        sample(
+            &m,
+            "openclaw_channel_disconnects_total",
+            &[("channel", ch), ("account", "default"), ("reason", r)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(
+        (
+            disc("discord", "disallowed_intents"),
+            disc("telegram", "stalled"),
+            disc("telegram", "auth_failed")
+        ),
+        (1.0, 1.0, 1.0)
+    );
 }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# /metrics scrape latency and sidecar RSS with the `fleet` scenario.
+# Starts the simulated gateway with N accounts (default 1000) and a sidecar
+# polling it every second, then scrapes with wrk (one connection, like
+# Prometheus) and prints p50/p99 latency and RSS against the targets
+# (p99 < 5 ms, RSS < 30 MiB). Peer in the same run: the cost of encoding the
+# registry on every scrape, measured by `cargo bench --bench exposition`.
+# usage: bench/scrape.sh [accounts] [seconds]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+N=${1:-1000}; SECS=${2:-15}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --quiet
+BIN=target/release/clawwatch
+GW=127.0.0.1:18799; CW=127.0.0.1:28799
+TMP=$(mktemp -d); trap 'kill $SIM $SIDE 2>/dev/null; rm -rf "$TMP"' EXIT
+$BIN simulate --listen $GW --scenario fleet --fleet-size "$N" --token bench >/dev/null 2>&1 & SIM=$!
+cat > "$TMP/c.toml" <<TOML
+[server]
+listen = "$CW"
+[gateway]
+url = "ws://$GW"
+poll_interval = "1s"
+probe_interval = "10s"
+[logs]
+state_dir = "$TMP/state"
+TOML
+CLAWWATCH_GATEWAY_TOKEN=bench $BIN run --config "$TMP/c.toml" >/dev/null 2>"$TMP/side.log" & SIDE=$!
+for _ in $(seq 1 100); do
+  n=$(curl -s "http://$CW/metrics" | grep -c '^openclaw_channel_state{' || true)
+  [ "$n" -ge $((N * 6)) ] && break; sleep 0.2
+done
+echo "accounts: $N   openclaw_channel_state series: $n   exposition: $(curl -s "http://$CW/metrics" | wc -c) bytes"
+# Let a few polls and probes run, so the scrape races real updates.
+sleep 3
+wrk -t1 -c1 -d"${SECS}s" --latency "http://$CW/metrics" > "$TMP/wrk.txt"
+p50=$(awk '$1=="50%"{print $2}' "$TMP/wrk.txt"); p99=$(awk '$1=="99%"{print $2}' "$TMP/wrk.txt")
+reqs=$(awk '/Requests\/sec/{print $2}' "$TMP/wrk.txt")
+rss=$(awk '/VmRSS/{print $2}' /proc/$SIDE/status); hwm=$(awk '/VmHWM/{print $2}' /proc/$SIDE/status)
+to_ms() { case "$1" in *us) echo "${1%us}" | awk '{print $1/1000}';; *ms) echo "${1%ms}";; *s) echo "${1%s}" | awk '{print $1*1000}';; esac; }
+p99ms=$(to_ms "$p99")
+echo "scrape latency: p50 $p50  p99 $p99  ($reqs scrapes/s, 1 connection, ${SECS}s)"
+echo "sidecar RSS: $((rss / 1024)) MiB now, $((hwm / 1024)) MiB peak"
+awk -v p="$p99ms" -v r="$hwm" 'BEGIN {
+  printf "p99 / target (5 ms): %.3f   %s\n", p / 5, (p < 5 ? "ok" : "OVER");
+  printf "peak RSS / target (30 MiB): %.3f   %s\n", r / 1024 / 30, (r / 1024 < 30 ? "ok" : "OVER") }'

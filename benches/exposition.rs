@@ -1,0 +1,84 @@
+//! Encoding 1,000 accounts' metrics on every scrape versus serving the bytes
+//! cached after the last update. Prints both and the ratio (same run, same
+//! machine). `cargo bench --bench exposition`.
+
+use clawwatch::derive::Tuning;
+use clawwatch::metrics::{
+    AccountLabels, Exposition, Format, Metrics, StateLabels, TransitionLabels,
+};
+use clawwatch::model::State;
+use prometheus_client::registry::Registry;
+use std::time::Instant;
+
+fn build(accounts: usize) -> Exposition {
+    let mut reg = Registry::default();
+    let m = Metrics::new(&mut reg);
+    for i in 0..accounts {
+        let (channel, account) = (
+            ["discord", "telegram", "whatsapp"][i % 3].to_string(),
+            format!("acct-{i:04}"),
+        );
+        for s in State::ALL {
+            m.channel_state
+                .get_or_create(&StateLabels {
+                    channel: channel.clone(),
+                    account: account.clone(),
+                    state: s,
+                })
+                .set(i64::from(s == State::Connected));
+            let _ = m.transitions.get_or_create(&TransitionLabels {
+                channel: channel.clone(),
+                account: account.clone(),
+                to: s,
+            });
+        }
+        let l = AccountLabels { channel, account };
+        m.channel_up.get_or_create(&l).set(1);
+        m.state_since.get_or_create(&l).set(1.795e9);
+        m.recovery_exhausted.get_or_create(&l).set(0);
+        m.reconnect_attempts.get_or_create(&l).inc();
+        m.heartbeat_latency.get_or_create(&l).observe(0.05);
+    }
+    let _ = Tuning::default();
+    Exposition::new(reg)
+}
+
+fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<f64> {
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v
+}
+
+fn main() {
+    let e = build(1000);
+    let bytes = e.get(Format::OpenMetrics).len();
+    let fresh = time(50, || {
+        e.touch();
+        std::hint::black_box(e.get(Format::OpenMetrics));
+    });
+    let cached = time(5000, || {
+        std::hint::black_box(e.get(Format::OpenMetrics));
+    });
+    let p = |v: &[f64], q: f64| v[((v.len() as f64 - 1.0) * q) as usize];
+    println!("exposition of 1,000 accounts: {bytes} bytes");
+    println!(
+        "encode on every scrape: p50 {:.3} ms  p99 {:.3} ms",
+        p(&fresh, 0.5),
+        p(&fresh, 0.99)
+    );
+    println!(
+        "cached bytes:           p50 {:.4} ms  p99 {:.4} ms",
+        p(&cached, 0.5),
+        p(&cached, 0.99)
+    );
+    println!(
+        "ratio (encode / cached, p50): {:.0}x",
+        p(&fresh, 0.5) / p(&cached, 0.5)
+    );
+}
