@@ -14,6 +14,7 @@ cargo build --release --quiet
 BIN=target/release/clawwatch
 GW=127.0.0.1:18799; CW=127.0.0.1:28799
 TMP=$(mktemp -d); trap 'kill $SIM $SIDE 2>/dev/null; rm -rf "$TMP"' EXIT
+kill -0 $(pgrep -f "clawwatch simulate --listen $GW" 2>/dev/null) 2>/dev/null && { echo "a simulator already listens on $GW" >&2; exit 1; }
 $BIN simulate --listen $GW --scenario fleet --fleet-size "$N" --token bench >/dev/null 2>&1 & SIM=$!
 cat > "$TMP/c.toml" <<TOML
 [server]
@@ -30,6 +31,7 @@ for _ in $(seq 1 100); do
   n=$(curl -s "http://$CW/metrics" | grep -c '^openclaw_channel_state{' || true)
   [ "$n" -ge $((N * 6)) ] && break; sleep 0.2
 done
+[ "$n" -ge $((N * 6)) ] || { echo "sidecar did not report $N accounts (is port ${GW##*:} or ${CW##*:} taken?)" >&2; tail -5 "$TMP/side.log" >&2; exit 1; }
 echo "accounts: $N   openclaw_channel_state series: $n   exposition: $(curl -s "http://$CW/metrics" | wc -c) bytes"
 # Let a few polls and probes run, so the scrape races real updates.
 sleep 3

@@ -3,9 +3,7 @@
 //! machine). `cargo bench --bench exposition`.
 
 use clawwatch::derive::Tuning;
-use clawwatch::metrics::{
-    AccountLabels, Exposition, Format, Metrics, StateLabels, TransitionLabels,
-};
+use clawwatch::metrics::{AccountLabels, Exposition, Format, Metrics, StateLabels};
 use clawwatch::model::State;
 use prometheus_client::registry::Registry;
 use std::time::Instant;
@@ -60,6 +58,7 @@ fn main() {
     let bytes = e.get(Format::OpenMetrics).len();
     let fresh = time(50, || {
         e.touch();
+        e.refresh();
         std::hint::black_box(e.get(Format::OpenMetrics));
     });
     let cached = time(5000, || {

@@ -52,7 +52,7 @@ pub struct Snapshot {
     /// True once a `channels.status` answer was applied.
     pub polled: bool,
     /// Accounts in the gateway's order.
-    pub accounts: Vec<AccountView>,
+    pub accounts: Arc<Vec<AccountView>>,
     /// Recent events, newest first.
     pub history: Arc<Vec<Event>>,
     /// When clawwatch started.
@@ -70,7 +70,7 @@ impl Snapshot {
             gateway_error: None,
             checked_at: None,
             polled: false,
-            accounts: Vec::new(),
+            accounts: Arc::new(Vec::new()),
             history: Arc::new(Vec::new()),
             started_at: now_ts(),
         }
@@ -84,7 +84,7 @@ impl Snapshot {
     /// Worst state per channel, in the gateway's order.
     pub fn channel_states(&self) -> Vec<(String, State)> {
         let mut out: Vec<(String, State)> = Vec::new();
-        for a in &self.accounts {
+        for a in self.accounts.iter() {
             match out.iter_mut().find(|(c, _)| *c == a.channel) {
                 Some((_, s)) => *s = (*s).max(a.state),
                 None => out.push((a.channel.clone(), a.state)),
@@ -166,7 +166,7 @@ impl StateTask {
                     self.snap.history = Arc::new(self.tracker.history().cloned().collect());
                 }
                 self.snap.polled = self.tracker.polled();
-                self.snap.accounts = self.tracker.views();
+                self.snap.accounts = Arc::new(self.tracker.views());
                 self.export_accounts();
             }
         }
@@ -254,18 +254,12 @@ impl StateTask {
 
     fn export_accounts(&self) {
         let m = &self.metrics;
-        for a in &self.snap.accounts {
+        for a in self.snap.accounts.iter() {
             let l = AccountLabels {
                 channel: a.channel.clone(),
                 account: a.account.clone(),
             };
             for s in State::ALL {
-                // Pre-created so that increase() sees the first transition.
-                let _ = m.transitions.get_or_create(&TransitionLabels {
-                    channel: a.channel.clone(),
-                    account: a.account.clone(),
-                    to: s,
-                });
                 m.channel_state
                     .get_or_create(&StateLabels {
                         channel: a.channel.clone(),

@@ -16,7 +16,7 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);

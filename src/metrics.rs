@@ -3,6 +3,7 @@
 //! costs a copy, not an encode of every account.
 
 use crate::model::{Reason, State};
+use bytes::Bytes;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -12,7 +13,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 impl EncodeLabelValue for State {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
@@ -163,8 +164,10 @@ pub struct KindLabels {
     pub kind: GatewayErrorKind,
 }
 
+// Probes and RPCs take tens of ms to seconds; few buckets keep a fleet's
+// exposition small.
 fn latency_histogram() -> Histogram {
-    Histogram::new([0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+    Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0])
 }
 
 type F64Gauge = Gauge<f64, AtomicU64>;
@@ -363,19 +366,23 @@ impl Metrics {
     }
 }
 
-/// The registry plus cached encodings, refreshed when something changed.
+/// The registry plus the encoding made after the last change. Encoding
+/// happens outside the cache lock, so a scrape never waits for one.
 #[derive(Debug)]
 pub struct Exposition {
     registry: Registry,
     generation: AtomicU64,
+    /// Held while encoding; its buffer is reused so that a large
+    /// exposition is not reallocated on every update.
+    scratch: Mutex<String>,
     cache: Mutex<Cached>,
 }
 
 #[derive(Debug, Default)]
 struct Cached {
     generation: u64,
-    openmetrics: Arc<[u8]>,
-    prometheus: Arc<[u8]>,
+    openmetrics: Bytes,
+    prometheus: Option<Bytes>,
 }
 
 /// Which text format a scraper asked for.
@@ -393,6 +400,7 @@ impl Exposition {
         Exposition {
             registry,
             generation: AtomicU64::new(1),
+            scratch: Mutex::new(String::new()),
             cache: Mutex::new(Cached::default()),
         }
     }
@@ -402,29 +410,51 @@ impl Exposition {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Re-encodes now if stale (off the request path).
-    pub fn refresh(&self) {
-        let _ = self.get(Format::OpenMetrics);
+    fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current exposition in the asked format.
-    pub fn get(&self, format: Format) -> Arc<[u8]> {
+    /// Re-encodes if stale. The state task calls this after each update, so
+    /// scrapes find fresh bytes.
+    pub fn refresh(&self) {
+        let mut text = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let want = self.generation.load(Ordering::Acquire);
-        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if c.generation != want {
-            let mut text = String::with_capacity(c.openmetrics.len().max(4096));
-            if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
-                text.clear();
-                text.push_str("# EOF\n");
-            }
-            let text = sort_samples(&text);
-            c.prometheus = to_prometheus_text(&text).into_bytes().into();
-            c.openmetrics = text.into_bytes().into();
-            c.generation = want;
+        let (have, hint) = {
+            let c = self.cached();
+            (c.generation, c.openmetrics.len())
+        };
+        if have == want {
+            return;
         }
+        text.clear();
+        text.reserve(hint + hint / 8 + 4096);
+        if prometheus_client::encoding::text::encode(&mut *text, &self.registry).is_err() {
+            text.clear();
+            text.push_str("# EOF\n");
+        }
+        let bytes = Bytes::from(sort_samples(&text).into_bytes());
+        let mut c = self.cached();
+        c.generation = want;
+        c.openmetrics = bytes;
+        c.prometheus = None;
+    }
+
+    /// The latest encoding in the asked format (encoded now only before the
+    /// first refresh).
+    pub fn get(&self, format: Format) -> Bytes {
+        if self.cached().generation == 0 {
+            self.refresh();
+        }
+        let mut c = self.cached();
         match format {
             Format::OpenMetrics => c.openmetrics.clone(),
-            Format::Prometheus => c.prometheus.clone(),
+            Format::Prometheus => {
+                if c.prometheus.is_none() {
+                    let text = to_prometheus_text(&String::from_utf8_lossy(&c.openmetrics));
+                    c.prometheus = Some(Bytes::from(text.into_bytes()));
+                }
+                c.prometheus.clone().unwrap_or_default()
+            }
         }
     }
 }
@@ -465,6 +495,10 @@ pub fn sort_samples(text: &str) -> String {
 /// and infos typed under their sample names, `_created` samples dropped.
 pub fn to_prometheus_text(om: &str) -> String {
     let mut out = String::with_capacity(om.len());
+    let types: std::collections::HashMap<&str, &str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split_once(' '))
+        .collect();
     for line in om.lines() {
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
@@ -482,15 +516,9 @@ pub fn to_prometheus_text(om: &str) -> String {
         }
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            // HELP precedes TYPE; peek at the TYPE line to rename consistently.
-            let kind = om
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix(&format!("# TYPE {name} "))
-                        .map(str::to_owned)
-                })
-                .unwrap_or_default();
-            let name = match kind.as_str() {
+            // HELP precedes TYPE; rename both the same way.
+            let kind = types.get(name).copied().unwrap_or("");
+            let name = match kind {
                 "counter" => format!("{name}_total"),
                 "info" => format!("{name}_info"),
                 _ => name.to_string(),

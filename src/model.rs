@@ -294,7 +294,48 @@ pub struct ChannelsStatus {
 #[error("not a channels.status payload: {0}")]
 pub struct PayloadError(pub &'static str);
 
+#[derive(Deserialize)]
+struct RawStatus<'a> {
+    ts: Option<Value>,
+    #[serde(rename = "channelOrder")]
+    channel_order: Option<Value>,
+    #[serde(borrow, rename = "channelAccounts")]
+    channel_accounts: Option<BTreeMap<String, &'a serde_json::value::RawValue>>,
+}
+
 impl ChannelsStatus {
+    /// Decodes a `channels.status` payload from its JSON text, one row at a
+    /// time: a fleet's payload is never held as one `Value` tree.
+    pub fn from_json(text: &str) -> Result<ChannelsStatus, PayloadError> {
+        let raw: RawStatus =
+            serde_json::from_str(text).map_err(|_| PayloadError("not an object"))?;
+        let ca = raw
+            .channel_accounts
+            .ok_or(PayloadError("no channelAccounts object"))?;
+        let mut shell = serde_json::Map::new();
+        shell.insert("ts".into(), raw.ts.unwrap_or(Value::Null));
+        shell.insert(
+            "channelOrder".into(),
+            raw.channel_order.unwrap_or(Value::Null),
+        );
+        shell.insert("channelAccounts".into(), Value::Object(Default::default()));
+        let mut out = ChannelsStatus::from_value(&Value::Object(shell))?;
+        for (ch, rows) in ca {
+            let rows: Vec<&serde_json::value::RawValue> =
+                serde_json::from_str(rows.get()).unwrap_or_default();
+            let rows = rows
+                .iter()
+                .filter_map(|r| serde_json::from_str::<Value>(r.get()).ok())
+                .filter_map(|v| AccountRow::from_value(&v))
+                .collect();
+            if !out.channel_order.contains(&ch) {
+                out.channel_order.push(ch.clone());
+            }
+            out.accounts.insert(ch, rows);
+        }
+        Ok(out)
+    }
+
     /// Decodes a `channels.status` payload.
     pub fn from_value(v: &Value) -> Result<ChannelsStatus, PayloadError> {
         let obj = v.as_object().ok_or(PayloadError("not an object"))?;

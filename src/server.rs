@@ -69,8 +69,7 @@ pub fn negotiate(accept: Option<&str>) -> Format {
 
 async fn metrics(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let exposition = s.exposition.clone();
-    let body = exposition.get(format);
+    let body = s.exposition.get(format);
     let ct = match format {
         Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
@@ -89,7 +88,7 @@ pub fn health_document(snap: &Snapshot) -> Value {
         channels.insert(ch, json!(st.as_str()));
     }
     let mut accounts = Map::new();
-    for a in &snap.accounts {
+    for a in snap.accounts.iter() {
         let entry = accounts
             .entry(a.channel.clone())
             .or_insert_with(|| json!([]));
@@ -206,7 +205,7 @@ fn esc(s: &str) -> String {
 async fn index(State(s): State<Shared>) -> Html<String> {
     let snap = snapshot(&s);
     let mut rows = String::new();
-    for a in &snap.accounts {
+    for a in snap.accounts.iter() {
         rows.push_str(&format!(
             "<tr class=\"{st}\"><td>{}</td><td>{}</td><td>{st}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             esc(&a.channel),

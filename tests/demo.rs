@@ -69,7 +69,7 @@ async fn demo_serves_within_seconds_and_parses() {
         || {
             let b = b.clone();
             async move {
-                let (_, d) = health(&b).await;
+                let (_, d) = try_health(&b).await?;
                 (d["channels"].as_object()?.len() == 3).then_some(d)
             }
         },
@@ -104,7 +104,6 @@ async fn demo_serves_within_seconds_and_parses() {
             "openclaw_channel_state",
             "openclaw_channel_up",
             "openclaw_channel_state_since_timestamp_seconds",
-            "openclaw_channel_transitions",
             "openclaw_channel_reconnect_attempts",
             "openclaw_channel_restarts",
             "openclaw_channel_recovery_exhausted",
@@ -130,7 +129,7 @@ async fn demo_serves_within_seconds_and_parses() {
     let prom = prom.text().await.unwrap();
     assert!(
         !prom.contains("# EOF")
-            && prom.contains("# TYPE openclaw_channel_transitions_total counter")
+            && prom.contains("# TYPE openclaw_channel_reconnect_attempts_total counter")
     );
     if let Some(r) = python_check("prometheus", &prom) {
         assert_eq!(r["states"].as_object().unwrap().len(), 3);

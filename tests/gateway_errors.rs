@@ -23,7 +23,7 @@ async fn wait_status(base: &str, status: &str) -> Value {
     wait_for(Duration::from_secs(10), &format!("status {status}"), || {
         let (base, status) = (base.clone(), status.clone());
         async move {
-            let (code, d) = health(&base).await;
+            let (code, d) = try_health(&base).await?;
             (d["status"] == status.as_str()).then(|| {
                 let want = if matches!(status.as_str(), "down" | "starting") {
                     503
@@ -365,7 +365,7 @@ async fn starting_gateway_is_starting_then_ok() {
     let doc = wait_for(Duration::from_secs(10), "UNAVAILABLE", || {
         let b = b.clone();
         async move {
-            let (code, d) = health(&b).await;
+            let (code, d) = try_health(&b).await?;
             d["gateway"]["error"]
                 .as_str()
                 .is_some_and(|e| e.contains("is starting"))

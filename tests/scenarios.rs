@@ -124,7 +124,7 @@ async fn whatsapp_logged_out() {
     let doc = wait_for(Duration::from_secs(10), "whatsapp auth_required", || {
         let base = base.clone();
         async move {
-            let (_, d) = health(&base).await;
+            let (_, d) = try_health(&base).await?;
             (account(&d, "whatsapp", "default")?
                 == ("auth_required".into(), Some("logged_out".into())))
                 .then_some(d)

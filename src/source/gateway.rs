@@ -146,6 +146,19 @@ pub fn explain_rpc_error(url: &str, err: &Value) -> SessionError {
     }
 }
 
+/// One frame, with the payload left as text until it is needed.
+#[derive(serde::Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    id: Option<String>,
+    ok: Option<bool>,
+    event: Option<String>,
+    #[serde(borrow)]
+    payload: Option<&'a serde_json::value::RawValue>,
+    error: Option<Value>,
+}
+
 struct Pending {
     method: &'static str,
     probed: bool,
@@ -317,7 +330,14 @@ async fn next_json(
     }
 }
 
-async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Value, SessionError> {
+/// What clawwatch keeps of hello-ok.
+struct Hello {
+    tick_ms: u64,
+    version: Option<String>,
+    uptime_ms: Option<i64>,
+}
+
+async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Hello, SessionError> {
     let deadline = Instant::now() + s.connect_timeout;
     let challenge = next_json(ws, s, deadline, "connect.challenge").await?;
     if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge") {
@@ -342,7 +362,8 @@ async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Value, SessionError> {
             continue;
         }
         if f.get("ok").and_then(Value::as_bool) == Some(true) {
-            let hello = f.get("payload").cloned().unwrap_or_default();
+            // hello-ok carries a whole health snapshot: keep only what is used.
+            let hello = f.get("payload").unwrap_or(&Value::Null);
             let granted: Vec<&str> = hello
                 .pointer("/auth/scopes")
                 .and_then(Value::as_array)
@@ -358,7 +379,18 @@ async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Value, SessionError> {
                     format!("the gateway at {} accepted the token but granted no operator.read (scopes {granted:?}); fix: run clawwatch on the gateway's host so it connects over loopback, or pair a device with operator.read", s.u()),
                 ));
             }
-            return Ok(hello);
+            return Ok(Hello {
+                tick_ms: hello
+                    .pointer("/policy/tickIntervalMs")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(30_000)
+                    .max(100),
+                version: hello
+                    .pointer("/server/version")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                uptime_ms: hello.pointer("/snapshot/uptimeMs").and_then(Value::as_i64),
+            });
         }
         return Err(explain_rpc_error(
             &s.u(),
@@ -389,22 +421,13 @@ async fn session(
         Ok(Ok(x)) => x,
     };
     let hello = handshake(&mut ws, s).await?;
-    let tick_ms = hello
-        .pointer("/policy/tickIntervalMs")
-        .and_then(Value::as_u64)
-        .unwrap_or(30_000)
-        .max(100);
-    let dead_after = Duration::from_millis(tick_ms * 2);
-    let version = hello
-        .pointer("/server/version")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let dead_after = Duration::from_millis(hello.tick_ms * 2);
     *last_logged = None;
-    tracing::info!(url = %s.u(), version = version.as_deref().unwrap_or("?"), "Connected to the gateway.");
+    tracing::info!(url = %s.u(), version = hello.version.as_deref().unwrap_or("?"), "Connected to the gateway.");
     let _ = tx
         .send(Observation::Connected {
-            version,
-            uptime_ms: hello.pointer("/snapshot/uptimeMs").and_then(Value::as_i64),
+            version: hello.version,
+            uptime_ms: hello.uptime_ms,
         })
         .await;
 
@@ -512,7 +535,7 @@ async fn session(
             }
             _ => continue,
         };
-        let frame: Value = match serde_json::from_str(text.as_str()) {
+        let frame: Frame = match serde_json::from_str(text.as_str()) {
             Ok(v) => v,
             Err(e) => {
                 metrics
@@ -528,14 +551,14 @@ async fn session(
                 continue;
             }
         };
-        match frame.get("type").and_then(Value::as_str) {
+        match frame.kind.as_deref() {
             // There is no per-channel event: a health push means the
             // channel rows changed, so poll now.
-            Some("event") if frame.get("event").and_then(Value::as_str) == Some("health") => {
+            Some("event") if frame.event.as_deref() == Some("health") => {
                 next_poll = Instant::now();
             }
             Some("res") => {
-                let Some(id) = frame.get("id").and_then(Value::as_str) else {
+                let Some(id) = frame.id.as_deref() else {
                     continue;
                 };
                 let Some(p) = pending.remove(id) else {
@@ -545,8 +568,9 @@ async fn session(
                     .rpc_duration
                     .get_or_create(&MethodLabels { method: p.method })
                     .observe(p.sent.elapsed().as_secs_f64());
-                if frame.get("ok").and_then(Value::as_bool) != Some(true) {
-                    let err = explain_rpc_error(&s.u(), frame.get("error").unwrap_or(&Value::Null));
+                if frame.ok != Some(true) {
+                    let err =
+                        explain_rpc_error(&s.u(), frame.error.as_ref().unwrap_or(&Value::Null));
                     metrics
                         .gateway_errors
                         .get_or_create(&KindLabels { kind: err.kind })
@@ -568,7 +592,7 @@ async fn session(
                     let _ = tx.send(obs).await;
                     continue;
                 }
-                match ChannelsStatus::from_value(frame.get("payload").unwrap_or(&Value::Null)) {
+                match ChannelsStatus::from_json(frame.payload.map(|p| p.get()).unwrap_or("null")) {
                     Ok(status) => {
                         *last_logged = None;
                         if tx

@@ -31,6 +31,13 @@ pub async fn health(base: &str) -> (u16, Value) {
     (code, serde_json::from_str(&body).unwrap())
 }
 
+/// Like [`health`], but `None` while the server does not answer yet.
+pub async fn try_health(base: &str) -> Option<(u16, Value)> {
+    let r = reqwest::get(format!("{base}/health/detail")).await.ok()?;
+    let code = r.status().as_u16();
+    Some((code, r.json().await.ok()?))
+}
+
 pub async fn metrics(base: &str) -> String {
     get(&format!("{base}/metrics")).await.1
 }
