@@ -24,11 +24,6 @@ fn build(accounts: usize) -> Exposition {
                     state: s,
                 })
                 .set(i64::from(s == State::Connected));
-            let _ = m.transitions.get_or_create(&TransitionLabels {
-                channel: channel.clone(),
-                account: account.clone(),
-                to: s,
-            });
         }
         let l = AccountLabels { channel, account };
         m.channel_up.get_or_create(&l).set(1);
