@@ -32,9 +32,9 @@ for _ in $(seq 1 100); do
   [ "$n" -ge $((N * 6)) ] && break; sleep 0.2
 done
 [ "$n" -ge $((N * 6)) ] || { echo "sidecar did not report $N accounts (is port ${GW##*:} or ${CW##*:} taken?)" >&2; tail -5 "$TMP/side.log" >&2; exit 1; }
-echo "accounts: $N   openclaw_channel_state series: $n   exposition: $(curl -s "http://$CW/metrics" | wc -c) bytes"
 # Let a few polls and probes run, so the scrape races real updates.
 sleep 3
+echo "accounts: $N   openclaw_channel_state series: $n   exposition: $(curl -s "http://$CW/metrics" | wc -c) bytes"
 wrk -t1 -c1 -d"${SECS}s" --latency "http://$CW/metrics" > "$TMP/wrk.txt"
 p50=$(awk '$1=="50%"{print $2}' "$TMP/wrk.txt"); p99=$(awk '$1=="99%"{print $2}' "$TMP/wrk.txt")
 reqs=$(awk '/Requests\/sec/{print $2}' "$TMP/wrk.txt")
