@@ -4,11 +4,11 @@
 use crate::config::Config;
 use crate::metrics::{
     AccountLabels, Exposition, Initiator, Metrics, ReasonLabels, RestartLabels, StateLabels,
-    TransitionLabels,
+    TelegramLabels, TransitionLabels,
 };
 use crate::model::State;
 use crate::redact::{display_url, redact};
-use crate::source::{gateway, readyz, Observation};
+use crate::source::{gateway, readyz, telegram_webhook, Observation};
 use crate::state::{now_ts, AccountView, Event, Tracker, Ts};
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -124,6 +125,8 @@ pub struct StateTask {
     snap: Snapshot,
     tx: watch::Sender<Arc<Snapshot>>,
     last_start: HashMap<(String, String), Option<i64>>,
+    webhook_accounts: Vec<String>,
+    webhook_tx: watch::Sender<Vec<String>>,
 }
 
 impl StateTask {
@@ -145,6 +148,17 @@ impl StateTask {
                 self.snap.phase = Phase::Starting;
                 self.snap.gateway_error = Some(redact(&message));
                 self.metrics.gateway_up.set(0);
+            }
+            Observation::WebhookPending { account, pending } => {
+                let l = TelegramLabels { account };
+                match pending {
+                    Some(n) if self.webhook_accounts.contains(&l.account) => {
+                        self.metrics.webhook_pending.get_or_create(&l).set(n as i64);
+                    }
+                    _ => {
+                        self.metrics.webhook_pending.remove(&l);
+                    }
+                }
             }
             Observation::Ready { ready, uptime_ms } => {
                 self.snap.ready = ready;
@@ -168,6 +182,7 @@ impl StateTask {
                 self.snap.polled = self.tracker.polled();
                 self.snap.accounts = Arc::new(self.tracker.views());
                 self.export_accounts();
+                self.track_webhooks();
             }
         }
         self.exposition.touch();
@@ -249,6 +264,27 @@ impl StateTask {
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// Tells the webhook poller which Telegram accounts are in webhook mode,
+    /// and drops the gauge of those that left it.
+    fn track_webhooks(&mut self) {
+        let now: Vec<String> = self
+            .snap
+            .accounts
+            .iter()
+            .filter(|a| a.channel == "telegram" && a.mode.as_deref() == Some("webhook"))
+            .map(|a| a.account.clone())
+            .collect();
+        if now != self.webhook_accounts {
+            for gone in self.webhook_accounts.iter().filter(|a| !now.contains(a)) {
+                self.metrics.webhook_pending.remove(&TelegramLabels {
+                    account: gone.clone(),
+                });
+            }
+            self.webhook_accounts = now.clone();
+            let _ = self.webhook_tx.send(now);
         }
     }
 
@@ -352,6 +388,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         );
     }
 
+    let (webhook_tx, webhook_rx) = watch::channel(Vec::new());
     let mut task = StateTask {
         tracker: Tracker::new(cfg.states.tuning(), state_dir, cfg.states.history_size),
         metrics: metrics.clone(),
@@ -359,6 +396,8 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         snap: Snapshot::new(url),
         tx: snap_tx,
         last_start: HashMap::new(),
+        webhook_accounts: Vec::new(),
+        webhook_tx,
     };
     exposition.refresh();
 
@@ -380,6 +419,20 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         settings,
         obs_tx.clone(),
         metrics.clone(),
+        cancel.clone(),
+    ));
+    set.spawn(telegram_webhook::run(
+        cfg.gateway
+            .openclaw_config
+            .clone()
+            .or_else(telegram_webhook::default_config_path),
+        cfg.gateway
+            .probe_interval
+            .0
+            .unwrap_or(Duration::from_secs(60)),
+        cfg.gateway.rpc_timeout,
+        webhook_rx,
+        obs_tx.clone(),
         cancel.clone(),
     ));
     set.spawn(readyz::run(

@@ -79,6 +79,9 @@ pub enum Command {
         /// Answer UNAVAILABLE this long after start, like a starting gateway.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
         startup_delay: std::time::Duration,
+        /// Telegram accounts' mode.
+        #[arg(long, default_value = "polling", value_parser = ["polling", "webhook"])]
+        telegram_mode: String,
     },
     /// Show every channel's state at a glance, from a running sidecar.
     Status {

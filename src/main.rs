@@ -116,6 +116,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             fleet_size,
             tick_ms,
             startup_delay,
+            telegram_mode,
         } => {
             let sim = clawwatch::simulate::start(
                 listen,
@@ -128,6 +129,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     fleet_size,
                     tick_ms,
                     startup_delay,
+                    telegram_mode,
                 },
             )
             .await?;

@@ -150,6 +150,13 @@ pub struct RestartLabels {
     pub initiator: Initiator,
 }
 
+/// `{account}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TelegramLabels {
+    /// Telegram account id.
+    pub account: String,
+}
+
 /// `{method}`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -188,6 +195,7 @@ pub struct Metrics {
     pub last_event: Family<AccountLabels, F64Gauge>,
     pub restarts: Family<RestartLabels, Counter>,
     pub recovery_exhausted: Family<AccountLabels, Gauge>,
+    pub webhook_pending: Family<TelegramLabels, Gauge>,
     pub gateway_up: Gauge,
     pub gateway_ready: Gauge,
     pub rpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
@@ -211,6 +219,7 @@ impl Metrics {
             last_event: Family::default(),
             restarts: Family::default(),
             recovery_exhausted: Family::default(),
+            webhook_pending: Family::default(),
             gateway_up: Gauge::default(),
             gateway_ready: Gauge::default(),
             rpc_duration: Family::new_with_constructor(latency_histogram),
@@ -281,6 +290,11 @@ impl Metrics {
             "openclaw_channel_recovery_exhausted",
             "1 when the gateway's automatic restarts gave up on the account",
             m.recovery_exhausted.clone(),
+        );
+        r.register(
+            "openclaw_telegram_webhook_pending_updates",
+            "Updates waiting at Telegram for a webhook-mode account (getWebhookInfo)",
+            m.webhook_pending.clone(),
         );
         r.register(
             "openclaw_gateway_up",

@@ -60,6 +60,8 @@ pub struct AccountView {
     pub probe_ok: Option<bool>,
     /// The gateway's restart budget ran out.
     pub recovery_exhausted: bool,
+    /// Telegram's `mode` (`polling` or `webhook`).
+    pub mode: Option<String>,
 }
 
 /// Something that happened, for metrics, history and (later) alerts.
@@ -273,6 +275,7 @@ impl Tracker {
                             last_transport_activity_at: None,
                             probe_ok: None,
                             recovery_exhausted: false,
+                            mode: None,
                         },
                         last_disconnect_at: row.last_disconnect.as_ref().and_then(|l| l.at),
                         last_probe_at: None,
@@ -325,6 +328,7 @@ impl Tracker {
         v.reason = derived.reason;
         v.reconnect_attempts = attempts;
         v.last_error = row.last_error.clone();
+        v.mode = row.mode.clone();
         v.last_inbound_at = row.last_inbound_at.map(ms_to_ts);
         v.last_event_at = row.last_event_at.map(ms_to_ts);
         v.last_transport_activity_at = row.last_transport_activity_at.map(ms_to_ts);

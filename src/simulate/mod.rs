@@ -63,6 +63,8 @@ pub struct Options {
     pub tick_ms: u64,
     /// Answer `UNAVAILABLE` this long after start, as the real gateway does.
     pub startup_delay: Duration,
+    /// Telegram accounts' `mode`: `polling` or `webhook`.
+    pub telegram_mode: String,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             fleet_size: 1000,
             tick_ms: 30_000,
             startup_delay: Duration::ZERO,
+            telegram_mode: "polling".into(),
         }
     }
 }
@@ -256,7 +259,10 @@ pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> 
     });
     let (changed, _) = broadcast::channel(16);
     let sim = Arc::new(Sim {
-        world: Mutex::new(World::default()),
+        world: Mutex::new(World {
+            telegram_mode: opts.telegram_mode.clone(),
+            ..World::default()
+        }),
         opts,
         started: Instant::now(),
         started_ms: now_ms(),

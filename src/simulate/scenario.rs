@@ -248,9 +248,11 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
 pub struct World {
     /// Accounts by (channel, account).
     pub accounts: BTreeMap<(String, String), SimAccount>,
+    /// Telegram `mode` of new accounts (`polling` when empty).
+    pub telegram_mode: String,
 }
 
-fn base_row(channel: &str, account: &str) -> Map<String, Value> {
+fn base_row(channel: &str, account: &str, telegram_mode: &str) -> Map<String, Value> {
     let mut r = json!({
         "accountId": account, "enabled": true, "configured": true,
         "lastStartAt": null, "lastStopAt": null, "restartPending": false, "reconnectAttempts": 0,
@@ -258,7 +260,11 @@ fn base_row(channel: &str, account: &str) -> Map<String, Value> {
     });
     match channel {
         "telegram" => {
-            r["mode"] = json!("polling");
+            r["mode"] = json!(if telegram_mode.is_empty() {
+                "polling"
+            } else {
+                telegram_mode
+            });
             r["tokenSource"] = json!("config");
             r["tokenStatus"] = json!("available");
         }
@@ -288,9 +294,10 @@ impl World {
         now_ms: i64,
     ) -> Vec<(&'static str, String, String)> {
         let key = (channel.to_string(), account.to_string());
+        let mode = self.telegram_mode.clone();
         let acc = self.accounts.entry(key).or_insert_with(|| SimAccount {
             phase: Phase::Stopped,
-            row: base_row(channel, account),
+            row: base_row(channel, account, &mode),
         });
         let r = &mut acc.row;
         let sub = format!("channels/{channel}");

@@ -3,6 +3,7 @@
 
 pub mod gateway;
 pub mod readyz;
+pub mod telegram_webhook;
 
 use crate::metrics::GatewayErrorKind;
 use crate::model::ChannelsStatus;
@@ -35,6 +36,13 @@ pub enum Observation {
         status: ChannelsStatus,
         /// From a probe poll.
         probed: bool,
+    },
+    /// `getWebhookInfo` of a Telegram account in webhook mode.
+    WebhookPending {
+        /// Account id.
+        account: String,
+        /// `pending_update_count`; `None` when it could not be read.
+        pending: Option<u64>,
     },
     /// `/readyz`.
     Ready {
