@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use scenario::{Scenario, World};
+use scenario::{LogLine, Scenario, World};
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -119,7 +119,7 @@ struct LogWriter {
 }
 
 impl LogWriter {
-    fn write(&mut self, level: &str, subsystem: &str, message: &str) {
+    fn write(&mut self, l: &LogLine) {
         let ts = crate::state::now_ts();
         let iso = crate::state::rfc3339(ts);
         let date = iso[..10].to_string();
@@ -137,7 +137,7 @@ impl LogWriter {
                 }
             }
         }
-        let level_id = match level {
+        let level_id = match l.level {
             "TRACE" => 1,
             "DEBUG" => 2,
             "INFO" => 3,
@@ -145,13 +145,23 @@ impl LogWriter {
             "ERROR" => 5,
             _ => 6,
         };
-        let bindings = json!({ "subsystem": subsystem }).to_string();
-        let line = json!({
-            "0": bindings, "1": message,
-            "_meta": {"runtime": "node", "runtimeVersion": "24.21.0", "hostname": "clawwatch-sim", "date": iso,
-                      "logLevelId": level_id, "logLevelName": level, "name": bindings, "parentNames": ["openclaw"]},
-            "time": iso.replace('Z', "+00:00"), "hostname": "clawwatch-sim", "message": message,
-        });
+        let bindings = l.bindings.to_string();
+        let mut meta = json!({"runtime": "node", "runtimeVersion": "24.21.0", "hostname": "clawwatch-sim", "date": iso,
+                              "logLevelId": level_id, "logLevelName": l.level, "name": bindings, "parentNames": ["openclaw"]});
+        if level_id >= 4 {
+            meta["path"] = json!({"fullFilePath": "file:///usr/lib/node_modules/openclaw/dist/subsystem.mjs:229:24",
+                "fileName": "subsystem.mjs", "fileNameWithLine": "subsystem.mjs:229", "fileColumn": "24", "fileLine": "229",
+                "filePath": "node_modules/openclaw/dist/subsystem.mjs", "filePathWithLine": "node_modules/openclaw/dist/subsystem.mjs:229",
+                "method": "logToFile"});
+        }
+        let mut line = json!({"0": bindings, "_meta": meta, "time": iso.replace('Z', "+00:00"), "hostname": "clawwatch-sim", "message": l.message});
+        match &l.fields {
+            Some(f) => {
+                line["1"] = f.clone();
+                line["2"] = json!(l.message);
+            }
+            None => line["1"] = json!(l.message),
+        }
         if let Some((_, f)) = &mut self.file {
             let _ = writeln!(f, "{line}");
         }
@@ -159,9 +169,9 @@ impl LogWriter {
 }
 
 impl Sim {
-    fn log(&self, level: &str, subsystem: &str, message: &str) {
+    fn log(&self, line: &LogLine) {
         if let Some(w) = self.log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            w.write(level, subsystem, message);
+            w.write(line);
         }
     }
 
@@ -269,19 +279,26 @@ pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> 
         changed,
         log: Mutex::new(log),
     });
-    sim.log(
-        "INFO",
-        "gateway",
-        &format!(
-            "listening on ws://{addr} (simulated gateway, scenario {})",
-            scen.name
+    for (sub, msg) in [
+        (
+            "gateway",
+            format!(
+                "listening on ws://{addr} (simulated gateway, scenario {})",
+                scen.name
+            ),
         ),
-    );
-    sim.log(
-        "INFO",
-        "gateway/health-monitor",
-        "started (interval: 300s, startup-grace: 60s, channel-connect-grace: 120s)",
-    );
+        (
+            "gateway/health-monitor",
+            "started (interval: 300s, startup-grace: 60s, channel-connect-grace: 120s)".to_string(),
+        ),
+    ] {
+        sim.log(&LogLine {
+            level: "INFO",
+            bindings: json!({ "subsystem": sub }),
+            fields: None,
+            message: msg,
+        });
+    }
     let cancel = CancellationToken::new();
     tokio::spawn(drive(sim.clone(), scen, cancel.clone()));
     let app = Router::new()
@@ -322,8 +339,8 @@ async fn drive(sim: Arc<Sim>, scen: Scenario, cancel: CancellationToken) {
                 st.phase.clone(),
                 now_ms(),
             );
-            for (lvl, sub, msg) in logs {
-                sim.log(lvl, &sub, &msg);
+            for l in &logs {
+                sim.log(l);
             }
             let _ = sim.changed.send(());
         }

@@ -243,6 +243,30 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
     })
 }
 
+/// One line for the gateway's JSON log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// `INFO`, `WARN`, `ERROR`, ...
+    pub level: &'static str,
+    /// Logger bindings, e.g. `{"subsystem": "channels/telegram"}`.
+    pub bindings: Value,
+    /// Structured fields (then the text moves from `"1"` to `"2"`).
+    pub fields: Option<Value>,
+    /// The flat text.
+    pub message: String,
+}
+
+impl LogLine {
+    fn new(level: &'static str, subsystem: String, message: String) -> LogLine {
+        LogLine {
+            level,
+            bindings: json!({ "subsystem": subsystem }),
+            fields: None,
+            message,
+        }
+    }
+}
+
 /// The simulated gateway's channel table.
 #[derive(Debug, Clone, Default)]
 pub struct World {
@@ -286,13 +310,7 @@ fn base_row(channel: &str, account: &str, telegram_mode: &str) -> Map<String, Va
 impl World {
     /// Puts an account into a phase at gateway time `now_ms`; returns the log
     /// lines (level, subsystem, message) the real gateway writes for it.
-    pub fn set(
-        &mut self,
-        channel: &str,
-        account: &str,
-        phase: Phase,
-        now_ms: i64,
-    ) -> Vec<(&'static str, String, String)> {
+    pub fn set(&mut self, channel: &str, account: &str, phase: Phase, now_ms: i64) -> Vec<LogLine> {
         let key = (channel.to_string(), account.to_string());
         let mode = self.telegram_mode.clone();
         let acc = self.accounts.entry(key).or_insert_with(|| SimAccount {
@@ -319,7 +337,7 @@ impl World {
                 if channel == "whatsapp" {
                     r.insert("linked".into(), json!(true));
                 }
-                logs.push((
+                logs.push(LogLine::new(
                     "INFO",
                     sub.clone(),
                     format!("[{account}] starting provider"),
@@ -332,13 +350,16 @@ impl World {
                 r.insert("restartPending".into(), json!(false));
                 r.insert("lastError".into(), Value::Null);
                 // Activity moves while Ready (see `rows`); a stall freezes it here.
-                r.insert("lastTransportActivityAt".into(), json!(now_ms));
+                // No capture shows WhatsApp's transport activity: leave it out.
+                if channel != "whatsapp" {
+                    r.insert("lastTransportActivityAt".into(), json!(now_ms));
+                }
                 if acc.phase != Phase::Ready && acc.phase != Phase::Stalled {
                     r.insert("lastConnectedAt".into(), json!(now_ms));
                     r.insert("lastEventAt".into(), json!(now_ms));
                 }
                 if matches!(acc.phase, Phase::SocketReconnect { .. }) {
-                    logs.push((
+                    logs.push(LogLine::new(
                         "INFO",
                         sub.clone(),
                         "discord gateway: Gateway resumed".into(),
@@ -354,12 +375,12 @@ impl World {
                 r.insert("lastError".into(), json!(error));
                 r.insert("lastStopAt".into(), json!(now_ms));
                 let delay = (5u64 << (attempt.saturating_sub(1)).min(6)).min(300);
-                logs.push((
+                logs.push(LogLine::new(
                     "ERROR",
                     sub.clone(),
                     format!("[{account}] channel exited: {error}"),
                 ));
-                logs.push((
+                logs.push(LogLine::new(
                     "INFO",
                     sub.clone(),
                     format!("[{account}] auto-restart attempt {attempt}/10 in {delay}s"),
@@ -378,12 +399,12 @@ impl World {
                     "lastError".into(),
                     json!("Gateway reconnect scheduled in 4000ms (close, resume=false)"),
                 );
-                logs.push((
+                logs.push(LogLine::new(
                     "INFO",
                     sub.clone(),
                     format!("discord gateway: Gateway websocket closed: {code}"),
                 ));
-                logs.push((
+                logs.push(LogLine::new(
                     "INFO",
                     sub.clone(),
                     "discord gateway: Gateway reconnect scheduled in 4000ms (close, resume=false)"
@@ -402,22 +423,22 @@ impl World {
                 if let Some(c) = close {
                     r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": c}));
                     r.insert("lastEventAt".into(), json!(now_ms));
-                    logs.push((
+                    logs.push(LogLine::new(
                         "INFO",
                         sub.clone(),
                         format!("discord gateway: Gateway websocket closed: {c}"),
                     ));
                     if *c == 4014 {
-                        logs.push(("ERROR", sub.clone(), "discord: gateway closed with code 4014 (missing privileged gateway intents). Enable the required intents in the Discord Developer Portal or disable them in config.".into()));
+                        logs.push(LogLine::new("ERROR", sub.clone(), "discord: gateway closed with code 4014 (missing privileged gateway intents). Enable the required intents in the Discord Developer Portal or disable them in config.".into()));
                     }
                 } else {
-                    logs.push((
+                    logs.push(LogLine::new(
                         "ERROR",
                         sub.clone(),
                         format!("[{account}] channel exited: {error}"),
                     ));
                 }
-                logs.push((
+                logs.push(LogLine::new(
                     "INFO",
                     sub.clone(),
                     format!("[{account}] auto-restart skipped, terminal disconnect"),
@@ -431,7 +452,7 @@ impl World {
                 r.insert("reconnectAttempts".into(), json!(10));
                 r.insert("lastError".into(), json!(error));
                 r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push((
+                logs.push(LogLine::new(
                     "ERROR",
                     sub.clone(),
                     format!("[{account}] giving up after 10 restart attempts"),
@@ -444,7 +465,7 @@ impl World {
                 r.insert("restartPending".into(), json!(false));
                 r.insert("lastError".into(), Value::Null);
                 r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push((
+                logs.push(LogLine::new(
                     "WARN",
                     sub.clone(),
                     format!("[{account}] channel exited without an error"),
@@ -465,12 +486,12 @@ impl World {
                 r.insert("healthState".into(), json!("logged-out"));
                 r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": 401, "loggedOut": true, "error": "Connection Failure"}));
                 r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push((
+                logs.push(LogLine::new(
                     "WARN",
                     "gateway/channels/whatsapp".into(),
                     format!("[{account}] web reconnect: connection closed"),
                 ));
-                logs.push(("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp session logged out. Run `openclaw channels login --channel whatsapp` to relink.")));
+                logs.push(LogLine::new("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp session logged out. Run `openclaw channels login --channel whatsapp` to relink.")));
             }
             Phase::Conflict => {
                 r.insert("running".into(), json!(false));
@@ -481,7 +502,7 @@ impl World {
                     "lastDisconnect".into(),
                     json!({"at": now_ms, "status": 440, "error": "Stream Errored (conflict)"}),
                 );
-                logs.push(("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp Web connection closed (status 440: session conflict). Stopping web monitoring.")));
+                logs.push(LogLine::new("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp Web connection closed (status 440: session conflict). Stopping web monitoring.")));
             }
         }
         acc.phase = phase;
@@ -495,10 +516,11 @@ impl World {
             .take_while(|((c, _), _)| c == channel)
             .map(|(_, a)| {
                 let mut r = a.row.clone();
-                if a.phase == Phase::Ready {
+                if a.phase == Phase::Ready && channel != "whatsapp" {
                     r.insert("lastTransportActivityAt".into(), json!(now_ms));
                 }
-                if probe {
+                // The real gateway probes Telegram and Discord, not WhatsApp.
+                if probe && channel != "whatsapp" {
                     let ok = matches!(a.phase, Phase::Ready | Phase::Stalled | Phase::Starting);
                     let status = match &a.phase {
                         Phase::Blocked { error, .. } if error.contains("Unauthorized") => json!(401),
