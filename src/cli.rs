@@ -92,9 +92,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Work with the gateway's log files.
+    Logs {
+        /// What to do.
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
     /// Validate a config file; print every problem with its key path.
     CheckConfig {
         /// The file.
         file: PathBuf,
+    },
+}
+
+/// `clawwatch logs ...`
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// One pass over log files with the same rules as `run`: matches per
+    /// rule and channel; lines read and lines/s on stderr.
+    Scan {
+        /// Config file whose [[rules]] apply (built-in rules always do).
+        #[arg(long, short, env = "CLAWWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Log files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }

@@ -248,6 +248,10 @@ pub struct RuleConfig {
     pub level: Option<String>,
     /// Only lines attributed to this channel.
     pub channel: Option<String>,
+    /// Put the attributed account into this state on a match (before the next poll).
+    pub state: Option<String>,
+    /// The reason that goes with `state`.
+    pub reason: Option<String>,
 }
 
 /// `[[integrations]]`: one notification target.
@@ -475,6 +479,34 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                 &format!("{p}.name"),
                 format!("duplicate rule name {:?}", r.name),
             ));
+        }
+        if let Some(re) = &r.regex {
+            if let Err(e) = regex::bytes::Regex::new(re) {
+                out.push(err(
+                    &format!("{p}.regex"),
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string(),
+                ));
+            }
+        }
+        if let Some(st) = &r.state {
+            if crate::model::State::parse(st).is_none() {
+                out.push(err(&format!("{p}.state"), format!("{st:?} is not one of connected, connecting, reconnecting, disconnected, error, auth_required")));
+            }
+        }
+        if let Some(re) = &r.reason {
+            if crate::model::Reason::parse(re).is_none() {
+                out.push(err(
+                    &format!("{p}.reason"),
+                    format!("{re:?} is not a known reason (see docs/states.md)"),
+                ));
+            } else if r.state.is_none() {
+                out.push(err(&format!("{p}.reason"), "reason needs state".into()));
+            }
         }
         if r.keywords.is_empty() && r.regex.is_none() {
             out.push(err(&p, "set keywords or regex".into()));

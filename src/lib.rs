@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod derive;
+pub mod logs;
 pub mod metrics;
 pub mod model;
 pub mod redact;

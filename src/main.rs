@@ -1,6 +1,6 @@
 use anyhow::Context as _;
 use clap::Parser as _;
-use clawwatch::cli::{Cli, Command, LogFormat};
+use clawwatch::cli::{Cli, Command, LogFormat, LogsCommand};
 use clawwatch::config::{self, Severity};
 use std::process::ExitCode;
 
@@ -169,6 +169,42 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     clawwatch::status::render(&doc, clawwatch::state::now_ts())
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logs {
+            command:
+                LogsCommand::Scan {
+                    config,
+                    json,
+                    files,
+                },
+        } => {
+            let cfg = match &config {
+                Some(p) => config::load(p)?,
+                None => config::Config::default(),
+            };
+            let rules = clawwatch::logs::rules::RuleSet::new(&cfg.rules)?;
+            let known = |c: &str| clawwatch::logs::parse::KNOWN_CHANNELS.contains(&c);
+            let mut scanner = clawwatch::logs::scan::Scanner::new(rules, Box::new(known));
+            let mut counters = clawwatch::logs::scan::Counters::default();
+            let started = std::time::Instant::now();
+            for f in &files {
+                scanner
+                    .file(f, &mut counters)
+                    .with_context(|| format!("reading {}", f.display()))?;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            if json {
+                println!("{}", scanner.report(&counters, files.len(), secs));
+            } else {
+                print!("{}", scanner.table(&counters));
+            }
+            let lines = counters.total_lines();
+            eprintln!(
+                "{lines} lines, {} bytes in {secs:.3} s ({:.0} lines/s)",
+                counters.bytes,
+                lines as f64 / secs.max(1e-9)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {
