@@ -4,3 +4,4 @@
 pub mod parse;
 pub mod rules;
 pub mod scan;
+pub mod tail;

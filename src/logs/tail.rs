@@ -1,0 +1,738 @@
+//! Follows the gateway's log files without losing a line: files are known
+//! by identity (device, inode and a fingerprint of their first bytes), not
+//! by path, so a renamed file is read to its end and the file that replaces
+//! it is read from its start. Offsets and counters are checkpointed in one
+//! atomic write, so a crash and restart neither loses nor double-counts.
+
+use super::scan::{Counters, Scanner};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Bytes hashed for a file's fingerprint.
+const FP_BYTES: usize = 1024;
+
+/// How a file changed under us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rotation {
+    /// Renamed (identity seen at a new path).
+    Rename,
+    /// Truncated in place (copytruncate).
+    Truncate,
+    /// A file that was not there before.
+    NewFile,
+}
+
+impl Rotation {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rotation::Rename => "rename",
+            Rotation::Truncate => "truncate",
+            Rotation::NewFile => "new_file",
+        }
+    }
+}
+
+/// Identity of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// FNV-1a of the first `fp_len` bytes (a full line or more: the first
+    /// bytes of every OpenClaw log line look alike).
+    pub fp: u64,
+    /// Bytes hashed (less than 1024 while the file is that short).
+    pub fp_len: u64,
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn fingerprint(f: &mut File, len: u64) -> std::io::Result<(u64, u64)> {
+    let n = len.min(FP_BYTES as u64) as usize;
+    let mut buf = vec![0u8; n];
+    f.seek(SeekFrom::Start(0))?;
+    f.read_exact(&mut buf)?;
+    Ok((fnv(&buf), n as u64))
+}
+
+struct Tracked {
+    id: FileId,
+    path: PathBuf,
+    file: File,
+    /// Start of the line being read: what the checkpoint stores.
+    offset: u64,
+    /// Bytes consumed from the file.
+    pos: u64,
+    /// Head of the line being read (at most `max_line_bytes`).
+    partial: Vec<u8>,
+    size: u64,
+    seen: bool,
+    /// A copy of this tracked file (copytruncate): resume it where we were.
+    copy_of: Option<u64>,
+}
+
+impl Tracked {
+    fn read_pos(&self) -> u64 {
+        self.pos
+    }
+
+    fn reset(&mut self, to: u64) {
+        self.offset = to;
+        self.pos = to;
+        self.partial.clear();
+    }
+}
+
+/// The on-disk checkpoint: versioned, pinned by a literal test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub enum Checkpoint {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1 {
+        /// Files and where reading stopped.
+        files: Vec<FileCheckpoint>,
+        /// Lines per level name.
+        lines: BTreeMap<String, u64>,
+        /// Bytes read.
+        bytes: u64,
+        /// Matches per rule name, then channel ("" = unattributed).
+        matches: BTreeMap<String, BTreeMap<String, u64>>,
+        /// Rotations per kind.
+        rotations: BTreeMap<String, u64>,
+    },
+}
+
+/// One file of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    /// Identity.
+    #[serde(flatten)]
+    pub id: FileId,
+    /// After the last complete line.
+    pub offset: u64,
+    /// Last path seen (informational).
+    pub path: PathBuf,
+}
+
+/// What one pass found.
+#[derive(Debug, Default)]
+pub struct Pass {
+    /// Rotations seen.
+    pub rotations: Vec<Rotation>,
+    /// Bytes in the files not yet read.
+    pub lag_bytes: u64,
+    /// True when lines were read.
+    pub read: bool,
+}
+
+/// Follows a set of glob patterns.
+pub struct Tailer {
+    patterns: Vec<String>,
+    files: HashMap<(u64, u64), Tracked>,
+    checkpoint_file: Option<PathBuf>,
+    resume: HashMap<(u64, u64), FileCheckpoint>,
+    first: bool,
+    max_line_bytes: usize,
+    /// Rotation counts (restored from the checkpoint).
+    pub rotations: BTreeMap<&'static str, u64>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Tailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tailer")
+            .field("patterns", &self.patterns)
+            .field("files", &self.files.len())
+            .finish()
+    }
+}
+
+/// Paths matching a pattern with `*` and `?` in the file name.
+pub fn expand(pattern: &str) -> Vec<PathBuf> {
+    let p = Path::new(pattern);
+    let (dir, name) = match (p.parent(), p.file_name().and_then(|n| n.to_str())) {
+        (Some(d), Some(n)) => (
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            },
+            n,
+        ),
+        _ => return vec![],
+    };
+    if !name.contains(['*', '?']) {
+        return if p.is_file() {
+            vec![p.to_path_buf()]
+        } else {
+            vec![]
+        };
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut out: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| wildcard(name.as_bytes(), n.as_bytes()))
+        })
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+fn wildcard(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => wildcard(&p[1..], s) || (!s.is_empty() && wildcard(p, &s[1..])),
+        (Some(b'?'), Some(_)) => wildcard(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => wildcard(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+impl Tailer {
+    /// A tailer; restores offsets and counters from `state_dir` if a
+    /// checkpoint is there (returned for the caller's counters).
+    pub fn new(
+        patterns: Vec<String>,
+        state_dir: Option<&Path>,
+        max_line_bytes: usize,
+    ) -> (Tailer, Option<Checkpoint>) {
+        let checkpoint_file = state_dir.map(|d| d.join("log-checkpoints.json"));
+        // After a crash mid-write the temporary file is the newer one.
+        let cp = checkpoint_file.as_ref().and_then(|f| {
+            [f.with_extension("json.new"), f.clone()]
+                .iter()
+                .find_map(|p| {
+                    std::fs::read(p)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Checkpoint>(&b).ok())
+                })
+        });
+        let mut resume = HashMap::new();
+        let mut rotations = BTreeMap::new();
+        if let Some(Checkpoint::V1 {
+            files,
+            rotations: r,
+            ..
+        }) = &cp
+        {
+            for f in files {
+                resume.insert((f.id.dev, f.id.ino), f.clone());
+            }
+            for (k, v) in r {
+                let k = [Rotation::Rename, Rotation::Truncate, Rotation::NewFile]
+                    .into_iter()
+                    .find(|x| x.as_str() == k);
+                if let Some(k) = k {
+                    rotations.insert(k.as_str(), *v);
+                }
+            }
+        }
+        let t = Tailer {
+            patterns,
+            files: HashMap::new(),
+            checkpoint_file,
+            first: cp.is_none(),
+            resume,
+            max_line_bytes: max_line_bytes.max(1024),
+            rotations,
+            buf: vec![0u8; 256 * 1024],
+        };
+        (t, cp)
+    }
+
+    fn rotated(&mut self, r: Rotation, pass: &mut Pass) {
+        *self.rotations.entry(r.as_str()).or_insert(0) += 1;
+        pass.rotations.push(r);
+    }
+
+    /// One pass: find files, notice rotations, read new complete lines.
+    pub fn pass(
+        &mut self,
+        scanner: &mut Scanner,
+        c: &mut Counters,
+        on_line: &mut dyn FnMut(&mut Scanner, &[u8], &mut Counters),
+    ) -> Pass {
+        let mut pass = Pass::default();
+        for t in self.files.values_mut() {
+            t.seen = false;
+        }
+        let paths: Vec<PathBuf> = self.patterns.iter().flat_map(|p| expand(p)).collect();
+        let first = std::mem::replace(&mut self.first, false);
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let key = (meta.dev(), meta.ino());
+            if let Some(t) = self.files.get_mut(&key) {
+                t.seen = true;
+                t.size = meta.len();
+                if t.path != path {
+                    t.path = path;
+                    self.rotated(Rotation::Rename, &mut pass);
+                }
+                continue;
+            }
+            let Ok(mut file) = File::open(&path) else {
+                continue;
+            };
+            let Ok((fp, fp_len)) = fingerprint(&mut file, meta.len()) else {
+                continue;
+            };
+            let id = FileId {
+                dev: key.0,
+                ino: key.1,
+                fp,
+                fp_len,
+            };
+            // A checkpointed file resumes only if its first bytes still match.
+            let resumed = self.resume.remove(&key).filter(|c| {
+                c.id.fp_len <= fp_len
+                    && {
+                        let mut f2 = file.try_clone().ok();
+                        f2.as_mut()
+                            .and_then(|f| fingerprint(f, c.id.fp_len).ok())
+                            .map(|x| x.0)
+                            == Some(c.id.fp)
+                    }
+                    && c.offset <= meta.len()
+            });
+            let copy_of = self
+                .files
+                .values()
+                .find(|t| t.id.fp == fp && t.id.fp_len == fp_len && fp_len > 0)
+                .map(|t| t.id.ino);
+            let offset = match (&resumed, copy_of) {
+                (Some(c), _) => c.offset,
+                // A copy of a file we follow (copytruncate): skip what we
+                // read from the original; the truncate tells where to resume.
+                (None, Some(_)) => meta.len(),
+                // First start: existing files from their end.
+                (None, None) if first => meta.len(),
+                (None, None) => {
+                    self.rotated(Rotation::NewFile, &mut pass);
+                    0
+                }
+            };
+            self.files.insert(
+                key,
+                Tracked {
+                    id,
+                    path,
+                    file,
+                    offset,
+                    pos: offset,
+                    partial: Vec::new(),
+                    size: meta.len(),
+                    seen: true,
+                    copy_of,
+                },
+            );
+        }
+        // Truncations, and where a copy should resume.
+        let mut truncated: Vec<(u64, u64, u64)> = Vec::new();
+        for t in self.files.values_mut() {
+            if !t.seen {
+                continue;
+            }
+            let fp_now = fingerprint(&mut t.file, t.size.min(t.id.fp_len))
+                .map(|x| x.0)
+                .ok();
+            if t.size < t.read_pos() || (t.size >= t.id.fp_len && fp_now != Some(t.id.fp)) {
+                truncated.push((t.id.ino, t.id.fp, t.read_pos()));
+                t.reset(0);
+                if let Ok((fp, fp_len)) = fingerprint(&mut t.file, t.size) {
+                    t.id.fp = fp;
+                    t.id.fp_len = fp_len;
+                }
+            } else if t.id.fp_len < FP_BYTES as u64 && t.size > t.id.fp_len {
+                if let Ok((fp, fp_len)) = fingerprint(&mut t.file, t.size) {
+                    t.id.fp = fp;
+                    t.id.fp_len = fp_len;
+                }
+            }
+        }
+        for (ino, _fp, pos) in truncated {
+            self.rotated(Rotation::Truncate, &mut pass);
+            for t in self.files.values_mut() {
+                if t.copy_of == Some(ino) && t.partial.is_empty() && pos <= t.size {
+                    t.reset(pos);
+                    t.copy_of = None;
+                }
+            }
+        }
+        // Read everything new; files gone from the listing are read to
+        // their end through the open handle, then dropped.
+        let keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
+        for k in keys {
+            let Some(mut t) = self.files.remove(&k) else {
+                continue;
+            };
+            pass.read |= self.read(&mut t, scanner, c, on_line);
+            if t.seen {
+                if let Ok(m) = t.file.metadata() {
+                    pass.lag_bytes += m.len().saturating_sub(t.read_pos());
+                }
+                self.files.insert(k, t);
+            } else if t.pos > t.offset {
+                let line = std::mem::take(&mut t.partial);
+                on_line(scanner, &line, c);
+                pass.read = true;
+            }
+        }
+        pass
+    }
+
+    fn read(
+        &mut self,
+        t: &mut Tracked,
+        scanner: &mut Scanner,
+        c: &mut Counters,
+        on_line: &mut dyn FnMut(&mut Scanner, &[u8], &mut Counters),
+    ) -> bool {
+        let mut any = false;
+        if t.file.seek(SeekFrom::Start(t.pos)).is_err() {
+            return false;
+        }
+        loop {
+            let n = match t.file.read(&mut self.buf) {
+                Ok(0) | Err(_) => return any,
+                Ok(n) => n,
+            };
+            let chunk = &self.buf[..n];
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', chunk) {
+                if t.pos == t.offset && t.partial.is_empty() {
+                    on_line(scanner, &chunk[start..nl], c);
+                } else {
+                    // An over-long line is matched on its first max_line_bytes.
+                    let room = self.max_line_bytes.saturating_sub(t.partial.len());
+                    let piece = &chunk[start..nl];
+                    t.partial.extend_from_slice(&piece[..piece.len().min(room)]);
+                    on_line(scanner, &t.partial, c);
+                    t.partial.clear();
+                }
+                t.pos += (nl - start) as u64 + 1;
+                t.offset = t.pos;
+                start = nl + 1;
+                any = true;
+            }
+            let rest = &chunk[start..];
+            let room = self.max_line_bytes.saturating_sub(t.partial.len());
+            t.partial.extend_from_slice(&rest[..rest.len().min(room)]);
+            t.pos += rest.len() as u64;
+            if n < self.buf.len() {
+                return any;
+            }
+        }
+    }
+
+    /// Writes offsets and counters in one atomic step.
+    pub fn save(&self, scanner: &Scanner, c: &Counters) -> std::io::Result<()> {
+        let Some(file) = &self.checkpoint_file else {
+            return Ok(());
+        };
+        let cp = self.checkpoint(scanner, c);
+        let tmp = file.with_extension("json.new");
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec(&cp).map_err(std::io::Error::other)?)?;
+            // Durable before the rename makes it current.
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, file)
+    }
+
+    /// The checkpoint as it would be written now.
+    pub fn checkpoint(&self, scanner: &Scanner, c: &Counters) -> Checkpoint {
+        let mut files: Vec<FileCheckpoint> = self
+            .files
+            .values()
+            .map(|t| FileCheckpoint {
+                id: t.id,
+                offset: t.offset,
+                path: t.path.clone(),
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let lines = super::parse::Level::ALL
+            .iter()
+            .map(|l| (l.as_str().to_string(), c.lines[l.index()]))
+            .collect();
+        let mut matches: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((ri, ch), n) in &c.matches {
+            *matches
+                .entry(scanner.rules.rules[*ri].name.clone())
+                .or_default()
+                .entry(ch.clone())
+                .or_insert(0) += n;
+        }
+        let rotations = self
+            .rotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        Checkpoint::V1 {
+            files,
+            lines,
+            bytes: c.bytes,
+            matches,
+            rotations,
+        }
+    }
+}
+
+/// Counters restored from a checkpoint, for the rules now configured.
+pub fn restore(cp: &Checkpoint, scanner: &Scanner) -> Counters {
+    let Checkpoint::V1 {
+        lines,
+        bytes,
+        matches,
+        ..
+    } = cp;
+    let mut c = Counters {
+        bytes: *bytes,
+        ..Default::default()
+    };
+    for l in super::parse::Level::ALL {
+        c.lines[l.index()] = lines.get(l.as_str()).copied().unwrap_or(0);
+    }
+    for (i, r) in scanner.rules.rules.iter().enumerate() {
+        for (ch, n) in matches.get(&r.name).into_iter().flatten() {
+            c.matches.insert((i, ch.clone()), *n);
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::parse::KNOWN_CHANNELS;
+    use crate::logs::rules::RuleSet;
+    use std::fs::OpenOptions;
+
+    fn scanner() -> Scanner {
+        Scanner::new(
+            RuleSet::new(&[]).unwrap(),
+            Box::new(|c| KNOWN_CHANNELS.contains(&c)),
+        )
+    }
+
+    struct Rig {
+        dir: tempfile::TempDir,
+        tailer: Tailer,
+        scanner: Scanner,
+        c: Counters,
+        lines: Vec<Vec<u8>>,
+    }
+
+    impl Rig {
+        fn new(first_from_start: bool) -> Rig {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+            let pat = dir.path().join("logs/openclaw-*.log").display().to_string();
+            let (mut tailer, _) = Tailer::new(vec![pat], Some(dir.path()), 64 * 1024);
+            if first_from_start {
+                tailer.first = false;
+            }
+            Rig {
+                dir,
+                tailer,
+                scanner: scanner(),
+                c: Counters::default(),
+                lines: Vec::new(),
+            }
+        }
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.path().join("logs").join(name)
+        }
+        fn append(&self, name: &str, text: &[u8]) {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(name))
+                .unwrap()
+                .write_all(text)
+                .unwrap();
+        }
+        fn pass(&mut self) -> Pass {
+            let lines = &mut self.lines;
+            let mut on = |s: &mut Scanner, l: &[u8], c: &mut Counters| {
+                lines.push(l.to_vec());
+                s.line(l, c, |_, _, _| {});
+            };
+            let p = self.tailer.pass(&mut self.scanner, &mut self.c, &mut on);
+            self.tailer.save(&self.scanner, &self.c).unwrap();
+            p
+        }
+        fn restart(&mut self) {
+            let pat = self.path("openclaw-*.log").display().to_string();
+            let (t, cp) = Tailer::new(vec![pat], Some(self.dir.path()), 64 * 1024);
+            self.tailer = t;
+            self.c = restore(&cp.unwrap(), &self.scanner);
+        }
+    }
+
+    fn numbered(from: usize, to: usize) -> Vec<u8> {
+        (from..to).map(|i| format!("{{\"message\":\"line {i:06} of the log, long enough to make the first kilobyte of each file differ {i}\"}}\n")).collect::<String>().into_bytes()
+    }
+
+    #[test]
+    fn first_start_reads_existing_files_from_the_end_and_new_ones_from_the_start() {
+        let mut r = Rig::new(false);
+        r.append("openclaw-a.log", &numbered(0, 10));
+        assert_eq!(r.pass().read, false);
+        r.append("openclaw-a.log", &numbered(10, 12));
+        r.append("openclaw-b.log", &numbered(0, 3));
+        let p = r.pass();
+        assert_eq!(
+            (r.c.total_lines(), p.rotations),
+            (5, vec![Rotation::NewFile])
+        );
+    }
+
+    #[test]
+    fn partial_lines_wait_for_their_newline() {
+        let mut r = Rig::new(true);
+        r.append("openclaw-a.log", b"{\"message\":\"half");
+        r.pass();
+        assert_eq!(r.c.total_lines(), 0);
+        r.append("openclaw-a.log", b" a disconnect\"}\n");
+        r.pass();
+        assert_eq!(
+            r.lines,
+            vec![b"{\"message\":\"half a disconnect\"}".to_vec()]
+        );
+        assert_eq!(r.c.matches.get(&(0, String::new())), Some(&1));
+    }
+
+    #[test]
+    fn rename_rotation_loses_nothing() {
+        let mut r = Rig::new(true);
+        r.append("openclaw-a.log", &numbered(0, 100));
+        r.pass();
+        r.append("openclaw-a.log", &numbered(100, 150));
+        std::fs::rename(r.path("openclaw-a.log"), r.path("openclaw-a.1.log")).unwrap();
+        r.append("openclaw-a.log", &numbered(150, 200));
+        let p = r.pass();
+        assert_eq!(r.c.total_lines(), 200);
+        let mut kinds = p.rotations.clone();
+        kinds.sort_by_key(|k| k.as_str());
+        assert_eq!(kinds, vec![Rotation::NewFile, Rotation::Rename]);
+        assert_eq!(p.lag_bytes, 0);
+    }
+
+    #[test]
+    fn delete_and_recreate() {
+        let mut r = Rig::new(true);
+        r.append("openclaw-a.log", &numbered(0, 10));
+        r.pass();
+        std::fs::remove_file(r.path("openclaw-a.log")).unwrap();
+        r.append("openclaw-a.log", &numbered(10, 15));
+        r.pass();
+        assert_eq!(r.c.total_lines(), 15);
+    }
+
+    #[test]
+    fn copytruncate_resumes_in_the_copy() {
+        let mut r = Rig::new(true);
+        r.append("openclaw-a.log", &numbered(0, 50));
+        r.pass();
+        r.append("openclaw-a.log", &numbered(50, 80));
+        std::fs::copy(r.path("openclaw-a.log"), r.path("openclaw-a.1.log")).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(r.path("openclaw-a.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        r.append("openclaw-a.log", &numbered(80, 90));
+        let p = r.pass();
+        assert!(
+            p.rotations.contains(&Rotation::Truncate),
+            "{:?}",
+            p.rotations
+        );
+        assert_eq!(r.c.total_lines(), 90);
+    }
+
+    #[test]
+    fn restart_resumes_exactly() {
+        let mut r = Rig::new(true);
+        r.append("openclaw-a.log", &numbered(0, 30));
+        r.append("openclaw-a.log", b"{\"message\":\"partial");
+        r.pass();
+        r.restart();
+        r.append("openclaw-a.log", b" line\"}\n");
+        r.append("openclaw-a.log", &numbered(30, 40));
+        r.pass();
+        assert_eq!(r.c.total_lines(), 41);
+    }
+
+    #[test]
+    fn a_1_mb_line_and_invalid_utf8_count_once() {
+        let mut r = Rig::new(true);
+        let mut big = b"{\"message\":\"disconnect ".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 1 << 20));
+        big.extend_from_slice(b"\"}\n");
+        r.append("openclaw-a.log", &big);
+        r.append("openclaw-a.log", b"\xff\xfe not utf-8 disconnect\n");
+        r.pass();
+        assert_eq!(r.c.total_lines(), 2);
+        assert_eq!(r.c.matches.get(&(0, String::new())), Some(&2));
+        assert_eq!(r.lines[0].len(), 64 * 1024);
+    }
+
+    #[test]
+    fn a_missing_directory_is_no_error() {
+        let (mut t, _) = Tailer::new(vec!["/nonexistent/dir/openclaw-*.log".into()], None, 1024);
+        let mut s = scanner();
+        let mut c = Counters::default();
+        let p = t.pass(&mut s, &mut c, &mut |s, l, c| s.line(l, c, |_, _, _| {}));
+        assert_eq!((c.total_lines(), p.lag_bytes, p.read), (0, 0, false));
+    }
+
+    #[test]
+    fn checkpoint_format_is_pinned() {
+        let cp = Checkpoint::V1 {
+            files: vec![FileCheckpoint {
+                id: FileId {
+                    dev: 1,
+                    ino: 2,
+                    fp: 3,
+                    fp_len: 4,
+                },
+                offset: 5,
+                path: "/tmp/openclaw/openclaw-2026-11-26.log".into(),
+            }],
+            lines: BTreeMap::from([("info".into(), 7)]),
+            bytes: 9,
+            matches: BTreeMap::from([(
+                "disconnect".into(),
+                BTreeMap::from([("telegram".into(), 3)]),
+            )]),
+            rotations: BTreeMap::from([("rename".into(), 1)]),
+        };
+        let want = r#"{"version":"1","files":[{"dev":1,"ino":2,"fp":3,"fp_len":4,"offset":5,"path":"/tmp/openclaw/openclaw-2026-11-26.log"}],"lines":{"info":7},"bytes":9,"matches":{"disconnect":{"telegram":3}},"rotations":{"rename":1}}"#;
+        assert_eq!(serde_json::to_string(&cp).unwrap(), want);
+        assert_eq!(serde_json::from_str::<Checkpoint>(want).unwrap(), cp);
+    }
+}
