@@ -599,7 +599,7 @@ mod tests {
     fn first_start_reads_existing_files_from_the_end_and_new_ones_from_the_start() {
         let mut r = Rig::new(false);
         r.append("openclaw-a.log", &numbered(0, 10));
-        assert_eq!(r.pass().read, false);
+        assert!(!r.pass().read);
         r.append("openclaw-a.log", &numbered(10, 12));
         r.append("openclaw-b.log", &numbered(0, 3));
         let p = r.pass();
