@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// The gateway as clawwatch sees it.
@@ -115,6 +115,10 @@ pub struct Shared {
     pub exposition: Arc<Exposition>,
     /// Required bearer token, if any.
     pub bearer: Option<crate::config::Secret>,
+    /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
+    pub events: broadcast::Sender<Arc<str>>,
+    /// Ends long-lived responses on shutdown.
+    pub cancel: CancellationToken,
 }
 
 /// The state task: applies observations, updates metrics, publishes snapshots.
@@ -127,6 +131,8 @@ pub struct StateTask {
     last_start: HashMap<(String, String), Option<i64>>,
     webhook_accounts: Vec<String>,
     webhook_tx: watch::Sender<Vec<String>>,
+    events: broadcast::Sender<Arc<str>>,
+    known: crate::logs::watch::Known,
 }
 
 impl StateTask {
@@ -160,6 +166,43 @@ impl StateTask {
                     }
                 }
             }
+            Observation::Logs { hits } => {
+                for h in hits {
+                    match h.effect {
+                        crate::logs::watch::LogEffect::State(state, reason) => {
+                            let up = self.tracker.apply_log(
+                                &h.channel,
+                                h.account.as_deref(),
+                                state,
+                                reason,
+                                now,
+                            );
+                            if !up.events.is_empty() {
+                                self.record_events(&up.events);
+                                self.snap.history =
+                                    Arc::new(self.tracker.history().cloned().collect());
+                                self.snap.accounts = Arc::new(self.tracker.views());
+                                self.export_accounts();
+                            }
+                        }
+                        crate::logs::watch::LogEffect::Reconnect => {
+                            let account = h
+                                .account
+                                .clone()
+                                .or_else(|| self.tracker.only_account(&h.channel));
+                            if let Some(account) = account {
+                                self.metrics
+                                    .reconnect_attempts
+                                    .get_or_create(&AccountLabels {
+                                        channel: h.channel.clone(),
+                                        account,
+                                    })
+                                    .inc();
+                            }
+                        }
+                    }
+                }
+            }
             Observation::Ready { ready, uptime_ms } => {
                 self.snap.ready = ready;
                 self.metrics
@@ -174,6 +217,12 @@ impl StateTask {
                 self.snap.gateway_error = None;
                 self.snap.checked_at = Some(now);
                 self.metrics.gateway_up.set(1);
+                {
+                    let mut k = self.known.write().unwrap_or_else(|p| p.into_inner());
+                    if *k != status.channel_order {
+                        k.clone_from(&status.channel_order);
+                    }
+                }
                 let up = self.tracker.apply(&status, probed, now);
                 self.record(&status, &up);
                 if !up.events.is_empty() {
@@ -190,9 +239,12 @@ impl StateTask {
         let _ = self.tx.send(Arc::new(self.snap.clone()));
     }
 
-    fn record(&mut self, status: &crate::model::ChannelsStatus, up: &crate::state::Update) {
+    fn record_events(&self, events: &[Event]) {
         let m = &self.metrics;
-        for e in &up.events {
+        for e in events {
+            if self.events.receiver_count() > 0 {
+                let _ = self.events.send(e.to_json().to_string().into());
+            }
             match e {
                 Event::Transition {
                     channel,
@@ -227,6 +279,11 @@ impl StateTask {
                 }
             }
         }
+    }
+
+    fn record(&mut self, status: &crate::model::ChannelsStatus, up: &crate::state::Update) {
+        let m = &self.metrics;
+        self.record_events(&up.events);
         for ((channel, account), n) in &up.reconnect_attempts {
             m.reconnect_attempts
                 .get_or_create(&AccountLabels {
@@ -363,6 +420,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     let url = display_url(&cfg.gateway.url);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::new(url.clone())));
     let (obs_tx, mut obs_rx) = mpsc::channel::<Observation>(64);
+    let logs_tx = obs_tx.clone();
     let cancel = CancellationToken::new();
 
     let listen: SocketAddr = cfg
@@ -380,15 +438,17 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
             tracing::warn!(path = %dir.display(), error = %e, "Cannot create state dir; state start times will not survive a restart.");
         }
     }
-    if !cfg.rules.is_empty() || !cfg.integrations.is_empty() {
+    if !cfg.integrations.is_empty() {
         tracing::warn!(
-            rules = cfg.rules.len(),
             integrations = cfg.integrations.len(),
-            "Log rules and alert integrations are validated but not active in this version."
+            "Alert integrations are validated but not active in this version."
         );
     }
+    let state_dir_logs = state_dir.clone();
 
     let (webhook_tx, webhook_rx) = watch::channel(Vec::new());
+    let (events, _) = broadcast::channel::<Arc<str>>(4096);
+    let known: crate::logs::watch::Known = Default::default();
     let mut task = StateTask {
         tracker: Tracker::new(cfg.states.tuning(), state_dir, cfg.states.history_size),
         metrics: metrics.clone(),
@@ -398,6 +458,8 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         last_start: HashMap::new(),
         webhook_accounts: Vec::new(),
         webhook_tx,
+        events: events.clone(),
+        known: known.clone(),
     };
     exposition.refresh();
 
@@ -458,7 +520,35 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         snapshot: snap_rx,
         exposition,
         bearer: cfg.server.bearer_token.clone(),
+        events: events.clone(),
+        cancel: cancel.clone(),
     };
+    if !cfg.logs.paths.is_empty() {
+        let rules = crate::logs::rules::RuleSet::new(&cfg.rules)?;
+        let settings = crate::logs::watch::Settings {
+            patterns: cfg.logs.paths.clone(),
+            state_dir: state_dir_logs,
+            poll: cfg.logs.poll_interval,
+            max_line_bytes: cfg.logs.max_line_bytes,
+            rules,
+        };
+        let (m, k, tx, ev, c) = (
+            metrics.clone(),
+            known.clone(),
+            logs_tx,
+            events.clone(),
+            cancel.clone(),
+        );
+        let handle = std::thread::Builder::new()
+            .name("clawwatch-logs".into())
+            .spawn(move || crate::logs::watch::run(settings, m, k, tx, ev, c))
+            .context("starting the log thread")?;
+        let c = cancel.clone();
+        set.spawn(async move {
+            c.cancelled().await;
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        });
+    }
     let router = crate::server::router(shared);
     let c = cancel.clone();
     set.spawn(async move {

@@ -180,6 +180,11 @@ pub struct LogsConfig {
     pub paths: Vec<String>,
     /// Where clawwatch keeps its own state (checkpoints, state `since`).
     pub state_dir: PathBuf,
+    /// Longest wait between two looks at the files.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Longer lines are matched on their first this many bytes.
+    pub max_line_bytes: usize,
 }
 
 impl Default for LogsConfig {
@@ -187,6 +192,8 @@ impl Default for LogsConfig {
         LogsConfig {
             paths: vec!["/tmp/openclaw/openclaw-*.log".into()],
             state_dir: PathBuf::from("/var/lib/clawwatch"),
+            poll_interval: Duration::from_millis(100),
+            max_line_bytes: 1 << 20,
         }
     }
 }

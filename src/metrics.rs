@@ -157,6 +157,29 @@ pub struct TelegramLabels {
     pub account: String,
 }
 
+/// `{level}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LevelLabels {
+    /// Log level.
+    pub level: &'static str,
+}
+
+/// `{rule, channel}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    /// Rule name.
+    pub rule: String,
+    /// Attributed channel, "" when none.
+    pub channel: String,
+}
+
+/// `{kind}` of a rotation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RotationLabels {
+    /// `rename`, `truncate`, `new_file`.
+    pub kind: &'static str,
+}
+
 /// `{method}`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -201,6 +224,10 @@ pub struct Metrics {
     pub rpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
     pub gateway_errors: Family<KindLabels, Counter>,
     pub config_reload_ok: Gauge,
+    pub log_lines: Family<LevelLabels, Counter>,
+    pub log_matches: Family<RuleLabels, Counter>,
+    pub log_rotations: Family<RotationLabels, Counter>,
+    pub log_lag: Gauge,
 }
 
 impl Metrics {
@@ -225,6 +252,10 @@ impl Metrics {
             rpc_duration: Family::new_with_constructor(latency_histogram),
             gateway_errors: Family::default(),
             config_reload_ok: Gauge::default(),
+            log_lines: Family::default(),
+            log_matches: Family::default(),
+            log_rotations: Family::default(),
+            log_lag: Gauge::default(),
         };
         let r = registry;
         r.register(
@@ -321,6 +352,27 @@ impl Metrics {
             "clawwatch_config_last_reload_successful",
             "1 if the last config load succeeded",
             m.config_reload_ok.clone(),
+        );
+        r.register(
+            "openclaw_log_lines",
+            "Gateway log lines read, by level",
+            m.log_lines.clone(),
+        );
+        r.register(
+            "openclaw_log_rule_matches",
+            "Log rule matches, by rule and attributed channel (\"\" when none)",
+            m.log_matches.clone(),
+        );
+        r.register(
+            "clawwatch_log_rotations",
+            "Log file rotations seen, by kind",
+            m.log_rotations.clone(),
+        );
+        r.register_with_unit(
+            "clawwatch_log_lag",
+            "Bytes written to the logs but not yet read",
+            Unit::Bytes,
+            m.log_lag.clone(),
         );
         r.register(
             "clawwatch_build",

@@ -8,12 +8,14 @@ use crate::state::{rfc3339, Event};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use tokio::sync::broadcast;
 
 /// Builds the router.
 pub fn router(shared: Shared) -> Router {
@@ -24,6 +26,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
         .route("/readyz", get(readyz))
         .route("/api/v1/history", get(history))
+        .route("/api/v1/events", get(events))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         .with_state(shared)
 }
@@ -146,36 +149,35 @@ async fn readyz(State(s): State<Shared>) -> Response {
     }
 }
 
+/// Server-Sent Events: each transition, disconnect and rule match as JSON.
+async fn events(
+    State(s): State<Shared>,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    let rx = s.events.subscribe();
+    let stream =
+        futures_util::stream::unfold((rx, s.cancel.clone()), |(mut rx, cancel)| async move {
+            let item = tokio::select! {
+                _ = cancel.cancelled() => return None,
+                r = rx.recv() => r,
+            };
+            let ev = match item {
+                Ok(json) => SseEvent::default().data(&*json),
+                // A slow reader missed events: say how many.
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    SseEvent::default().event("lagged").data(n.to_string())
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((Ok(ev), (rx, cancel)))
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
 #[derive(Debug, Deserialize)]
 struct HistoryQuery {
     channel: Option<String>,
     account: Option<String>,
     limit: Option<usize>,
-}
-
-fn event_json(e: &Event) -> Value {
-    match e {
-        Event::Transition {
-            at,
-            channel,
-            account,
-            from,
-            to,
-            reason,
-        } => json!({
-            "kind": "transition", "at": rfc3339(*at), "channel": channel, "account": account,
-            "from": from.as_str(), "to": to.as_str(), "reason": reason.map(|r| r.as_str()),
-        }),
-        Event::Disconnect {
-            at,
-            channel,
-            account,
-            reason,
-        } => json!({
-            "kind": "disconnect", "at": rfc3339(*at), "channel": channel, "account": account,
-            "reason": reason.as_str(),
-        }),
-    }
 }
 
 async fn history(State(s): State<Shared>, Query(q): Query<HistoryQuery>) -> Json<Value> {
@@ -190,7 +192,7 @@ async fn history(State(s): State<Shared>, Query(q): Query<HistoryQuery>) -> Json
                 && q.account.as_deref().is_none_or(|x| x == a)
         })
         .take(limit)
-        .map(event_json)
+        .map(Event::to_json)
         .collect();
     Json(json!(items))
 }
@@ -218,7 +220,7 @@ async fn index(State(s): State<Shared>) -> Html<String> {
     }
     let mut events = String::new();
     for e in snap.history.iter().take(20) {
-        let v = event_json(e);
+        let v = e.to_json();
         events.push_str(&format!(
             "<li>{} {}/{} {} {}</li>\n",
             esc(v["at"].as_str().unwrap_or("")),
@@ -240,7 +242,7 @@ async fn index(State(s): State<Shared>) -> Html<String> {
 <body><h1>clawwatch</h1><p>gateway {url}: <b id="status">{status}</b> (version {ver})</p>
 <table><tr><th>channel</th><th>account</th><th>state</th><th>since</th><th>reason</th><th>reconnects</th></tr>
 {rows}</table><h2>Recent events</h2><ul>{events}</ul>
-<p><a href="/metrics">/metrics</a> · <a href="/health/detail">/health/detail</a> · <a href="/api/v1/history">/api/v1/history</a></p></body></html>"#,
+<p><a href="/metrics">/metrics</a> · <a href="/health/detail">/health/detail</a> · <a href="/api/v1/history">/api/v1/history</a> · <a href="/api/v1/events">/api/v1/events</a></p></body></html>"#,
         url = esc(&snap.gateway_url),
         status = snap.status(),
         ver = esc(snap.version.as_deref().unwrap_or("?")),

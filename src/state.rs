@@ -97,6 +97,33 @@ pub enum Event {
 }
 
 impl Event {
+    /// The JSON of `/api/v1/history` and `/api/v1/events`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Event::Transition {
+                at,
+                channel,
+                account,
+                from,
+                to,
+                reason,
+            } => json!({
+                "kind": "transition", "at": rfc3339(*at), "channel": channel, "account": account,
+                "from": from.as_str(), "to": to.as_str(), "reason": reason.map(|r| r.as_str()),
+            }),
+            Event::Disconnect {
+                at,
+                channel,
+                account,
+                reason,
+            } => json!({
+                "kind": "disconnect", "at": rfc3339(*at), "channel": channel, "account": account,
+                "reason": reason.as_str(),
+            }),
+        }
+    }
+
     /// Channel and account of the event.
     pub fn key(&self) -> (&str, &str) {
         match self {
@@ -135,6 +162,8 @@ struct Tracked {
     last_disconnect_at: Option<i64>,
     last_probe_at: Option<i64>,
     exhausted_at_start: Option<Option<i64>>,
+    /// A log line set the state: (state the last poll derived, hold until).
+    log_override: Option<(State, Ts)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -246,7 +275,7 @@ impl Tracker {
         up: &mut Update,
     ) -> bool {
         let (ch, acct) = (&key.0, &key.1);
-        let derived = derive::derive(ch, row, gw_now, &self.tuning);
+        let mut derived = derive::derive(ch, row, gw_now, &self.tuning);
         let attempts = row.reconnect_attempts.unwrap_or(0);
         let mut changed = false;
         let tracked = match self.accounts.get_mut(key) {
@@ -280,11 +309,24 @@ impl Tracker {
                         last_disconnect_at: row.last_disconnect.as_ref().and_then(|l| l.at),
                         last_probe_at: None,
                         exhausted_at_start: None,
+                        log_override: None,
                     },
                 );
                 self.accounts.get_mut(key).expect("inserted above")
             }
         };
+        // A log line told us first; hold it until the row shows a change of
+        // its own (or a minute passed), so the poll does not undo it.
+        if let Some((base, until)) = tracked.log_override {
+            if derived.state == base && now < until {
+                derived = derive::Derived {
+                    state: tracked.view.state,
+                    reason: tracked.view.reason,
+                };
+            } else {
+                tracked.log_override = None;
+            }
+        }
         let v = &mut tracked.view;
         if !changed {
             if attempts > v.reconnect_attempts {
@@ -359,6 +401,71 @@ impl Tracker {
             }
         }
         changed
+    }
+
+    /// A log line says an account is in `state` (before the next poll).
+    /// Without an account it applies to the channel's only account.
+    pub fn apply_log(
+        &mut self,
+        channel: &str,
+        account: Option<&str>,
+        state: State,
+        reason: Reason,
+        now: Ts,
+    ) -> Update {
+        let mut up = Update::default();
+        let key = match account {
+            Some(a) => (channel.to_string(), a.to_string()),
+            None => {
+                let mut it = self.accounts.keys().filter(|(c, _)| c == channel);
+                match (it.next(), it.next()) {
+                    (Some(k), None) => k.clone(),
+                    _ => return up,
+                }
+            }
+        };
+        let Some(t) = self.accounts.get_mut(&key) else {
+            return up;
+        };
+        if t.view.state == state {
+            return up;
+        }
+        let from = t.view.state;
+        t.log_override = Some((from, now + 60.0));
+        up.events.push(Event::Transition {
+            at: now,
+            channel: key.0.clone(),
+            account: key.1.clone(),
+            from,
+            to: state,
+            reason: Some(reason),
+        });
+        if state.is_failure() && !from.is_failure() {
+            up.events.push(Event::Disconnect {
+                at: now,
+                channel: key.0.clone(),
+                account: key.1.clone(),
+                reason,
+            });
+        }
+        t.view.state = state;
+        t.view.reason = Some(reason);
+        t.view.since = now;
+        for e in &up.events {
+            self.history.push_front(e.clone());
+        }
+        self.history.truncate(self.history_size);
+        self.persist();
+        up
+    }
+
+    /// The account a line without one belongs to: the channel's only account.
+    pub fn only_account(&self, channel: &str) -> Option<String> {
+        let mut it = self.accounts.keys().filter(|(c, _)| c == channel);
+        match (it.next(), it.next()) {
+            (Some(k), None) => Some(k.1.clone()),
+            _ => None,
+        }
     }
 
     fn persist(&self) {

@@ -140,17 +140,26 @@ impl Sidecar {
         reason: Option<&str>,
         limit: Duration,
     ) -> Value {
-        let base = self.base.clone();
         let want = (state.to_string(), reason.map(str::to_owned));
-        wait_for(limit, &format!("{ch} {state} {reason:?}"), || {
-            let (base, want) = (base.clone(), want.clone());
-            async move {
-                let r = reqwest::get(format!("{base}/health/detail")).await.ok()?;
-                let d: Value = r.json().await.ok()?;
-                (account(&d, ch, "default")? == want).then_some(d)
+        let start = std::time::Instant::now();
+        let mut last = Value::Null;
+        loop {
+            if let Some((_, d)) = try_health(&self.base).await {
+                if account(&d, ch, "default") == Some(want.clone()) {
+                    return d;
+                }
+                last = d;
             }
-        })
-        .await
+            if start.elapsed() > limit {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                panic!(
+                    "timed out after {limit:?} waiting for {ch} {state} {reason:?}; last /health/detail: {last}\nclawwatch log (newest first):\n{}",
+                    tail.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -214,7 +223,8 @@ async fn real_gateway_end_to_end() {
         );
         return;
     };
-    let long = Duration::from_secs(120);
+    // Generous: a gateway takes 20-40 s to start on a loaded 2-core machine.
+    let long = Duration::from_secs(180);
 
     // 1. Bad Telegram token, Discord without a reachable gateway, WhatsApp unlinked.
     {

@@ -44,6 +44,11 @@ pub enum Observation {
         /// `pending_update_count`; `None` when it could not be read.
         pending: Option<u64>,
     },
+    /// Log matches that concern an account's state.
+    Logs {
+        /// The matches, in order.
+        hits: Vec<crate::logs::watch::LogHit>,
+    },
     /// `/readyz`.
     Ready {
         /// `None` when it could not be read.

@@ -1,0 +1,230 @@
+//! The live log source of `clawwatch run`: a thread that follows the files
+//! with [`Tailer`], counts into metrics, publishes rule matches as events,
+//! and hands state-changing matches to the state task.
+
+use super::parse::{Line, KNOWN_CHANNELS};
+use super::rules::{Effect, RuleSet};
+use super::scan::{Counters, Scanner};
+use super::tail::{restore, Tailer};
+use crate::metrics::{LevelLabels, Metrics, RotationLabels, RuleLabels};
+use crate::model::{Reason, State};
+use crate::source::Observation;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// What a match asks of the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogEffect {
+    /// Put the account into this state now.
+    State(State, Reason),
+    /// A Discord socket reconnect (`reconnect scheduled`).
+    Reconnect,
+}
+
+/// A match that concerns an account's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogHit {
+    /// Rule name.
+    pub rule: String,
+    /// Attributed channel.
+    pub channel: String,
+    /// Attributed account, if the line names one.
+    pub account: Option<String>,
+    /// What to do.
+    pub effect: LogEffect,
+}
+
+/// How to follow the logs.
+#[derive(Debug)]
+pub struct Settings {
+    /// Paths or globs.
+    pub patterns: Vec<String>,
+    /// Checkpoint directory.
+    pub state_dir: Option<PathBuf>,
+    /// Longest wait between passes.
+    pub poll: Duration,
+    /// Longest line matched whole.
+    pub max_line_bytes: usize,
+    /// Rules.
+    pub rules: RuleSet,
+}
+
+/// The gateway's channel ids (empty until the first poll: then OpenClaw's list).
+pub type Known = Arc<RwLock<Vec<String>>>;
+
+fn known_fn(known: Known) -> Box<dyn Fn(&str) -> bool + Send + Sync> {
+    Box::new(move |c: &str| {
+        let k = known.read().unwrap_or_else(|p| p.into_inner());
+        if k.is_empty() {
+            KNOWN_CHANNELS.contains(&c)
+        } else {
+            k.iter().any(|x| x == c)
+        }
+    })
+}
+
+fn now_ts() -> f64 {
+    crate::state::now_ts()
+}
+
+/// Runs until cancelled (call on a thread of its own: file reads block).
+pub fn run(
+    settings: Settings,
+    metrics: Metrics,
+    known: Known,
+    tx: mpsc::Sender<Observation>,
+    events: broadcast::Sender<Arc<str>>,
+    cancel: CancellationToken,
+) {
+    let Settings {
+        patterns,
+        state_dir,
+        poll,
+        max_line_bytes,
+        rules,
+    } = settings;
+    if let Some(d) = &state_dir {
+        let _ = std::fs::create_dir_all(d);
+    }
+    let (mut tailer, cp) = Tailer::new(patterns.clone(), state_dir.as_deref(), max_line_bytes);
+    let mut scanner = Scanner::new(rules, known_fn(known));
+    let mut counters = cp
+        .as_ref()
+        .map(|c| restore(c, &scanner))
+        .unwrap_or_default();
+    let mut exported = Counters::default();
+    let mut rotations_exported = std::collections::BTreeMap::<&'static str, u64>::new();
+    for r in &scanner.rules.rules {
+        let _ = metrics.log_matches.get_or_create(&RuleLabels {
+            rule: r.name.clone(),
+            channel: String::new(),
+        });
+    }
+    for k in ["rename", "truncate", "new_file"] {
+        let _ = metrics
+            .log_rotations
+            .get_or_create(&RotationLabels { kind: k });
+    }
+    tracing::info!(patterns = ?patterns, resumed = cp.is_some(), "Following the gateway's logs.");
+    let mut save_failed = false;
+    while !cancel.is_cancelled() {
+        let started = Instant::now();
+        let mut hits: Vec<LogHit> = Vec::new();
+        let publish = events.receiver_count() > 0;
+        let mut on_line = |s: &mut Scanner, bytes: &[u8], c: &mut Counters| {
+            s.line(bytes, c, |rules, hit, line| {
+                let rule = &rules.rules[hit.rule];
+                if publish {
+                    let _ = events.send(match_event(
+                        &rule.name,
+                        hit.channel.as_deref(),
+                        hit.account.as_deref(),
+                        line,
+                    ));
+                }
+                let Some(channel) = hit.channel.clone() else {
+                    return;
+                };
+                let effect = match &rule.effect {
+                    Effect::Reconnect
+                        if channel == "discord"
+                            && contains_ci(&line.message, b"reconnect scheduled") =>
+                    {
+                        Some(LogEffect::Reconnect)
+                    }
+                    Effect::State(..) | Effect::DiscordClose => rules
+                        .state_of(hit, line)
+                        .map(|(s, r)| LogEffect::State(s, r)),
+                    _ => None,
+                };
+                if let Some(effect) = effect {
+                    hits.push(LogHit {
+                        rule: rule.name.clone(),
+                        channel,
+                        account: hit.account.clone(),
+                        effect,
+                    });
+                }
+            });
+        };
+        let pass = tailer.pass(&mut scanner, &mut counters, &mut on_line);
+        export(&metrics, &scanner, &counters, &mut exported);
+        for (k, v) in &tailer.rotations {
+            let before = rotations_exported.insert(k, *v).unwrap_or(0);
+            if *v > before {
+                metrics
+                    .log_rotations
+                    .get_or_create(&RotationLabels { kind: k })
+                    .inc_by(*v - before);
+            }
+        }
+        metrics.log_lag.set(pass.lag_bytes as i64);
+        if pass.read || !pass.rotations.is_empty() {
+            match tailer.save(&scanner, &counters) {
+                Ok(()) => save_failed = false,
+                Err(e) if !save_failed => {
+                    tracing::warn!(error = %e, "Cannot save the log checkpoint; a restart may count lines twice.");
+                    save_failed = true;
+                }
+                Err(_) => {}
+            }
+            if tx.blocking_send(Observation::Logs { hits }).is_err() {
+                return;
+            }
+        }
+        let spent = started.elapsed();
+        if spent < poll {
+            std::thread::sleep(poll - spent);
+        }
+    }
+    let _ = tailer.save(&scanner, &counters);
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn export(m: &Metrics, scanner: &Scanner, c: &Counters, done: &mut Counters) {
+    for l in super::parse::Level::ALL {
+        let (now, before) = (c.lines[l.index()], done.lines[l.index()]);
+        if now > before {
+            m.log_lines
+                .get_or_create(&LevelLabels { level: l.as_str() })
+                .inc_by(now - before);
+        }
+    }
+    done.lines = c.lines;
+    for (k, n) in &c.matches {
+        let before = done.matches.get(k).copied().unwrap_or(0);
+        if *n > before {
+            let rule = scanner.rules.rules[k.0].name.clone();
+            m.log_matches
+                .get_or_create(&RuleLabels {
+                    rule,
+                    channel: k.1.clone(),
+                })
+                .inc_by(*n - before);
+            done.matches.insert(k.clone(), *n);
+        }
+    }
+}
+
+fn match_event(
+    rule: &str,
+    channel: Option<&str>,
+    account: Option<&str>,
+    line: &Line<'_>,
+) -> Arc<str> {
+    let text = String::from_utf8_lossy(&line.message);
+    let text: String = crate::redact::redact(&text).chars().take(300).collect();
+    serde_json::json!({
+        "kind": "match", "at": crate::state::rfc3339(now_ts()), "rule": rule,
+        "channel": channel, "account": account, "level": line.level.as_str(), "message": text,
+    })
+    .to_string()
+    .into()
+}
