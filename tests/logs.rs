@@ -17,20 +17,40 @@ fn line(sub: &str, level: &str, msg: &str) -> String {
 async fn logged_out_line_beats_the_poll_and_streams() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("openclaw-2026-11-26.log");
-    std::fs::write(&log, line("gateway", "INFO", "old line, read from the end on first start")).unwrap();
-    let sim = simulate::start("127.0.0.1:0".parse().unwrap(), Options { scenario: "steady".into(), token: Some(TOKEN.into()), ..Default::default() })
-        .await
-        .unwrap();
+    std::fs::write(
+        &log,
+        line(
+            "gateway",
+            "INFO",
+            "old line, read from the end on first start",
+        ),
+    )
+    .unwrap();
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "steady".into(),
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut cfg = config(sim.addr);
     // Only the log can tell: no poll comes in time.
     cfg.gateway.poll_interval = Duration::from_secs(3600);
     cfg.logs.paths = vec![dir.path().join("openclaw-*.log").display().to_string()];
-    let side = clawwatch::app::start(cfg, Some(dir.path().join("state"))).await.unwrap();
+    let side = clawwatch::app::start(cfg, Some(dir.path().join("state")))
+        .await
+        .unwrap();
     let base = format!("http://{}", side.addr);
     let b = base.clone();
     wait_for(Duration::from_secs(10), "whatsapp connected", || {
         let b = b.clone();
-        async move { (account(&try_health(&b).await?.1, "whatsapp", "default")?.0 == "connected").then_some(()) }
+        async move {
+            (account(&try_health(&b).await?.1, "whatsapp", "default")?.0 == "connected")
+                .then_some(())
+        }
     })
     .await;
 
@@ -40,27 +60,90 @@ async fn logged_out_line_beats_the_poll_and_streams() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     f.write_all(line("gateway/channels/whatsapp", "ERROR", "[default] WhatsApp session logged out. Run `openclaw channels login --channel whatsapp` to relink.").as_bytes()).unwrap();
-    f.write_all(line("channels/telegram", "INFO", "[default] auto-restart skipped, terminal disconnect").as_bytes()).unwrap();
+    f.write_all(
+        line(
+            "channels/telegram",
+            "INFO",
+            "[default] auto-restart skipped, terminal disconnect",
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     f.write_all(b"not json at all, a disconnect\n").unwrap();
     drop(f);
 
     let mut got = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !(got.contains("\"kind\":\"transition\"") && got.matches("\"rule\":\"disconnect\"").count() == 2) {
-        let chunk = tokio::time::timeout_at(deadline, sse.chunk()).await.expect("events in time").unwrap().unwrap();
+    while !(got.contains("\"kind\":\"transition\"")
+        && got.matches("\"rule\":\"disconnect\"").count() == 2)
+    {
+        let chunk = tokio::time::timeout_at(deadline, sse.chunk())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .unwrap();
         got.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert!(got.contains(r#""channel":"whatsapp""#) && got.contains(r#""to":"auth_required""#) && got.contains(r#""reason":"logged_out""#), "{got}");
+    assert!(
+        got.contains(r#""channel":"whatsapp""#)
+            && got.contains(r#""to":"auth_required""#)
+            && got.contains(r#""reason":"logged_out""#),
+        "{got}"
+    );
     let (_, doc) = health(&base).await;
-    assert_eq!(account(&doc, "whatsapp", "default"), Some(("auth_required".into(), Some("logged_out".into()))));
+    assert_eq!(
+        account(&doc, "whatsapp", "default"),
+        Some(("auth_required".into(), Some("logged_out".into())))
+    );
     let m = metrics(&base).await;
-    assert_eq!(sample(&m, "openclaw_log_lines_total", &[("level", "error")]), Some(1.0));
-    assert_eq!(sample(&m, "openclaw_log_lines_total", &[("level", "info")]), Some(1.0));
-    assert_eq!(sample(&m, "openclaw_log_lines_total", &[("level", "unknown")]), Some(1.0));
-    assert_eq!(sample(&m, "openclaw_log_rule_matches_total", &[("rule", "disconnect"), ("channel", "telegram")]), Some(1.0));
-    assert_eq!(sample(&m, "openclaw_log_rule_matches_total", &[("rule", "disconnect"), ("channel", "")]), Some(1.0));
-    assert_eq!(sample(&m, "openclaw_log_rule_matches_total", &[("rule", "logged_out"), ("channel", "whatsapp")]), Some(1.0));
-    assert_eq!(sample(&m, "openclaw_channel_disconnects_total", &[("channel", "whatsapp"), ("account", "default"), ("reason", "logged_out")]), Some(1.0));
+    assert_eq!(
+        sample(&m, "openclaw_log_lines_total", &[("level", "error")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "openclaw_log_lines_total", &[("level", "info")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "openclaw_log_lines_total", &[("level", "unknown")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_log_rule_matches_total",
+            &[("rule", "disconnect"), ("channel", "telegram")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_log_rule_matches_total",
+            &[("rule", "disconnect"), ("channel", "")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_log_rule_matches_total",
+            &[("rule", "logged_out"), ("channel", "whatsapp")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_channel_disconnects_total",
+            &[
+                ("channel", "whatsapp"),
+                ("account", "default"),
+                ("reason", "logged_out")
+            ]
+        ),
+        Some(1.0)
+    );
     assert_eq!(sample(&m, "clawwatch_log_lag_bytes", &[]), Some(0.0));
     side.cancel.cancel();
     sim.cancel.cancel();
@@ -69,12 +152,21 @@ async fn logged_out_line_beats_the_poll_and_streams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discord_reconnect_lines_count_as_reconnect_attempts() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = simulate::start("127.0.0.1:0".parse().unwrap(), Options { scenario: "steady".into(), token: Some(TOKEN.into()), ..Default::default() })
-        .await
-        .unwrap();
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "steady".into(),
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut cfg = config(sim.addr);
     cfg.logs.paths = vec![dir.path().join("openclaw-*.log").display().to_string()];
-    let side = clawwatch::app::start(cfg, Some(dir.path().join("state"))).await.unwrap();
+    let side = clawwatch::app::start(cfg, Some(dir.path().join("state")))
+        .await
+        .unwrap();
     let base = format!("http://{}", side.addr);
     let b = base.clone();
     wait_for(Duration::from_secs(10), "steady", || {
@@ -85,23 +177,60 @@ async fn discord_reconnect_lines_count_as_reconnect_attempts() {
     // A file that appears after the start is read from its start.
     let mut text = String::new();
     for _ in 0..3 {
-        text += &line("channels/discord", "INFO", "discord gateway: Gateway websocket closed: 1006");
-        text += &line("channels/discord", "INFO", "discord gateway: Gateway reconnect scheduled in 2000ms (close, resume=true)");
+        text += &line(
+            "channels/discord",
+            "INFO",
+            "discord gateway: Gateway websocket closed: 1006",
+        );
+        text += &line(
+            "channels/discord",
+            "INFO",
+            "discord gateway: Gateway reconnect scheduled in 2000ms (close, resume=true)",
+        );
     }
     std::fs::write(dir.path().join("openclaw-2026-11-26.log"), text).unwrap();
     let b = base.clone();
     let m = wait_for(Duration::from_secs(10), "six lines", || {
         let b = b.clone();
         async move {
-            let m = reqwest::get(format!("{b}/metrics")).await.ok()?.text().await.ok()?;
+            let m = reqwest::get(format!("{b}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
             (sample(&m, "openclaw_log_lines_total", &[("level", "info")]) == Some(6.0)).then_some(m)
         }
     })
     .await;
-    assert_eq!(sample(&m, "openclaw_channel_reconnect_attempts_total", &[("channel", "discord"), ("account", "default")]), Some(3.0));
-    assert_eq!(sample(&m, "openclaw_log_rule_matches_total", &[("rule", "connection_closed"), ("channel", "discord")]), Some(3.0));
-    assert_eq!(sample(&m, "openclaw_log_rule_matches_total", &[("rule", "disconnect"), ("channel", "discord")]), None);
-    assert_eq!(sample(&m, "clawwatch_log_rotations_total", &[("kind", "new_file")]), Some(1.0));
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_channel_reconnect_attempts_total",
+            &[("channel", "discord"), ("account", "default")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_log_rule_matches_total",
+            &[("rule", "connection_closed"), ("channel", "discord")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "openclaw_log_rule_matches_total",
+            &[("rule", "disconnect"), ("channel", "discord")]
+        ),
+        None
+    );
+    assert_eq!(
+        sample(&m, "clawwatch_log_rotations_total", &[("kind", "new_file")]),
+        Some(1.0)
+    );
     side.cancel.cancel();
     sim.cancel.cancel();
 }

@@ -142,6 +142,8 @@ pub struct Tailer {
     files: HashMap<(u64, u64), Tracked>,
     checkpoint_file: Option<PathBuf>,
     resume: HashMap<(u64, u64), FileCheckpoint>,
+    /// Checkpointed files whose inode now holds other bytes.
+    orphans: Vec<FileCheckpoint>,
     first: bool,
     max_line_bytes: usize,
     /// Rotation counts (restored from the checkpoint).
@@ -251,6 +253,7 @@ impl Tailer {
             checkpoint_file,
             first: cp.is_none(),
             resume,
+            orphans: Vec::new(),
             max_line_bytes: max_line_bytes.max(1024),
             rotations,
             buf: vec![0u8; 256 * 1024],
@@ -302,18 +305,43 @@ impl Tailer {
                 fp,
                 fp_len,
             };
-            // A checkpointed file resumes only if its first bytes still match.
-            let resumed = self.resume.remove(&key).filter(|c| {
+            // A checkpointed file resumes only if its first bytes still match;
+            // a copy of one (copytruncate while we were down) resumes where
+            // the original stopped.
+            let matches = |c: &FileCheckpoint, file: &File| {
                 c.id.fp_len <= fp_len
-                    && {
-                        let mut f2 = file.try_clone().ok();
-                        f2.as_mut()
-                            .and_then(|f| fingerprint(f, c.id.fp_len).ok())
-                            .map(|x| x.0)
-                            == Some(c.id.fp)
-                    }
                     && c.offset <= meta.len()
-            });
+                    && file
+                        .try_clone()
+                        .ok()
+                        .as_mut()
+                        .and_then(|f| fingerprint(f, c.id.fp_len).ok())
+                        .map(|x| x.0)
+                        == Some(c.id.fp)
+            };
+            let resumed = match self.resume.remove(&key) {
+                Some(c) if matches(&c, &file) => Some(c),
+                other => {
+                    if let Some(c) = other {
+                        self.orphans.push(c);
+                    }
+                    let i = self
+                        .orphans
+                        .iter()
+                        .position(|c| matches(c, &file))
+                        .or_else(|| {
+                            let k = self
+                                .resume
+                                .iter()
+                                .find(|(_, c)| matches(c, &file))
+                                .map(|(k, _)| *k)?;
+                            let c = self.resume.remove(&k)?;
+                            self.orphans.push(c);
+                            Some(self.orphans.len() - 1)
+                        });
+                    i.map(|i| self.orphans.swap_remove(i))
+                }
+            };
             let copy_of = self
                 .files
                 .values()
