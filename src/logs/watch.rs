@@ -110,6 +110,8 @@ pub fn run(
     }
     tracing::info!(patterns = ?patterns, resumed = cp.is_some(), "Following the gateway's logs.");
     let mut save_failed = false;
+    let mut notifier = notify(&patterns);
+    let mut last_watch_try = Instant::now();
     while !cancel.is_cancelled() {
         let started = Instant::now();
         let mut hits: Vec<LogHit> = Vec::new();
@@ -175,12 +177,52 @@ pub fn run(
                 return;
             }
         }
+        if notifier.is_none() && last_watch_try.elapsed() > Duration::from_secs(5) {
+            notifier = notify(&patterns);
+            last_watch_try = Instant::now();
+        }
         let spent = started.elapsed();
         if spent < poll {
-            std::thread::sleep(poll - spent);
+            match &notifier {
+                // A change wakes us at once; the poll is the fallback.
+                Some(rx) => {
+                    if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = rx.recv_timeout(poll - spent) {
+                        notifier = None;
+                    }
+                }
+                None => std::thread::sleep(poll - spent),
+            }
         }
     }
     let _ = tailer.save(&scanner, &counters);
+}
+
+/// Wakes the log thread when a watched directory changes (inotify). `None`
+/// when no directory can be watched yet: then polling alone serves.
+fn notify(patterns: &[String]) -> Option<std::sync::mpsc::Receiver<()>> {
+    use inotify::{Inotify, WatchMask};
+    let mut ino = Inotify::init().ok()?;
+    let mask = WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MOVED_FROM | WatchMask::DELETE | WatchMask::CLOSE_WRITE;
+    let mut watched = 0;
+    for p in patterns {
+        let dir = std::path::Path::new(p).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if ino.watches().add(dir, mask).is_ok() {
+            watched += 1;
+        }
+    }
+    if watched == 0 {
+        return None;
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new().name("clawwatch-inotify".into()).spawn(move || {
+        let mut buf = [0u8; 4096];
+        while ino.read_events_blocking(&mut buf).is_ok() {
+            if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) = tx.try_send(()) {
+                return;
+            }
+        }
+    });
+    spawned.ok().map(|_| rx)
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
