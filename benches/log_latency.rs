@@ -11,8 +11,18 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 }
 
 async fn lines_total(c: &reqwest::Client, base: &str) -> f64 {
-    let m = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    m.lines().filter(|l| l.starts_with("openclaw_log_lines_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    let m = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.lines()
+        .filter(|l| l.starts_with("openclaw_log_lines_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -22,7 +32,11 @@ async fn main() {
     std::fs::write(&log, "").unwrap();
     let sim = clawwatch::simulate::start(
         "127.0.0.1:0".parse().unwrap(),
-        clawwatch::simulate::Options { scenario: "steady".into(), token: Some("t".into()), ..Default::default() },
+        clawwatch::simulate::Options {
+            scenario: "steady".into(),
+            token: Some("t".into()),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -31,7 +45,9 @@ async fn main() {
     cfg.gateway.url = format!("ws://{}", sim.addr);
     cfg.gateway.token = Some(clawwatch::config::Secret::new("t"));
     cfg.logs.paths = vec![dir.path().join("openclaw-*.log").display().to_string()];
-    let side = clawwatch::app::start(cfg, Some(dir.path().join("state"))).await.unwrap();
+    let side = clawwatch::app::start(cfg, Some(dir.path().join("state")))
+        .await
+        .unwrap();
     let base = format!("http://{}", side.addr);
     let c = reqwest::Client::new();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -54,7 +70,9 @@ async fn main() {
                 got_metrics = Some(t0.elapsed());
             }
             if got_sse.is_none() {
-                if let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_millis(2), sse.chunk()).await {
+                if let Ok(Ok(Some(chunk))) =
+                    tokio::time::timeout(Duration::from_millis(2), sse.chunk()).await
+                {
                     buf.push_str(&String::from_utf8_lossy(&chunk));
                     if buf.contains(&marker) {
                         got_sse = Some(t0.elapsed());
@@ -68,8 +86,16 @@ async fn main() {
         to_sse.push(got_sse.unwrap().as_secs_f64() * 1e3);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("line -> /metrics:        median {:.1} ms  p99 {:.1} ms  (200 lines)", pct(&mut to_metrics, 0.5), pct(&mut to_metrics, 0.99));
-    println!("line -> /api/v1/events:  median {:.1} ms  p99 {:.1} ms  (target: both under 250 ms)", pct(&mut to_sse, 0.5), pct(&mut to_sse, 0.99));
+    println!(
+        "line -> /metrics:        median {:.1} ms  p99 {:.1} ms  (200 lines)",
+        pct(&mut to_metrics, 0.5),
+        pct(&mut to_metrics, 0.99)
+    );
+    println!(
+        "line -> /api/v1/events:  median {:.1} ms  p99 {:.1} ms  (target: both under 250 ms)",
+        pct(&mut to_sse, 0.5),
+        pct(&mut to_sse, 0.99)
+    );
     side.cancel.cancel();
     sim.cancel.cancel();
 }

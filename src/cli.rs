@@ -79,6 +79,9 @@ pub enum Command {
         /// Answer UNAVAILABLE this long after start, like a starting gateway.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
         startup_delay: std::time::Duration,
+        /// Rotate the log at this size, keeping 5 archives (as the gateway does).
+        #[arg(long, default_value_t = 100 << 20)]
+        log_max_bytes: u64,
         /// Telegram accounts' mode.
         #[arg(long, default_value = "polling", value_parser = ["polling", "webhook"])]
         telegram_mode: String,

@@ -72,6 +72,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     log_dir: Some(dir.join("logs")),
                     speed,
                     repeat: true,
+                    // Small, so that the demo shows rotations too.
+                    log_max_bytes: 256 << 10,
                     ..Default::default()
                 },
             )
@@ -117,6 +119,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             tick_ms,
             startup_delay,
             telegram_mode,
+            log_max_bytes,
         } => {
             let sim = clawwatch::simulate::start(
                 listen,
@@ -130,6 +133,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     tick_ms,
                     startup_delay,
                     telegram_mode,
+                    log_max_bytes,
                 },
             )
             .await?;

@@ -234,3 +234,68 @@ async fn discord_reconnect_lines_count_as_reconnect_attempts() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_logs_rotate_and_every_line_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The sidecar starts first, so that every simulator line is a new line.
+    let mut cfg = config(addr);
+    cfg.gateway.poll_interval = Duration::from_millis(50);
+    cfg.logs.paths = vec![logs.join("openclaw-*.log").display().to_string()];
+    let side = clawwatch::app::start(cfg, Some(dir.path().join("state")))
+        .await
+        .unwrap();
+    let base = format!("http://{}", side.addr);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sim = simulate::start(
+        addr,
+        Options {
+            scenario: "cycle".into(),
+            token: Some(TOKEN.into()),
+            speed: 20.0,
+            log_dir: Some(logs.clone()),
+            log_max_bytes: 8192,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    sim.cancel.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut on_disk = 0;
+    let mut files = 0;
+    for f in std::fs::read_dir(&logs).unwrap() {
+        on_disk += std::fs::read_to_string(f.unwrap().path())
+            .unwrap()
+            .lines()
+            .count();
+        files += 1;
+    }
+    assert!(
+        (3..=6).contains(&files),
+        "{files} files: rotation should have happened and deleted nothing"
+    );
+    let m = metrics(&base).await;
+    assert_eq!(sum(&m, "openclaw_log_lines_total", &[]), on_disk as f64);
+    assert_eq!(
+        sample(&m, "clawwatch_log_rotations_total", &[("kind", "rename")]),
+        Some((files - 1) as f64)
+    );
+    assert!(
+        sum(
+            &m,
+            "openclaw_log_rule_matches_total",
+            &[("rule", "disconnect")]
+        ) >= 1.0
+    );
+    side.cancel.cancel();
+}

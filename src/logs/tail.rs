@@ -144,6 +144,8 @@ pub struct Tailer {
     resume: HashMap<(u64, u64), FileCheckpoint>,
     /// Checkpointed files whose inode now holds other bytes.
     orphans: Vec<FileCheckpoint>,
+    /// Paths a followed file was renamed away from.
+    vacated: std::collections::HashSet<PathBuf>,
     first: bool,
     max_line_bytes: usize,
     /// Rotation counts (restored from the checkpoint).
@@ -254,6 +256,7 @@ impl Tailer {
             first: cp.is_none(),
             resume,
             orphans: Vec::new(),
+            vacated: Default::default(),
             max_line_bytes: max_line_bytes.max(1024),
             rotations,
             buf: vec![0u8; 256 * 1024],
@@ -279,6 +282,9 @@ impl Tailer {
         }
         let paths: Vec<PathBuf> = self.patterns.iter().flat_map(|p| expand(p)).collect();
         let first = std::mem::replace(&mut self.first, false);
+        if self.vacated.len() > 256 {
+            self.vacated.clear();
+        }
         for path in paths {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
@@ -288,8 +294,11 @@ impl Tailer {
                 t.seen = true;
                 t.size = meta.len();
                 if t.path != path {
-                    t.path = path;
-                    self.rotated(Rotation::Rename, &mut pass);
+                    // Counted when a new file takes the vacated path: archive
+                    // shifts (.1 -> .2) are not rotations of their own.
+                    self.vacated
+                        .insert(std::mem::replace(&mut t.path, path.clone()));
+                    self.vacated.remove(&path);
                 }
                 continue;
             }
@@ -355,7 +364,12 @@ impl Tailer {
                 // First start: existing files from their end.
                 (None, None) if first => meta.len(),
                 (None, None) => {
-                    self.rotated(Rotation::NewFile, &mut pass);
+                    let kind = if self.vacated.remove(&path) {
+                        Rotation::Rename
+                    } else {
+                        Rotation::NewFile
+                    };
+                    self.rotated(kind, &mut pass);
                     0
                 }
             };
@@ -662,9 +676,7 @@ mod tests {
         r.append("openclaw-a.log", &numbered(150, 200));
         let p = r.pass();
         assert_eq!(r.c.total_lines(), 200);
-        let mut kinds = p.rotations.clone();
-        kinds.sort_by_key(|k| k.as_str());
-        assert_eq!(kinds, vec![Rotation::NewFile, Rotation::Rename]);
+        assert_eq!(p.rotations, vec![Rotation::Rename]);
         assert_eq!(p.lag_bytes, 0);
     }
 

@@ -186,7 +186,9 @@ pub fn run(
             match &notifier {
                 // A change wakes us at once; the poll is the fallback.
                 Some(rx) => {
-                    if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = rx.recv_timeout(poll - spent) {
+                    if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) =
+                        rx.recv_timeout(poll - spent)
+                    {
                         notifier = None;
                     }
                 }
@@ -202,10 +204,18 @@ pub fn run(
 fn notify(patterns: &[String]) -> Option<std::sync::mpsc::Receiver<()>> {
     use inotify::{Inotify, WatchMask};
     let mut ino = Inotify::init().ok()?;
-    let mask = WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::MOVED_FROM | WatchMask::DELETE | WatchMask::CLOSE_WRITE;
+    let mask = WatchMask::MODIFY
+        | WatchMask::CREATE
+        | WatchMask::MOVED_TO
+        | WatchMask::MOVED_FROM
+        | WatchMask::DELETE
+        | WatchMask::CLOSE_WRITE;
     let mut watched = 0;
     for p in patterns {
-        let dir = std::path::Path::new(p).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let dir = std::path::Path::new(p)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
         if ino.watches().add(dir, mask).is_ok() {
             watched += 1;
         }
@@ -214,14 +224,16 @@ fn notify(patterns: &[String]) -> Option<std::sync::mpsc::Receiver<()>> {
         return None;
     }
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new().name("clawwatch-inotify".into()).spawn(move || {
-        let mut buf = [0u8; 4096];
-        while ino.read_events_blocking(&mut buf).is_ok() {
-            if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) = tx.try_send(()) {
-                return;
+    let spawned = std::thread::Builder::new()
+        .name("clawwatch-inotify".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4096];
+            while ino.read_events_blocking(&mut buf).is_ok() {
+                if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) = tx.try_send(()) {
+                    return;
+                }
             }
-        }
-    });
+        });
     spawned.ok().map(|_| rx)
 }
 

@@ -65,6 +65,8 @@ pub struct Options {
     pub startup_delay: Duration,
     /// Telegram accounts' `mode`: `polling` or `webhook`.
     pub telegram_mode: String,
+    /// Rotate the log file at this size (the gateway's `logging.maxFileBytes`).
+    pub log_max_bytes: u64,
 }
 
 impl Default for Options {
@@ -79,6 +81,7 @@ impl Default for Options {
             tick_ms: 30_000,
             startup_delay: Duration::ZERO,
             telegram_mode: "polling".into(),
+            log_max_bytes: 100 << 20,
         }
     }
 }
@@ -112,10 +115,30 @@ fn now_ms() -> i64 {
     (crate::state::now_ts() * 1000.0) as i64
 }
 
-/// Writes tslog-shaped JSON lines like the gateway's file logger.
+/// Writes tslog-shaped JSON lines like the gateway's file logger, rotating
+/// like it does: at `max_bytes` the file is renamed to `.1.log` (up to 5
+/// archives) and a new one started.
 struct LogWriter {
     dir: PathBuf,
-    file: Option<(String, std::fs::File)>,
+    file: Option<(String, std::fs::File, u64)>,
+    max_bytes: u64,
+}
+
+impl LogWriter {
+    fn rotate(&mut self, date: &str) {
+        let p = |i: u32| {
+            if i == 0 {
+                self.dir.join(format!("openclaw-{date}.log"))
+            } else {
+                self.dir.join(format!("openclaw-{date}.{i}.log"))
+            }
+        };
+        let _ = std::fs::remove_file(p(5));
+        for i in (0..5).rev() {
+            let _ = std::fs::rename(p(i), p(i + 1));
+        }
+        self.file = None;
+    }
 }
 
 impl LogWriter {
@@ -123,14 +146,29 @@ impl LogWriter {
         let ts = crate::state::now_ts();
         let iso = crate::state::rfc3339(ts);
         let date = iso[..10].to_string();
-        if self.file.as_ref().map(|(d, _)| d != &date).unwrap_or(true) {
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|(_, _, n)| *n >= self.max_bytes)
+        {
+            self.rotate(&date);
+        }
+        if self
+            .file
+            .as_ref()
+            .map(|(d, _, _)| d != &date)
+            .unwrap_or(true)
+        {
             let path = self.dir.join(format!("openclaw-{date}.log"));
             match std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
             {
-                Ok(f) => self.file = Some((date, f)),
+                Ok(f) => {
+                    let n = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    self.file = Some((date, f, n));
+                }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "Simulator cannot write its log.");
                     return;
@@ -162,8 +200,11 @@ impl LogWriter {
             }
             None => line["1"] = json!(l.message),
         }
-        if let Some((_, f)) = &mut self.file {
-            let _ = writeln!(f, "{line}");
+        if let Some((_, f, n)) = &mut self.file {
+            let text = format!("{line}\n");
+            if f.write_all(text.as_bytes()).is_ok() {
+                *n += text.len() as u64;
+            }
         }
     }
 }
@@ -265,7 +306,11 @@ pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> 
         .map_err(|source| SimError::Bind { addr, source })?;
     let log = opts.log_dir.clone().map(|dir| {
         let _ = std::fs::create_dir_all(&dir);
-        LogWriter { dir, file: None }
+        LogWriter {
+            dir,
+            file: None,
+            max_bytes: opts.log_max_bytes.max(4096),
+        }
     });
     let (changed, _) = broadcast::channel(16);
     let sim = Arc::new(Sim {
@@ -523,7 +568,15 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
                     "channels.status" | "health" if sim.starting() => res_err(&id, json!({"code": "UNAVAILABLE", "message": "gateway starting; retry shortly", "retryable": true, "retryAfterMs": 500, "details": {"reason": "startup-sidecars"}})),
                     "channels.status" => {
                         let probe = req["params"]["probe"].as_bool().unwrap_or(false);
-                        res_ok(&id, sim.channels_status(probe))
+                        let started = Instant::now();
+                        let payload = sim.channels_status(probe);
+                        sim.log(&LogLine {
+                            level: "INFO",
+                            bindings: json!({"subsystem": "gateway/ws"}),
+                            fields: None,
+                            message: format!("⇄ res ✓ channels.status {}ms conn={}… id={}", started.elapsed().as_millis(), &nonce[..8], id.as_str().unwrap_or("?")),
+                        });
+                        res_ok(&id, payload)
                     }
                     "health" => res_ok(&id, sim.health()),
                     "status" => res_ok(&id, json!({"runtimeVersion": SIM_VERSION, "channelSummary": []})),
