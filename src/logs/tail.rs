@@ -77,6 +77,8 @@ struct Tracked {
     partial: Vec<u8>,
     size: u64,
     seen: bool,
+    /// Passes in a row this file was not in the listing.
+    missed: u32,
     /// A copy of this tracked file (copytruncate): resume it where we were.
     copy_of: Option<u64>,
 }
@@ -285,10 +287,17 @@ impl Tailer {
         if self.vacated.len() > 256 {
             self.vacated.clear();
         }
-        for path in paths {
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
+        // Known identities first, so that a new file can be recognised as a
+        // copy of one (copytruncate) whatever the order of names.
+        let mut listed: Vec<(PathBuf, std::fs::Metadata)> = paths
+            .into_iter()
+            .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m)))
+            .collect();
+        listed.sort_by_key(|(_, m)| {
+            let k = (m.dev(), m.ino());
+            !(self.files.contains_key(&k) || self.resume.contains_key(&k))
+        });
+        for (path, meta) in listed {
             let key = (meta.dev(), meta.ino());
             if let Some(t) = self.files.get_mut(&key) {
                 t.seen = true;
@@ -384,6 +393,7 @@ impl Tailer {
                     partial: Vec::new(),
                     size: meta.len(),
                     seen: true,
+                    missed: 0,
                     copy_of,
                 },
             );
@@ -414,22 +424,29 @@ impl Tailer {
         for (ino, _fp, pos) in truncated {
             self.rotated(Rotation::Truncate, &mut pass);
             for t in self.files.values_mut() {
-                if t.copy_of == Some(ino) && t.partial.is_empty() && pos <= t.size {
-                    t.reset(pos);
+                if t.copy_of == Some(ino) {
+                    t.reset(pos.min(t.size));
                     t.copy_of = None;
                 }
             }
         }
-        // Read everything new; files gone from the listing are read to
-        // their end through the open handle, then dropped.
+        // Read everything new. A file missing from the listing may only be
+        // between two renames of a rotation: keep following it while it
+        // still has a name; once deleted, read it to its end and drop it.
         let keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
         for k in keys {
             let Some(mut t) = self.files.remove(&k) else {
                 continue;
             };
-            pass.read |= self.read(&mut t, scanner, c, on_line);
-            if t.seen {
-                if let Ok(m) = t.file.metadata() {
+            // A copy waits for its original's truncation to say where to start.
+            if t.copy_of.is_none() {
+                pass.read |= self.read(&mut t, scanner, c, on_line);
+            }
+            let meta = t.file.metadata().ok();
+            let linked = meta.as_ref().is_some_and(|m| m.nlink() > 0);
+            t.missed = if t.seen { 0 } else { t.missed + 1 };
+            if t.seen || (linked && t.missed < 100) {
+                if let Some(m) = meta {
                     pass.lag_bytes += m.len().saturating_sub(t.read_pos());
                 }
                 self.files.insert(k, t);
