@@ -314,6 +314,10 @@ impl Tailer {
             let Ok(mut file) = File::open(&path) else {
                 continue;
             };
+            // An empty new file has nothing to read and nothing to be known by.
+            if meta.len() == 0 && !self.resume.contains_key(&key) {
+                continue;
+            }
             let Ok((fp, fp_len)) = fingerprint(&mut file, meta.len()) else {
                 continue;
             };
@@ -360,11 +364,29 @@ impl Tailer {
                     i.map(|i| self.orphans.swap_remove(i))
                 }
             };
-            let copy_of = self
-                .files
-                .values()
-                .find(|t| t.id.fp == fp && t.id.fp_len == fp_len && fp_len > 0)
-                .map(|t| t.id.ino);
+            // A copy of a followed file (copytruncate), possibly still being
+            // written: its bytes so far are a prefix of the original's.
+            let copy_of = if resumed.is_some() {
+                None
+            } else {
+                let mut head = vec![0u8; fp_len as usize];
+                let ok =
+                    file.seek(SeekFrom::Start(0)).is_ok() && file.read_exact(&mut head).is_ok();
+                self.files
+                    .values_mut()
+                    .filter(|t| ok && t.copy_of.is_none() && fp_len > 0 && t.id.fp_len >= fp_len)
+                    .find(|t| {
+                        if t.id.fp_len == fp_len {
+                            return t.id.fp == fp;
+                        }
+                        let mut theirs = vec![0u8; head.len()];
+                        let mut f = &t.file;
+                        f.seek(SeekFrom::Start(0)).is_ok()
+                            && f.read_exact(&mut theirs).is_ok()
+                            && theirs == head
+                    })
+                    .map(|t| t.id.ino)
+            };
             let offset = match (&resumed, copy_of) {
                 (Some(c), _) => c.offset,
                 // A copy of a file we follow (copytruncate): skip what we
@@ -660,7 +682,7 @@ mod tests {
         r.append("openclaw-a.log", &numbered(0, 10));
         assert!(!r.pass().read);
         r.append("openclaw-a.log", &numbered(10, 12));
-        r.append("openclaw-b.log", &numbered(0, 3));
+        r.append("openclaw-b.log", &numbered(500, 503));
         let p = r.pass();
         assert_eq!(
             (r.c.total_lines(), p.rotations),
