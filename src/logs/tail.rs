@@ -447,7 +447,10 @@ impl Tailer {
             self.rotated(Rotation::Truncate, &mut pass);
             for t in self.files.values_mut() {
                 if t.copy_of == Some(ino) {
-                    t.reset(pos.min(t.size));
+                    // Its size now, not at the listing: the copy was complete
+                    // before the truncate, maybe not when we listed it.
+                    let size = t.file.metadata().map(|m| m.len()).unwrap_or(t.size);
+                    t.reset(pos.min(size));
                     t.copy_of = None;
                 }
             }
