@@ -336,7 +336,8 @@ impl Tracker {
             let ld_at = row.last_disconnect.as_ref().and_then(|l| l.at);
             let new_close = ld_at.is_some() && ld_at > tracked.last_disconnect_at;
             tracked.last_disconnect_at = ld_at.or(tracked.last_disconnect_at);
-            if derived.state != v.state {
+            let moved = derived.state != v.state;
+            if moved {
                 up.events.push(Event::Transition {
                     at: now,
                     channel: ch.clone(),
@@ -345,26 +346,19 @@ impl Tracker {
                     to: derived.state,
                     reason: derived.reason,
                 });
-                if derived.state.is_failure() && !v.state.is_failure()
-                    || new_close && derived.state.is_failure()
-                {
-                    up.events.push(Event::Disconnect {
-                        at: now,
-                        channel: ch.clone(),
-                        account: acct.clone(),
-                        reason: derived.reason.unwrap_or(Reason::Unknown),
-                    });
-                }
-                v.state = derived.state;
-                v.since = now;
-                changed = true;
-            } else if new_close && derived.state.is_failure() {
+            }
+            if derived.state.is_failure() && (new_close || moved && !v.state.is_failure()) {
                 up.events.push(Event::Disconnect {
                     at: now,
                     channel: ch.clone(),
                     account: acct.clone(),
                     reason: derived.reason.unwrap_or(Reason::Unknown),
                 });
+            }
+            if moved {
+                v.state = derived.state;
+                v.since = now;
+                changed = true;
             }
         }
         v.reason = derived.reason;
@@ -414,16 +408,13 @@ impl Tracker {
         now: Ts,
     ) -> Update {
         let mut up = Update::default();
-        let key = match account {
-            Some(a) => (channel.to_string(), a.to_string()),
-            None => {
-                let mut it = self.accounts.keys().filter(|(c, _)| c == channel);
-                match (it.next(), it.next()) {
-                    (Some(k), None) => k.clone(),
-                    _ => return up,
-                }
-            }
+        let Some(account) = account
+            .map(str::to_owned)
+            .or_else(|| self.only_account(channel))
+        else {
+            return up;
         };
+        let key = (channel.to_string(), account);
         let Some(t) = self.accounts.get_mut(&key) else {
             return up;
         };
