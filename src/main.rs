@@ -2,6 +2,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use clawwatch::cli::{Cli, Command, LogFormat, LogsCommand};
 use clawwatch::config::{self, Severity};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 fn init_tracing(format: LogFormat) {
@@ -92,17 +93,22 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             );
             let running = clawwatch::app::start(cfg, Some(dir.join("state"))).await?;
             let a = running.addr;
-            println!(
-                "clawwatch demo: simulated gateway ws://{} (logs in {})",
+            let banner = format!(
+                "clawwatch demo: simulated gateway ws://{} (logs in {})\n  \
+                 status page     http://{a}/\n  \
+                 metrics         http://{a}/metrics\n  \
+                 health detail   http://{a}/health/detail   (try: curl -s http://{a}/health/detail | jq .channels)\n  \
+                 history         http://{a}/api/v1/history\n  \
+                 events          http://{a}/api/v1/events\n  \
+                 table           clawwatch status --url http://{a}\n\
+                 Every state shows within a minute. Ctrl-C stops.\n",
                 sim.addr,
                 dir.join("logs").display()
             );
-            println!("  status page     http://{a}/");
-            println!("  metrics         http://{a}/metrics");
-            println!("  health detail   http://{a}/health/detail   (try: curl -s http://{a}/health/detail | jq .channels)");
-            println!("  history         http://{a}/api/v1/history");
-            println!("  table           clawwatch status --url http://{a}");
-            println!("Every state shows within a minute. Ctrl-C stops.");
+            // One write, and a closed stdout is no reason to stop serving.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
+            drop(out);
             wait(running).await;
             sim.cancel.cancel();
             let _ = std::fs::remove_dir_all(&dir);
@@ -137,10 +143,14 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 },
             )
             .await?;
-            println!(
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
                 "simulated OpenClaw gateway on ws://{} (scenario {scenario})",
                 sim.addr
-            );
+            )
+            .and_then(|_| out.flush());
+            drop(out);
             clawwatch::app::shutdown_signal().await;
             sim.cancel.cancel();
             Ok(ExitCode::SUCCESS)

@@ -53,15 +53,16 @@ async fn demo_serves_within_seconds_and_parses() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let _guard = Kill(child);
-    let base = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let base = lines
         .find_map(|l| {
             l.trim()
                 .strip_prefix("status page")
                 .map(|u| u.trim().trim_end_matches('/').to_string())
         })
         .expect("demo prints its URLs");
+    // Keep draining stdout, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
     let b = base.clone();
     let doc = wait_for(
         Duration::from_secs(10),

@@ -248,7 +248,7 @@ async fn simulator_logs_rotate_and_every_line_is_counted() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // The sidecar starts first, so that every simulator line is a new line.
     let mut cfg = config(addr);
-    cfg.gateway.poll_interval = Duration::from_millis(50);
+    cfg.gateway.poll_interval = Duration::from_millis(200);
     cfg.logs.paths = vec![logs.join("openclaw-*.log").display().to_string()];
     let side = clawwatch::app::start(cfg, Some(dir.path().join("state")))
         .await

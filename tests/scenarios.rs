@@ -45,9 +45,31 @@ async fn pair(scenario: &str, tweak: impl FnOnce(&mut clawwatch::config::Config)
 }
 
 /// Waits until the scenario's last step (at `last_ms` scenario time) is
-/// visible, plus a few polls.
-async fn settle(last_ms: u64) {
-    tokio::time::sleep(Duration::from_millis((last_ms as f64 / SPEED) as u64 + 800)).await;
+/// due, then until the counters have stood still for a while: a slow
+/// machine delays the end, it does not change the values.
+async fn settle(base: &str, last_ms: u64) {
+    tokio::time::sleep(Duration::from_millis((last_ms as f64 / SPEED) as u64 + 500)).await;
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    let mut still = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let m = metrics(base).await;
+        let counters: String = m
+            .lines()
+            .filter(|l| {
+                l.starts_with("openclaw_channel_transitions_total")
+                    || l.starts_with("openclaw_channel_disconnects_total")
+                    || l.starts_with("openclaw_channel_reconnect_attempts_total")
+            })
+            .collect();
+        if counters != last {
+            last = counters;
+            still = std::time::Instant::now();
+        } else if still.elapsed() > Duration::from_millis(800) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn counter(m: &str, name: &str, ch: &str, extra: (&str, &str)) -> f64 {
@@ -88,7 +110,7 @@ fn every_account_has_one_state(m: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady() {
     let p = pair("steady", |_| {}).await;
-    settle(2_000).await;
+    settle(&p.base, 2_000).await;
     let (code, doc) = health(&p.base).await;
     assert_eq!(code, 200);
     assert_eq!(doc["status"], "ok");
@@ -133,7 +155,7 @@ async fn whatsapp_logged_out() {
     .await;
     assert_eq!(doc["status"], "degraded");
     assert_eq!(doc["channels"]["whatsapp"], "auth_required");
-    settle(32_000).await;
+    settle(&p.base, 32_000).await;
     let (_, doc) = health(&p.base).await;
     assert_eq!(doc["channels"]["whatsapp"], "connected");
     let m = metrics(&p.base).await;
@@ -180,7 +202,7 @@ async fn whatsapp_logged_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discord_disallowed_intents() {
     let p = pair("discord-disallowed-intents", |_| {}).await;
-    settle(10_000).await;
+    settle(&p.base, 10_000).await;
     let (_, doc) = health(&p.base).await;
     assert_eq!(
         account(&doc, "discord", "default"),
@@ -211,7 +233,7 @@ async fn discord_disallowed_intents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_reconnect_storm() {
     let p = pair("telegram-reconnect-storm", |_| {}).await;
-    settle(20_000).await;
+    settle(&p.base, 20_000).await;
     let (_, doc) = health(&p.base).await;
     assert_eq!(
         account(&doc, "telegram", "default"),
@@ -261,7 +283,7 @@ async fn telegram_reconnect_storm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flapping() {
     let p = pair("flapping", |_| {}).await;
-    settle(23_500).await;
+    settle(&p.base, 23_500).await;
     let m = metrics(&p.base).await;
     assert_eq!(
         (
@@ -278,7 +300,7 @@ async fn flapping() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet() {
     let p = pair("fleet", |_| {}).await;
-    settle(5_000).await;
+    settle(&p.base, 5_000).await;
     let m = metrics(&p.base).await;
     assert_eq!(every_account_has_one_state(&m), 300);
     let (_, doc) = health(&p.base).await;
