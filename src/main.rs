@@ -52,6 +52,29 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             if cfg.gateway.token.as_ref().is_none_or(|t| t.is_empty()) {
                 tracing::warn!("No gateway token set (CLAWWATCH_GATEWAY_TOKEN or gateway.token_file); the gateway will refuse the connection.");
             }
+            // The default /var/lib/clawwatch needs root; a user's own state
+            // dir keeps restarts exact without it.
+            let writable = |d: &std::path::Path| {
+                let probe = d.join(".write-test");
+                std::fs::create_dir_all(d)
+                    .and_then(|_| std::fs::write(&probe, b""))
+                    .and_then(|_| std::fs::remove_file(&probe))
+                    .is_ok()
+            };
+            if cfg.logs.state_dir == config::LogsConfig::default().state_dir
+                && !writable(&cfg.logs.state_dir)
+            {
+                let home = std::env::var_os("XDG_STATE_HOME")
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME")
+                            .map(|h| std::path::PathBuf::from(h).join(".local/state"))
+                    });
+                if let Some(dir) = home.map(|h| h.join("clawwatch")) {
+                    tracing::info!(path = %dir.display(), "Cannot write /var/lib/clawwatch; keeping state in the user's state dir (set logs.state_dir to choose).");
+                    cfg.logs.state_dir = dir;
+                }
+            }
             let state_dir = Some(cfg.logs.state_dir.clone());
             let running = clawwatch::app::start(cfg, state_dir).await?;
             tracing::info!(addr = %running.addr, "Serving /metrics and /health/detail.");
