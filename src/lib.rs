@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alert;
 pub mod app;
 pub mod cli;
 pub mod config;
