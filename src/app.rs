@@ -58,6 +58,8 @@ pub struct Snapshot {
     pub history: Arc<Vec<Event>>,
     /// When clawwatch started.
     pub started_at: Ts,
+    /// Built-in alerts firing now.
+    pub alerts: Arc<Vec<crate::alert::engine::Alert>>,
 }
 
 impl Snapshot {
@@ -74,6 +76,7 @@ impl Snapshot {
             accounts: Arc::new(Vec::new()),
             history: Arc::new(Vec::new()),
             started_at: now_ts(),
+            alerts: Arc::new(Vec::new()),
         }
     }
 
@@ -133,6 +136,9 @@ pub struct StateTask {
     webhook_tx: watch::Sender<Vec<String>>,
     events: broadcast::Sender<Arc<str>>,
     known: crate::logs::watch::Known,
+    alerts: crate::alert::engine::Engine,
+    firing: Vec<crate::alert::engine::Alert>,
+    disconnects: std::collections::BTreeMap<String, u64>,
 }
 
 impl StateTask {
@@ -166,7 +172,8 @@ impl StateTask {
                     }
                 }
             }
-            Observation::Logs { hits } => {
+            Observation::Logs { hits, disconnects } => {
+                self.disconnects = disconnects;
                 for h in hits {
                     match h.effect {
                         crate::logs::watch::LogEffect::State(state, reason) => {
@@ -234,6 +241,34 @@ impl StateTask {
                 self.track_webhooks();
             }
         }
+        self.evaluate_alerts();
+    }
+
+    /// Re-evaluates the alert conditions and publishes the result.
+    fn evaluate_alerts(&mut self) {
+        let inputs = crate::alert::engine::Inputs {
+            accounts: &self.snap.accounts,
+            history: &self.snap.history,
+            gateway_up: self.snap.phase == Phase::Up,
+            disconnect_matches: &self.disconnects,
+        };
+        let firing = self.alerts.evaluate(&inputs, now_ts());
+        let mut counts: std::collections::BTreeMap<&'static str, i64> =
+            crate::alert::engine::ALERTS
+                .iter()
+                .map(|n| (*n, 0))
+                .collect();
+        for a in &firing {
+            *counts.entry(a.name).or_insert(0) += 1;
+        }
+        for (name, n) in counts {
+            self.metrics
+                .alerts_firing
+                .get_or_create(&crate::metrics::AlertLabels { alert: name })
+                .set(n);
+        }
+        self.firing = firing;
+        self.snap.alerts = Arc::new(self.firing.clone());
         self.exposition.touch();
         self.exposition.refresh();
         let _ = self.tx.send(Arc::new(self.snap.clone()));
@@ -460,6 +495,9 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         webhook_tx,
         events: events.clone(),
         known: known.clone(),
+        alerts: crate::alert::engine::Engine::default(),
+        firing: Vec::new(),
+        disconnects: Default::default(),
     };
     exposition.refresh();
 
@@ -505,6 +543,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         cancel.clone(),
     ));
     let c = cancel.clone();
+    let mut alert_tick = tokio::time::interval(Duration::from_secs(5));
     set.spawn(async move {
         loop {
             tokio::select! {
@@ -513,6 +552,8 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
                     Some(o) => task.apply(o),
                     None => return,
                 },
+                // For-durations run out without an event.
+                _ = alert_tick.tick() => task.evaluate_alerts(),
             }
         }
     });

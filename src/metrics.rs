@@ -180,6 +180,13 @@ pub struct RotationLabels {
     pub kind: &'static str,
 }
 
+/// `{alert}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// Alert name.
+    pub alert: &'static str,
+}
+
 /// `{method}`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -228,6 +235,7 @@ pub struct Metrics {
     pub log_matches: Family<RuleLabels, Counter>,
     pub log_rotations: Family<RotationLabels, Counter>,
     pub log_lag: Gauge,
+    pub alerts_firing: Family<AlertLabels, Gauge>,
 }
 
 impl Metrics {
@@ -256,6 +264,7 @@ impl Metrics {
             log_matches: Family::default(),
             log_rotations: Family::default(),
             log_lag: Gauge::default(),
+            alerts_firing: Family::default(),
         };
         let r = registry;
         r.register(
@@ -373,6 +382,11 @@ impl Metrics {
             "Bytes written to the logs but not yet read",
             Unit::Bytes,
             m.log_lag.clone(),
+        );
+        r.register(
+            "clawwatch_alerts_firing",
+            "Built-in alerts firing now",
+            m.alerts_firing.clone(),
         );
         r.register(
             "clawwatch_build",

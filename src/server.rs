@@ -27,6 +27,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/history", get(history))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/alerts", get(alerts))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         .with_state(shared)
 }
@@ -171,6 +172,20 @@ async fn events(
             Some((Ok(ev), (rx, cancel)))
         });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Built-in alerts firing now.
+async fn alerts(State(s): State<Shared>) -> Json<Value> {
+    let snap = snapshot(&s);
+    Json(json!(snap
+        .alerts
+        .iter()
+        .map(|a| json!({
+            "alert": a.name, "severity": a.severity, "channel": a.channel, "account": a.account,
+            "active_since": rfc3339(a.active_since), "summary": a.summary, "description": redact(&a.description),
+            "runbook": a.runbook,
+        }))
+        .collect::<Vec<_>>()))
 }
 
 #[derive(Debug, Deserialize)]

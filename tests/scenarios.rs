@@ -155,10 +155,27 @@ async fn whatsapp_logged_out() {
     .await;
     assert_eq!(doc["status"], "degraded");
     assert_eq!(doc["channels"]["whatsapp"], "auth_required");
+    let firing = |m: &str, a: &str| sample(m, "clawwatch_alerts_firing", &[("alert", a)]);
+    let m = metrics(&p.base).await;
+    assert_eq!(
+        (
+            firing(&m, "OpenClawChannelAuthRequired"),
+            firing(&m, "OpenClawChannelDown")
+        ),
+        (Some(1.0), Some(0.0))
+    );
+    let alerts: serde_json::Value =
+        serde_json::from_str(&get(&format!("{}/api/v1/alerts", p.base)).await.1).unwrap();
+    assert_eq!(alerts[0]["alert"], "OpenClawChannelAuthRequired");
+    assert_eq!(
+        (alerts[0]["channel"].as_str(), alerts[0]["account"].as_str()),
+        (Some("whatsapp"), Some("default"))
+    );
     settle(&p.base, 32_000).await;
     let (_, doc) = health(&p.base).await;
     assert_eq!(doc["channels"]["whatsapp"], "connected");
     let m = metrics(&p.base).await;
+    assert_eq!(firing(&m, "OpenClawChannelAuthRequired"), Some(0.0));
     assert_eq!(
         (
             to(&m, "whatsapp", "connected"),

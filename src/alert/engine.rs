@@ -8,6 +8,18 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+/// The alerts the built-in engine evaluates (SPEC.md's names; the sidecar's
+/// own `ClawwatchDown` exists only as a Prometheus rule).
+pub const ALERTS: [&str; 7] = [
+    "OpenClawChannelAuthRequired",
+    "OpenClawChannelDown",
+    "OpenClawRecoveryExhausted",
+    "OpenClawChannelFlapping",
+    "OpenClawReconnectStorm",
+    "OpenClawChannelDisconnectKeyword",
+    "OpenClawGatewayDown",
+];
+
 /// Thresholds; the defaults are what a person would want.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {

@@ -173,7 +173,18 @@ pub fn run(
                 }
                 Err(_) => {}
             }
-            if tx.blocking_send(Observation::Logs { hits }).is_err() {
+            let disconnects = counters
+                .matches
+                .iter()
+                .filter(|((rule, ch), _)| {
+                    scanner.rules.rules[*rule].name == "disconnect" && !ch.is_empty()
+                })
+                .map(|((_, ch), n)| (ch.clone(), *n))
+                .collect();
+            if tx
+                .blocking_send(Observation::Logs { hits, disconnects })
+                .is_err()
+            {
                 return;
             }
         }

@@ -48,6 +48,8 @@ pub enum Observation {
     Logs {
         /// The matches, in order.
         hits: Vec<crate::logs::watch::LogHit>,
+        /// `disconnect` rule matches so far, per attributed channel.
+        disconnects: std::collections::BTreeMap<String, u64>,
     },
     /// `/readyz`.
     Ready {
