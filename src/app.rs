@@ -138,6 +138,10 @@ pub struct StateTask {
     known: crate::logs::watch::Known,
     alerts: crate::alert::engine::Engine,
     firing: Vec<crate::alert::engine::Alert>,
+    outbox: Arc<std::sync::Mutex<crate::alert::outbox::Outbox>>,
+    deliver: Arc<tokio::sync::Notify>,
+    hooks: Vec<String>,
+    alerting: crate::config::AlertingConfig,
     disconnects: std::collections::BTreeMap<String, u64>,
 }
 
@@ -266,6 +270,34 @@ impl StateTask {
                 .alerts_firing
                 .get_or_create(&crate::metrics::AlertLabels { alert: name })
                 .set(n);
+        }
+        if !self.hooks.is_empty() {
+            let mut o = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            let (queued, dropped) = crate::alert::outbox::dispatch(
+                &mut o,
+                &firing,
+                &self.hooks,
+                self.alerting.repeat_interval.as_secs_f64(),
+                self.alerting.send_resolved,
+                now_ts(),
+            );
+            for d in &dropped {
+                tracing::error!(integration = %d.integration, id = %d.id, "Outbox full: dropped the oldest notification (raise alerting.outbox_max).");
+                self.metrics
+                    .notifications
+                    .get_or_create(&crate::metrics::NotifyLabels {
+                        integration: d.integration.clone(),
+                        result: "dropped",
+                    })
+                    .inc();
+            }
+            if queued > 0 {
+                if let Err(e) = o.save() {
+                    tracing::error!(error = %e, "Cannot save the outbox; queued notifications may be lost on a crash.");
+                }
+                self.metrics.queue_length.set(o.pending.len() as i64);
+                self.deliver.notify_one();
+            }
         }
         self.firing = firing;
         self.snap.alerts = Arc::new(self.firing.clone());
@@ -473,13 +505,26 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
             tracing::warn!(path = %dir.display(), error = %e, "Cannot create state dir; state start times will not survive a restart.");
         }
     }
-    if !cfg.integrations.is_empty() {
-        tracing::warn!(
-            integrations = cfg.integrations.len(),
-            "Alert integrations are validated but not active in this version."
-        );
+    let inactive = cfg
+        .integrations
+        .iter()
+        .filter(|i| i.kind != "webhook")
+        .count();
+    if inactive > 0 {
+        tracing::warn!(integrations = inactive, "Email, Telegram and Alertmanager integrations are validated but not active in this version; webhooks are.");
     }
     let state_dir_logs = state_dir.clone();
+    let hooks: Vec<(String, String)> = cfg
+        .integrations
+        .iter()
+        .filter(|i| i.kind == "webhook")
+        .filter_map(|i| Some((i.name.clone(), i.url.clone()?)))
+        .collect();
+    let outbox = Arc::new(std::sync::Mutex::new(crate::alert::outbox::Outbox::open(
+        state_dir.clone(),
+        cfg.alerting.outbox_max,
+    )));
+    let deliver = Arc::new(tokio::sync::Notify::new());
 
     let (webhook_tx, webhook_rx) = watch::channel(Vec::new());
     let (events, _) = broadcast::channel::<Arc<str>>(4096);
@@ -497,6 +542,10 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         known: known.clone(),
         alerts: crate::alert::engine::Engine::default(),
         firing: Vec::new(),
+        outbox: outbox.clone(),
+        deliver: deliver.clone(),
+        hooks: hooks.iter().map(|(n, _)| n.clone()).collect(),
+        alerting: cfg.alerting.clone(),
         disconnects: Default::default(),
     };
     exposition.refresh();
@@ -542,6 +591,15 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         obs_tx,
         cancel.clone(),
     ));
+    if !hooks.is_empty() {
+        set.spawn(deliver_loop(
+            hooks.clone(),
+            outbox.clone(),
+            deliver.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        ));
+    }
     let c = cancel.clone();
     let mut alert_tick = tokio::time::interval(Duration::from_secs(5));
     set.spawn(async move {
@@ -602,6 +660,74 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     });
     let done = tokio::spawn(async move { while set.join_next().await.is_some() {} });
     Ok(Running { addr, cancel, done })
+}
+
+/// Delivers the outbox: due notices go out, failures are retried later.
+async fn deliver_loop(
+    hooks: Vec<(String, String)>,
+    outbox: Arc<std::sync::Mutex<crate::alert::outbox::Outbox>>,
+    wake: Arc<tokio::sync::Notify>,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) {
+    use crate::alert::webhook::{send, SendError};
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    else {
+        return;
+    };
+    let urls: HashMap<String, String> = hooks.into_iter().collect();
+    let mut last_error: HashMap<String, String> = HashMap::new();
+    loop {
+        let due = outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due(now_ts());
+        let mut failed_now: Vec<String> = Vec::new();
+        for n in due {
+            let Some(url) = urls.get(&n.integration) else {
+                continue;
+            };
+            // Keep the order: after a failure, the rest waits for the retry.
+            if failed_now.contains(&n.integration) {
+                continue;
+            }
+            let result = send(&client, url, &n).await;
+            let label = |r: &'static str| crate::metrics::NotifyLabels {
+                integration: n.integration.clone(),
+                result: r,
+            };
+            let mut o = outbox.lock().unwrap_or_else(|p| p.into_inner());
+            match result {
+                Ok(()) => {
+                    o.delivered(&n.id, &n.integration);
+                    metrics.notifications.get_or_create(&label("sent")).inc();
+                    last_error.remove(&n.integration);
+                }
+                Err(e) => {
+                    // Log a failure when its text changes, count every one.
+                    if last_error.get(&n.integration) != Some(&e.to_string()) {
+                        tracing::warn!(integration = %n.integration, error = %e, "Notification not delivered.");
+                        last_error.insert(n.integration.clone(), e.to_string());
+                    }
+                    metrics.notifications.get_or_create(&label("failed")).inc();
+                    failed_now.push(n.integration.clone());
+                    match e {
+                        SendError::Retry(_) => o.failed(&n.id, &n.integration, now_ts()),
+                        SendError::Permanent(_) => o.drop_one(&n.id, &n.integration),
+                    }
+                }
+            }
+            let _ = o.save();
+            metrics.queue_length.set(o.pending.len() as i64);
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
 }
 
 /// Waits for SIGINT or SIGTERM.

@@ -74,6 +74,31 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     /// `[[integrations]]`
     pub integrations: Vec<IntegrationConfig>,
+    /// `[alerting]`
+    pub alerting: AlertingConfig,
+}
+
+/// `[alerting]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// A firing alert is announced again after this long.
+    #[serde(with = "humantime_serde")]
+    pub repeat_interval: Duration,
+    /// Announce when an alert stops firing.
+    pub send_resolved: bool,
+    /// Most notices kept waiting; the oldest are dropped beyond (counted).
+    pub outbox_max: usize,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            repeat_interval: Duration::from_secs(4 * 3600),
+            send_resolved: true,
+            outbox_max: 10_000,
+        }
+    }
 }
 
 /// `[server]`

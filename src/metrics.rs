@@ -187,6 +187,15 @@ pub struct AlertLabels {
     pub alert: &'static str,
 }
 
+/// `{integration, result}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// Integration name (from the config).
+    pub integration: String,
+    /// `sent`, `failed`, `dropped`.
+    pub result: &'static str,
+}
+
 /// `{method}`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -236,6 +245,8 @@ pub struct Metrics {
     pub log_rotations: Family<RotationLabels, Counter>,
     pub log_lag: Gauge,
     pub alerts_firing: Family<AlertLabels, Gauge>,
+    pub notifications: Family<NotifyLabels, Counter>,
+    pub queue_length: Gauge,
 }
 
 impl Metrics {
@@ -265,6 +276,8 @@ impl Metrics {
             log_rotations: Family::default(),
             log_lag: Gauge::default(),
             alerts_firing: Family::default(),
+            notifications: Family::default(),
+            queue_length: Gauge::default(),
         };
         let r = registry;
         r.register(
@@ -387,6 +400,16 @@ impl Metrics {
             "clawwatch_alerts_firing",
             "Built-in alerts firing now",
             m.alerts_firing.clone(),
+        );
+        r.register(
+            "clawwatch_notifications",
+            "Notification attempts, by integration and result (sent, failed, dropped)",
+            m.notifications.clone(),
+        );
+        r.register(
+            "clawwatch_notification_queue_length",
+            "Notifications waiting for delivery",
+            m.queue_length.clone(),
         );
         r.register(
             "clawwatch_build",

@@ -3,3 +3,5 @@
 //! outbox and the integrations) builds on it.
 
 pub mod engine;
+pub mod outbox;
+pub mod webhook;
