@@ -508,18 +508,13 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     let inactive = cfg
         .integrations
         .iter()
-        .filter(|i| i.kind != "webhook")
+        .filter(|i| !matches!(i.kind.as_str(), "webhook" | "email"))
         .count();
     if inactive > 0 {
-        tracing::warn!(integrations = inactive, "Email, Telegram and Alertmanager integrations are validated but not active in this version; webhooks are.");
+        tracing::warn!(integrations = inactive, "Telegram and Alertmanager integrations are validated but not active in this version; webhooks and email are.");
     }
     let state_dir_logs = state_dir.clone();
-    let hooks: Vec<(String, String)> = cfg
-        .integrations
-        .iter()
-        .filter(|i| i.kind == "webhook")
-        .filter_map(|i| Some((i.name.clone(), i.url.clone()?)))
-        .collect();
+    let hooks = crate::alert::sinks(&cfg).map_err(anyhow::Error::msg)?;
     let outbox = Arc::new(std::sync::Mutex::new(crate::alert::outbox::Outbox::open(
         state_dir.clone(),
         cfg.alerting.outbox_max,
@@ -664,20 +659,20 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
 
 /// Delivers the outbox: due notices go out, failures are retried later.
 async fn deliver_loop(
-    hooks: Vec<(String, String)>,
+    hooks: Vec<(String, crate::alert::Sink)>,
     outbox: Arc<std::sync::Mutex<crate::alert::outbox::Outbox>>,
     wake: Arc<tokio::sync::Notify>,
     metrics: Metrics,
     cancel: CancellationToken,
 ) {
-    use crate::alert::webhook::{send, SendError};
+    use crate::alert::webhook::SendError;
     let Ok(client) = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
     else {
         return;
     };
-    let urls: HashMap<String, String> = hooks.into_iter().collect();
+    let sinks: HashMap<String, crate::alert::Sink> = hooks.into_iter().collect();
     let mut last_error: HashMap<String, String> = HashMap::new();
     loop {
         let due = outbox
@@ -686,14 +681,14 @@ async fn deliver_loop(
             .due(now_ts());
         let mut failed_now: Vec<String> = Vec::new();
         for n in due {
-            let Some(url) = urls.get(&n.integration) else {
+            let Some(sink) = sinks.get(&n.integration) else {
                 continue;
             };
             // Keep the order: after a failure, the rest waits for the retry.
             if failed_now.contains(&n.integration) {
                 continue;
             }
-            let result = send(&client, url, &n).await;
+            let result = sink.send(&client, &n).await;
             let label = |r: &'static str| crate::metrics::NotifyLabels {
                 integration: n.integration.clone(),
                 result: r,

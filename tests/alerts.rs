@@ -166,3 +166,114 @@ async fn a_failing_receiver_gets_each_notice_once() {
         Some(2.0)
     );
 }
+
+struct Kill(std::process::Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_to_a_real_smtp_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mail.jsonl");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/smtp_sink.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _smtp = Kill(child);
+    if first.trim() != "ready" {
+        assert!(std::env::var("CI").is_err(), "CI must install aiosmtpd");
+        eprintln!("skipped: pip install aiosmtpd");
+        return;
+    }
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "whatsapp-logged-out".into(),
+            token: Some(TOKEN.into()),
+            speed: 5.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut cfg = config(sim.addr);
+    cfg.integrations = vec![clawwatch::config::IntegrationConfig {
+        name: "ops-mail".into(),
+        kind: "email".into(),
+        smtp: Some(format!("smtp://127.0.0.1:{port}")),
+        from: Some("clawwatch@example.org".into()),
+        to: vec!["oncall@example.org".into(), "backup@example.org".into()],
+        ..Default::default()
+    }];
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let o = out.clone();
+    let mails = wait_for(Duration::from_secs(30), "two mails", || {
+        let o = o.clone();
+        async move {
+            let text = std::fs::read_to_string(&o).ok()?;
+            let v: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            (v.len() >= 2).then_some(v)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        2,
+        "exactly two mails"
+    );
+    // Headers may be folded (RFC 5322): unfold before reading the subject.
+    let subject = |m: &Value| {
+        let data = m["data"]
+            .as_str()
+            .unwrap()
+            .replace("\r\n ", " ")
+            .replace("\n ", " ");
+        data.lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap()
+            .trim_end()
+            .to_string()
+    };
+    assert_eq!(
+        subject(&mails[0]),
+        "[FIRING] whatsapp account default needs a person to re-authenticate"
+    );
+    assert_eq!(
+        subject(&mails[1]),
+        "[RESOLVED] whatsapp account default needs a person to re-authenticate"
+    );
+    assert_eq!(
+        mails[0]["to"],
+        serde_json::json!(["oncall@example.org", "backup@example.org"])
+    );
+    assert!(mails[0]["data"]
+        .as_str()
+        .unwrap()
+        .contains("Runbook: docs/runbooks.md#openclawchannelauthrequired"));
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}

@@ -2,6 +2,62 @@
 //! machine's view and the log counters; delivery (routes, silences, the
 //! outbox and the integrations) builds on it.
 
+pub mod email;
 pub mod engine;
 pub mod outbox;
 pub mod webhook;
+
+/// Where a notice goes.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// Generic webhook URL.
+    Webhook(String),
+    /// Email.
+    Email(email::Mailer),
+}
+
+impl Sink {
+    /// Sends one notice.
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        n: &outbox::Notification,
+    ) -> Result<(), webhook::SendError> {
+        match self {
+            Sink::Webhook(url) => webhook::send(client, url, n).await,
+            Sink::Email(m) => m.send(n).await,
+        }
+    }
+}
+
+/// The deliverable integrations of a config (Telegram and Alertmanager come
+/// later and are skipped); an error names the key to fix.
+pub fn sinks(cfg: &crate::config::Config) -> Result<Vec<(String, Sink)>, String> {
+    let mut out = Vec::new();
+    for (i, it) in cfg.integrations.iter().enumerate() {
+        match it.kind.as_str() {
+            "webhook" => {
+                let url = it
+                    .url
+                    .clone()
+                    .ok_or(format!("integrations[{i}].url is required"))?;
+                out.push((it.name.clone(), Sink::Webhook(url)));
+            }
+            "email" => {
+                let password = match (&it.password, &it.password_file) {
+                    (Some(p), _) => Some(p.clone()),
+                    (None, Some(f)) => Some(
+                        crate::config::read_secret_file(f)
+                            .map_err(|e| format!("integrations[{i}].password_file: {e}"))?,
+                    ),
+                    _ => None,
+                };
+                let m = email::Mailer::new(it, password.as_ref())
+                    .map_err(|e| format!("integrations[{i}]: {e}"))?;
+                out.push((it.name.clone(), Sink::Email(m)));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
