@@ -13,7 +13,7 @@ pub enum Sink {
     /// Generic webhook URL.
     Webhook(String),
     /// Email.
-    Email(email::Mailer),
+    Email(Box<email::Mailer>),
 }
 
 impl Sink {
@@ -54,7 +54,7 @@ pub fn sinks(cfg: &crate::config::Config) -> Result<Vec<(String, Sink)>, String>
                 };
                 let m = email::Mailer::new(it, password.as_ref())
                     .map_err(|e| format!("integrations[{i}]: {e}"))?;
-                out.push((it.name.clone(), Sink::Email(m)));
+                out.push((it.name.clone(), Sink::Email(Box::new(m))));
             }
             _ => {}
         }
