@@ -508,10 +508,10 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     let inactive = cfg
         .integrations
         .iter()
-        .filter(|i| !matches!(i.kind.as_str(), "webhook" | "email"))
+        .filter(|i| i.kind == "alertmanager")
         .count();
     if inactive > 0 {
-        tracing::warn!(integrations = inactive, "Telegram and Alertmanager integrations are validated but not active in this version; webhooks and email are.");
+        tracing::warn!(integrations = inactive, "Alertmanager integrations are validated but not active in this version; webhook, email and Telegram are.");
     }
     let state_dir_logs = state_dir.clone();
     let hooks = crate::alert::sinks(&cfg).map_err(anyhow::Error::msg)?;
@@ -710,6 +710,9 @@ async fn deliver_loop(
                     failed_now.push(n.integration.clone());
                     match e {
                         SendError::Retry(_) => o.failed(&n.id, &n.integration, now_ts()),
+                        SendError::RetryAfter(s) => {
+                            o.failed_after(&n.id, &n.integration, now_ts(), s)
+                        }
                         SendError::Permanent(_) => o.drop_one(&n.id, &n.integration),
                     }
                 }

@@ -277,3 +277,151 @@ async fn email_to_a_real_smtp_server() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_to_the_bot_api_emulator() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/openclaw/oc-mock-telegram.py");
+    let script = std::env::var_os("CLAWWATCH_OPENCLAW_SCRIPTS")
+        .map(|d| std::path::PathBuf::from(d).join("oc-mock-telegram.py"))
+        .unwrap_or(script);
+    if !script.exists() {
+        assert!(std::env::var("CI").is_err(), "CI needs oc-mock-telegram.py");
+        eprintln!("skipped: no oc-mock-telegram.py");
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _mock = Kill(
+        std::process::Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    wait_for(Duration::from_secs(10), "the Bot API emulator", || {
+        let (c, api) = (c.clone(), api.clone());
+        async move {
+            c.get(format!("{api}/_control/state"))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "whatsapp-logged-out".into(),
+            token: Some(TOKEN.into()),
+            speed: 5.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut cfg = config(sim.addr);
+    cfg.integrations = vec![clawwatch::config::IntegrationConfig {
+        name: "ops-telegram".into(),
+        kind: "telegram".into(),
+        bot_token: Some(clawwatch::config::Secret::new(
+            "123456789:AAGOOD_FakeTelegramTokenForTesting_000000",
+        )),
+        chat_id: Some(clawwatch::config::Secret::new("-1001234567890")),
+        message_thread_id: Some(7),
+        api_url: Some(api.clone()),
+        ..Default::default()
+    }];
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let base = format!("http://{}", side.addr);
+    let sent = wait_for(Duration::from_secs(30), "two Telegram messages", || {
+        let (c, api) = (c.clone(), api.clone());
+        async move {
+            let st: Value = c
+                .get(format!("{api}/_control/state"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let msgs: Vec<Value> = st["outbound"]
+                .as_array()?
+                .iter()
+                .filter(|m| {
+                    m["method"]
+                        .as_str()
+                        .is_some_and(|x| x.eq_ignore_ascii_case("sendMessage"))
+                })
+                .cloned()
+                .collect();
+            (msgs.len() >= 2).then_some(msgs)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let st: Value = c
+        .get(format!("{api}/_control/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        st["outbound"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["method"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case("sendMessage")))
+            .count(),
+        2
+    );
+    let p0 = &sent[0]["params"];
+    assert_eq!(
+        (
+            p0["chat_id"].to_string(),
+            p0["message_thread_id"].to_string()
+        ),
+        ("-1001234567890".to_string(), "7".to_string())
+    );
+    assert!(
+        p0["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔥 FIRING: whatsapp account default needs a person to re-authenticate"),
+        "{p0}"
+    );
+    assert!(
+        sent[1]["params"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("✅ RESOLVED: "),
+        "{}",
+        sent[1]
+    );
+    let m = metrics(&base).await;
+    assert_eq!(
+        sample(
+            &m,
+            "clawwatch_notifications_total",
+            &[("integration", "ops-telegram"), ("result", "sent")]
+        ),
+        Some(2.0)
+    );
+    assert!(
+        !m.contains("AAGOOD") && !m.contains("1001234567890"),
+        "no token or chat id in /metrics"
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}

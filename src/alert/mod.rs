@@ -5,6 +5,7 @@
 pub mod email;
 pub mod engine;
 pub mod outbox;
+pub mod telegram;
 pub mod webhook;
 
 /// Where a notice goes.
@@ -14,6 +15,8 @@ pub enum Sink {
     Webhook(String),
     /// Email.
     Email(Box<email::Mailer>),
+    /// Telegram.
+    Telegram(Box<telegram::Telegram>),
 }
 
 impl Sink {
@@ -26,6 +29,7 @@ impl Sink {
         match self {
             Sink::Webhook(url) => webhook::send(client, url, n).await,
             Sink::Email(m) => m.send(n).await,
+            Sink::Telegram(t) => t.send(n).await,
         }
     }
 }
@@ -55,6 +59,26 @@ pub fn sinks(cfg: &crate::config::Config) -> Result<Vec<(String, Sink)>, String>
                 let m = email::Mailer::new(it, password.as_ref())
                     .map_err(|e| format!("integrations[{i}]: {e}"))?;
                 out.push((it.name.clone(), Sink::Email(Box::new(m))));
+            }
+            "telegram" => {
+                let secret = |inline: &Option<crate::config::Secret>,
+                              file: &Option<std::path::PathBuf>,
+                              key: &str| match (inline, file) {
+                    (Some(s), _) => Ok(s.clone()),
+                    (None, Some(f)) => crate::config::read_secret_file(f)
+                        .map_err(|e| format!("integrations[{i}].{key}_file: {e}")),
+                    _ => Err(format!("integrations[{i}].{key} is required")),
+                };
+                let token = secret(&it.bot_token, &it.bot_token_file, "bot_token")?;
+                let chat = secret(&it.chat_id, &it.chat_id_file, "chat_id")?;
+                let t = telegram::Telegram::new(
+                    &token,
+                    &chat,
+                    it.message_thread_id,
+                    it.api_url.as_deref(),
+                )
+                .map_err(|e| format!("integrations[{i}]: {e}"))?;
+                out.push((it.name.clone(), Sink::Telegram(Box::new(t))));
             }
             _ => {}
         }

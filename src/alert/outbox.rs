@@ -157,6 +157,18 @@ impl Outbox {
         }
     }
 
+    /// Schedules another try of `id` no earlier than `after` seconds.
+    pub fn failed_after(&mut self, id: &str, integration: &str, now: Ts, after: f64) {
+        if let Some(n) = self
+            .pending
+            .iter_mut()
+            .find(|n| n.id == id && n.integration == integration)
+        {
+            n.attempts += 1;
+            n.next_at = now + after.max(backoff(n.attempts));
+        }
+    }
+
     /// Gives up on `id` (a permanent failure).
     pub fn drop_one(&mut self, id: &str, integration: &str) {
         self.pending

@@ -13,6 +13,9 @@ pub enum SendError {
     /// Will not get better by itself (other 4xx).
     #[error("{0} (giving up)")]
     Permanent(String),
+    /// The receiver asked us to wait this many seconds (Telegram's retry_after).
+    #[error("rate limited, retry after {0} s")]
+    RetryAfter(f64),
 }
 
 /// Sends one notice.
