@@ -505,14 +505,6 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
             tracing::warn!(path = %dir.display(), error = %e, "Cannot create state dir; state start times will not survive a restart.");
         }
     }
-    let inactive = cfg
-        .integrations
-        .iter()
-        .filter(|i| i.kind == "alertmanager")
-        .count();
-    if inactive > 0 {
-        tracing::warn!(integrations = inactive, "Alertmanager integrations are validated but not active in this version; webhook, email and Telegram are.");
-    }
     let state_dir_logs = state_dir.clone();
     let hooks = crate::alert::sinks(&cfg).map_err(anyhow::Error::msg)?;
     let outbox = Arc::new(std::sync::Mutex::new(crate::alert::outbox::Outbox::open(

@@ -425,3 +425,131 @@ async fn telegram_to_the_bot_api_emulator() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_receives_firing_and_resolve() {
+    let Some(am_bin) = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install prometheus-alertmanager"
+        );
+        eprintln!("skipped: apt-get install prometheus-alertmanager");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("am.yml");
+    std::fs::write(
+        &conf,
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _am = Kill(
+        std::process::Command::new(am_bin)
+            .arg(format!("--config.file={}", conf.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let am = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    wait_for(Duration::from_secs(20), "Alertmanager ready", || {
+        let (c, am) = (c.clone(), am.clone());
+        async move {
+            c.get(format!("{am}/-/ready"))
+                .send()
+                .await
+                .ok()?
+                .status()
+                .is_success()
+                .then_some(())
+        }
+    })
+    .await;
+    let active = |c: reqwest::Client, am: String| async move {
+        let v: Value = c
+            .get(format!("{am}/api/v2/alerts?active=true"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(
+            v.as_array()?
+                .iter()
+                .filter(|a| a["status"]["state"] == "active")
+                .cloned()
+                .collect::<Vec<Value>>(),
+        )
+    };
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "whatsapp-logged-out".into(),
+            token: Some(TOKEN.into()),
+            speed: 5.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut cfg = config(sim.addr);
+    cfg.integrations = vec![clawwatch::config::IntegrationConfig {
+        name: "am".into(),
+        kind: "alertmanager".into(),
+        url: Some(am.clone()),
+        ..Default::default()
+    }];
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let firing = wait_for(Duration::from_secs(20), "the alert in Alertmanager", || {
+        let (c, am) = (c.clone(), am.clone());
+        async move { active(c, am).await.filter(|v| !v.is_empty()) }
+    })
+    .await;
+    assert_eq!(firing.len(), 1);
+    let l = &firing[0]["labels"];
+    assert_eq!(
+        (
+            l["alertname"].as_str(),
+            l["channel"].as_str(),
+            l["account"].as_str(),
+            l["severity"].as_str()
+        ),
+        (
+            Some("OpenClawChannelAuthRequired"),
+            Some("whatsapp"),
+            Some("default"),
+            Some("critical")
+        )
+    );
+    assert_eq!(
+        firing[0]["annotations"]["runbook_url"],
+        "docs/runbooks.md#openclawchannelauthrequired"
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "the resolve in Alertmanager",
+        || {
+            let (c, am) = (c.clone(), am.clone());
+            async move { active(c, am).await.filter(|v| v.is_empty()).map(|_| ()) }
+        },
+    )
+    .await;
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}

@@ -2,6 +2,7 @@
 //! machine's view and the log counters; delivery (routes, silences, the
 //! outbox and the integrations) builds on it.
 
+pub mod alertmanager;
 pub mod email;
 pub mod engine;
 pub mod outbox;
@@ -17,6 +18,8 @@ pub enum Sink {
     Email(Box<email::Mailer>),
     /// Telegram.
     Telegram(Box<telegram::Telegram>),
+    /// Alertmanager base URL.
+    Alertmanager(String),
 }
 
 impl Sink {
@@ -30,6 +33,7 @@ impl Sink {
             Sink::Webhook(url) => webhook::send(client, url, n).await,
             Sink::Email(m) => m.send(n).await,
             Sink::Telegram(t) => t.send(n).await,
+            Sink::Alertmanager(url) => alertmanager::send(client, url, n).await,
         }
     }
 }
@@ -46,6 +50,13 @@ pub fn sinks(cfg: &crate::config::Config) -> Result<Vec<(String, Sink)>, String>
                     .clone()
                     .ok_or(format!("integrations[{i}].url is required"))?;
                 out.push((it.name.clone(), Sink::Webhook(url)));
+            }
+            "alertmanager" => {
+                let url = it
+                    .url
+                    .clone()
+                    .ok_or(format!("integrations[{i}].url is required"))?;
+                out.push((it.name.clone(), Sink::Alertmanager(url)));
             }
             "email" => {
                 let password = match (&it.password, &it.password_file) {
