@@ -95,6 +95,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send a test notification through each configured integration and
+    /// report each result (exit 1 if any failed).
+    TestAlert {
+        /// Config file with [[integrations]].
+        #[arg(long, short, env = "CLAWWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only this integration.
+        #[arg(long)]
+        integration: Option<String>,
+    },
     /// Work with the gateway's log files.
     Logs {
         /// What to do.

@@ -244,6 +244,64 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::TestAlert {
+            config,
+            integration,
+        } => {
+            let Some(path) = config else {
+                anyhow::bail!("test-alert needs a config with [[integrations]] (--config FILE or CLAWWATCH_CONFIG)");
+            };
+            let cfg = config::load(&path)?;
+            let sinks = clawwatch::alert::sinks(&cfg).map_err(anyhow::Error::msg)?;
+            let chosen: Vec<_> = sinks
+                .iter()
+                .filter(|(n, _)| integration.as_deref().is_none_or(|w| w == n))
+                .collect();
+            if chosen.is_empty() {
+                anyhow::bail!(
+                    "no integration {}",
+                    integration
+                        .as_deref()
+                        .map(|i| format!("named {i:?}"))
+                        .unwrap_or_else(|| "configured".into())
+                );
+            }
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(15))
+                .build()?;
+            let now = clawwatch::state::now_ts();
+            let mut failed = 0;
+            for (name, sink) in chosen {
+                let n = clawwatch::alert::outbox::Notification {
+                    id: format!("test-{}", now as u64),
+                    integration: name.clone(),
+                    status: "firing".into(),
+                    alert: "ClawwatchTestAlert".into(),
+                    severity: "warning".into(),
+                    channel: None,
+                    account: None,
+                    summary: "clawwatch test notification".into(),
+                    description: format!("Sent by `clawwatch test-alert` to integration {name:?}: if you read this, alerts reach you."),
+                    runbook: "docs/runbooks.md".into(),
+                    active_since: now,
+                    created: now,
+                    attempts: 0,
+                    next_at: now,
+                };
+                match sink.send(&client, &n).await {
+                    Ok(()) => println!("{name}: ok"),
+                    Err(e) => {
+                        println!("{name}: failed: {e}");
+                        failed += 1;
+                    }
+                }
+            }
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::CheckConfig { file } => {
             let cfg = match config::load(&file) {
                 Ok(c) => c,

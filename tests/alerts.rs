@@ -553,3 +553,46 @@ async fn alertmanager_receives_firing_and_resolve() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_alert_reports_each_integration() {
+    let (url, s) = sink(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(
+        &cfg,
+        format!("[[integrations]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{url}\"\n\n[[integrations]]\nname = \"dead\"\ntype = \"webhook\"\nurl = \"http://{dead}/hook\"\n"),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .args(["test-alert", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "hook: ok");
+    assert!(lines[1].starts_with("dead: failed: "), "{text}");
+    assert_eq!(out.status.code(), Some(1));
+    let got = s.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["alert"], "ClawwatchTestAlert");
+    let one = tokio::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .args(["test-alert", "--integration", "hook", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&one.stdout).trim(),
+            one.status.code()
+        ),
+        ("hook: ok", Some(0))
+    );
+}
