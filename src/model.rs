@@ -304,6 +304,30 @@ struct RawStatus<'a> {
 }
 
 impl ChannelsStatus {
+    /// No rows yet: the payload's clock and channel order.
+    fn header(ts: Option<&Value>, order: Option<&Value>) -> ChannelsStatus {
+        ChannelsStatus {
+            ts: ts.and_then(|x| x.as_i64().or_else(|| x.as_f64().map(|f| f as i64))),
+            channel_order: order
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a channel's rows; a channel missing from the order goes last.
+    fn insert(&mut self, channel: String, rows: Vec<AccountRow>) {
+        if !self.channel_order.contains(&channel) {
+            self.channel_order.push(channel.clone());
+        }
+        self.accounts.insert(channel, rows);
+    }
+
     /// Decodes a `channels.status` payload from its JSON text, one row at a
     /// time: a fleet's payload is never held as one `Value` tree.
     pub fn from_json(text: &str) -> Result<ChannelsStatus, PayloadError> {
@@ -312,14 +336,7 @@ impl ChannelsStatus {
         let ca = raw
             .channel_accounts
             .ok_or(PayloadError("no channelAccounts object"))?;
-        let mut shell = serde_json::Map::new();
-        shell.insert("ts".into(), raw.ts.unwrap_or(Value::Null));
-        shell.insert(
-            "channelOrder".into(),
-            raw.channel_order.unwrap_or(Value::Null),
-        );
-        shell.insert("channelAccounts".into(), Value::Object(Default::default()));
-        let mut out = ChannelsStatus::from_value(&Value::Object(shell))?;
+        let mut out = ChannelsStatus::header(raw.ts.as_ref(), raw.channel_order.as_ref());
         for (ch, rows) in ca {
             let rows: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(rows.get()).unwrap_or_default();
@@ -328,10 +345,7 @@ impl ChannelsStatus {
                 .filter_map(|r| serde_json::from_str::<Value>(r.get()).ok())
                 .filter_map(|v| AccountRow::from_value(&v))
                 .collect();
-            if !out.channel_order.contains(&ch) {
-                out.channel_order.push(ch.clone());
-            }
-            out.accounts.insert(ch, rows);
+            out.insert(ch, rows);
         }
         Ok(out)
     }
@@ -343,33 +357,15 @@ impl ChannelsStatus {
             .get("channelAccounts")
             .and_then(Value::as_object)
             .ok_or(PayloadError("no channelAccounts object"))?;
-        let mut accounts = BTreeMap::new();
+        let mut out = ChannelsStatus::header(obj.get("ts"), obj.get("channelOrder"));
         for (ch, rows) in ca {
             let rows = rows
                 .as_array()
                 .map(|a| a.iter().filter_map(AccountRow::from_value).collect())
                 .unwrap_or_default();
-            accounts.insert(ch.clone(), rows);
+            out.insert(ch.clone(), rows);
         }
-        let mut channel_order: Vec<String> = obj
-            .get("channelOrder")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for ch in accounts.keys() {
-            if !channel_order.contains(ch) {
-                channel_order.push(ch.clone());
-            }
-        }
-        Ok(ChannelsStatus {
-            ts: ms(v, "ts"),
-            channel_order,
-            accounts,
-        })
+        Ok(out)
     }
 
     /// Decodes the per-account rows of a `health` payload or event
@@ -398,20 +394,10 @@ impl ChannelsStatus {
                 .unwrap_or_default();
             accounts.insert(ch.clone(), rows);
         }
-        let mut wrapped = serde_json::Map::new();
-        wrapped.insert("ts".into(), v.get("ts").cloned().unwrap_or(Value::Null));
-        wrapped.insert(
-            "channelOrder".into(),
-            v.get("channelOrder").cloned().unwrap_or(Value::Null),
-        );
-        wrapped.insert("channelAccounts".into(), Value::Object(Default::default()));
-        let mut out = ChannelsStatus::from_value(&Value::Object(wrapped))?;
-        for ch in accounts.keys() {
-            if !out.channel_order.contains(ch) {
-                out.channel_order.push(ch.clone());
-            }
+        let mut out = ChannelsStatus::header(v.get("ts"), v.get("channelOrder"));
+        for (ch, rows) in accounts {
+            out.insert(ch, rows);
         }
-        out.accounts = accounts;
         Ok(out)
     }
 }

@@ -167,21 +167,9 @@ async fn a_failing_receiver_gets_each_notice_once() {
     );
 }
 
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_to_a_real_smtp_server() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mail.jsonl");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/smtp_sink.py");
@@ -280,42 +268,10 @@ async fn email_to_a_real_smtp_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telegram_to_the_bot_api_emulator() {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/openclaw/oc-mock-telegram.py");
-    let script = std::env::var_os("CLAWWATCH_OPENCLAW_SCRIPTS")
-        .map(|d| std::path::PathBuf::from(d).join("oc-mock-telegram.py"))
-        .unwrap_or(script);
-    if !script.exists() {
-        assert!(std::env::var("CI").is_err(), "CI needs oc-mock-telegram.py");
-        eprintln!("skipped: no oc-mock-telegram.py");
+    let Some((_mock, api)) = mock_telegram().await else {
         return;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _mock = Kill(
-        std::process::Command::new("python3")
-            .arg(&script)
-            .arg(port.to_string())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let api = format!("http://127.0.0.1:{port}");
+    };
     let c = reqwest::Client::new();
-    wait_for(Duration::from_secs(10), "the Bot API emulator", || {
-        let (c, api) = (c.clone(), api.clone());
-        async move {
-            c.get(format!("{api}/_control/state"))
-                .send()
-                .await
-                .ok()
-                .map(|_| ())
-        }
-    })
-    .await;
     let sim = simulate::start(
         "127.0.0.1:0".parse().unwrap(),
         Options {
@@ -446,11 +402,7 @@ async fn alertmanager_receives_firing_and_resolve() {
         "route:\n  receiver: none\nreceivers:\n  - name: none\n",
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _am = Kill(
         std::process::Command::new(am_bin)
             .arg(format!("--config.file={}", conf.display()))

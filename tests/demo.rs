@@ -9,14 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn python_check(kind: &str, text: &str) -> Option<Value> {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("metrics.txt");

@@ -240,11 +240,7 @@ async fn simulator_logs_rotate_and_every_line_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // The sidecar starts first, so that every simulator line is a new line.
     let mut cfg = config(addr);

@@ -15,12 +15,6 @@ use std::time::Duration;
 
 const GW_TOKEN: &str = "test-gateway-token-0123456789abcdef";
 
-fn scripts() -> PathBuf {
-    std::env::var_os("CLAWWATCH_OPENCLAW_SCRIPTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openclaw"))
-}
-
 struct Gateway {
     dir: PathBuf,
     port: u16,

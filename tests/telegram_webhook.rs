@@ -5,63 +5,16 @@
 mod common;
 use clawwatch::simulate::{self, Options};
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const BOT_TOKEN: &str = "123456789:AAGOOD_FakeTelegramTokenForTesting_000000";
 
-fn mock_script() -> Option<PathBuf> {
-    let dir = std::env::var_os("CLAWWATCH_OPENCLAW_SCRIPTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openclaw"));
-    let p = dir.join("oc-mock-telegram.py");
-    p.exists().then_some(p)
-}
-
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_pending_updates_from_the_bot_api() {
-    let Some(script) = mock_script() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI needs ../shared/openclaw/oc-mock-telegram.py"
-        );
-        eprintln!("skipped: no oc-mock-telegram.py");
+    let Some((_mock, api)) = mock_telegram().await else {
         return;
     };
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let _mock = Kill(
-        Command::new("python3")
-            .arg(&script)
-            .arg(port.to_string())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let api = format!("http://127.0.0.1:{port}");
     let c = reqwest::Client::new();
-    wait_for(Duration::from_secs(10), "the Bot API emulator", || {
-        let (c, api) = (c.clone(), api.clone());
-        async move {
-            c.get(format!("{api}/_control/state"))
-                .send()
-                .await
-                .ok()
-                .map(|_| ())
-        }
-    })
-    .await;
     for text in ["one", "two"] {
         let r = c
             .post(format!("{api}/_control/inject"))

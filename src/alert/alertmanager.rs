@@ -34,12 +34,5 @@ pub async fn send(client: &reqwest::Client, base: &str, n: &Notification) -> Res
         .send()
         .await
         .map_err(|e| SendError::Retry(e.without_url().to_string()))?;
-    let code = resp.status();
-    if code.is_success() {
-        Ok(())
-    } else if code.is_server_error() || code.as_u16() == 429 {
-        Err(SendError::Retry(format!("HTTP {code}")))
-    } else {
-        Err(SendError::Permanent(format!("HTTP {code}")))
-    }
+    super::webhook::classify(resp.status())
 }

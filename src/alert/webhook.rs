@@ -34,7 +34,11 @@ pub async fn send(client: &reqwest::Client, url: &str, n: &Notification) -> Resu
         .await
         // without_url: a webhook URL can carry a secret.
         .map_err(|e| SendError::Retry(e.without_url().to_string()))?;
-    let code = resp.status();
+    classify(resp.status())
+}
+
+/// 2xx delivered; 5xx, 408 and 429 worth another try; other codes final.
+pub fn classify(code: reqwest::StatusCode) -> Result<(), SendError> {
     if code.is_success() {
         Ok(())
     } else if code.is_server_error() || code.as_u16() == 429 || code.as_u16() == 408 {

@@ -118,3 +118,69 @@ pub fn account(doc: &Value, ch: &str, acct: &str) -> Option<(String, Option<Stri
         a["reason"].as_str().map(str::to_owned),
     ))
 }
+
+/// Kills (and reaps) a helper process when dropped.
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port nobody listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `../shared/openclaw` (or `CLAWWATCH_OPENCLAW_SCRIPTS`).
+pub fn scripts() -> std::path::PathBuf {
+    std::env::var_os("CLAWWATCH_OPENCLAW_SCRIPTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openclaw")
+        })
+}
+
+/// The Bot API emulator (`oc-mock-telegram.py`) on a free port, answering:
+/// its guard and base URL. `None` (test skipped) when the script is missing
+/// outside CI.
+pub async fn mock_telegram() -> Option<(Kill, String)> {
+    let script = scripts().join("oc-mock-telegram.py");
+    if !script.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs ../shared/openclaw/oc-mock-telegram.py"
+        );
+        eprintln!("skipped: no oc-mock-telegram.py");
+        return None;
+    }
+    let port = free_port();
+    let guard = Kill(
+        std::process::Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    wait_for(Duration::from_secs(10), "the Bot API emulator", || {
+        let (c, api) = (c.clone(), api.clone());
+        async move {
+            c.get(format!("{api}/_control/state"))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    Some((guard, api))
+}
