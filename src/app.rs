@@ -122,6 +122,10 @@ pub struct Shared {
     pub events: broadcast::Sender<Arc<str>>,
     /// Ends long-lived responses on shutdown.
     pub cancel: CancellationToken,
+    /// Silences and maintenance windows.
+    pub silences: Arc<std::sync::Mutex<crate::alert::silence::Silences>>,
+    /// Asks the state task to evaluate the alerts now (a silence changed).
+    pub reevaluate: Arc<tokio::sync::Notify>,
 }
 
 /// The state task: applies observations, updates metrics, publishes snapshots.
@@ -140,9 +144,10 @@ pub struct StateTask {
     firing: Vec<crate::alert::engine::Alert>,
     outbox: Arc<std::sync::Mutex<crate::alert::outbox::Outbox>>,
     deliver: Arc<tokio::sync::Notify>,
-    hooks: Vec<String>,
-    alerting: crate::config::AlertingConfig,
+    router: Option<crate::alert::notify::Router>,
+    silences: Arc<std::sync::Mutex<crate::alert::silence::Silences>>,
     disconnects: std::collections::BTreeMap<String, u64>,
+    last_log_line: Option<Ts>,
 }
 
 impl StateTask {
@@ -178,6 +183,7 @@ impl StateTask {
             }
             Observation::Logs { hits, disconnects } => {
                 self.disconnects = disconnects;
+                self.last_log_line = Some(now);
                 for h in hits {
                     match h.effect {
                         crate::logs::watch::LogEffect::State(state, reason) => {
@@ -250,13 +256,21 @@ impl StateTask {
 
     /// Re-evaluates the alert conditions and publishes the result.
     fn evaluate_alerts(&mut self) {
+        let now = now_ts();
+        let failing = self
+            .outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failing();
         let inputs = crate::alert::engine::Inputs {
             accounts: &self.snap.accounts,
             history: &self.snap.history,
             gateway_up: self.snap.phase == Phase::Up,
             disconnect_matches: &self.disconnects,
+            failing: &failing,
+            last_log_line: self.last_log_line,
         };
-        let firing = self.alerts.evaluate(&inputs, now_ts());
+        let firing = self.alerts.evaluate(&inputs, now);
         let mut counts: std::collections::BTreeMap<&'static str, i64> =
             crate::alert::engine::ALERTS
                 .iter()
@@ -271,30 +285,33 @@ impl StateTask {
                 .get_or_create(&crate::metrics::AlertLabels { alert: name })
                 .set(n);
         }
-        if !self.hooks.is_empty() {
+        if let Some(router) = &self.router {
+            let silences = self.silences.lock().unwrap_or_else(|p| p.into_inner());
             let mut o = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
-            let (queued, dropped) = crate::alert::outbox::dispatch(
+            let d = crate::alert::notify::dispatch(
                 &mut o,
+                router,
                 &firing,
-                &self.hooks,
-                self.alerting.repeat_interval.as_secs_f64(),
-                self.alerting.send_resolved,
-                now_ts(),
+                |a| silences.mutes(a, now),
+                now,
             );
-            for d in &dropped {
-                tracing::error!(integration = %d.integration, id = %d.id, "Outbox full: dropped the oldest notification (raise alerting.outbox_max).");
+            drop(silences);
+            for n in &d.dropped {
+                tracing::error!(integration = %n.integration, id = %n.id, "Outbox full: dropped the oldest notification (raise alerting.outbox_max).");
                 self.metrics
                     .notifications
                     .get_or_create(&crate::metrics::NotifyLabels {
-                        integration: d.integration.clone(),
+                        integration: n.integration.clone(),
                         result: "dropped",
                     })
                     .inc();
             }
-            if queued > 0 {
+            if d.changed {
                 if let Err(e) = o.save() {
                     tracing::error!(error = %e, "Cannot save the outbox; queued notifications may be lost on a crash.");
                 }
+            }
+            if d.queued > 0 {
                 self.metrics.queue_length.set(o.pending.len() as i64);
                 self.deliver.notify_one();
             }
@@ -507,10 +524,33 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     }
     let state_dir_logs = state_dir.clone();
     let hooks = crate::alert::sinks(&cfg).map_err(anyhow::Error::msg)?;
+    let kinds: Vec<(String, String)> = cfg
+        .integrations
+        .iter()
+        .map(|i| (i.name.clone(), i.kind.clone()))
+        .collect();
+    let router = if hooks.is_empty() {
+        None
+    } else {
+        Some(crate::alert::notify::Router::new(&cfg.alerting, &kinds).map_err(anyhow::Error::msg)?)
+    };
+    let windows = cfg
+        .alerting
+        .maintenance
+        .iter()
+        .enumerate()
+        .map(|(i, m)| crate::alert::silence::Window::new(i, m))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let silences = Arc::new(std::sync::Mutex::new(
+        crate::alert::silence::Silences::open(state_dir.clone(), windows),
+    ));
+    let reevaluate = Arc::new(tokio::sync::Notify::new());
     let outbox = Arc::new(std::sync::Mutex::new(crate::alert::outbox::Outbox::open(
         state_dir.clone(),
         cfg.alerting.outbox_max,
     )));
+    let logs_watched = !cfg.logs.paths.is_empty();
     let deliver = Arc::new(tokio::sync::Notify::new());
 
     let (webhook_tx, webhook_rx) = watch::channel(Vec::new());
@@ -527,13 +567,14 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         webhook_tx,
         events: events.clone(),
         known: known.clone(),
-        alerts: crate::alert::engine::Engine::default(),
+        alerts: crate::alert::engine::Engine::new((&cfg.alerting).into()),
         firing: Vec::new(),
         outbox: outbox.clone(),
         deliver: deliver.clone(),
-        hooks: hooks.iter().map(|(n, _)| n.clone()).collect(),
-        alerting: cfg.alerting.clone(),
+        router,
+        silences: silences.clone(),
         disconnects: Default::default(),
+        last_log_line: logs_watched.then(now_ts),
     };
     exposition.refresh();
 
@@ -581,6 +622,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     if !hooks.is_empty() {
         set.spawn(deliver_loop(
             hooks.clone(),
+            cfg.alerting.fallback_after.as_secs_f64(),
             outbox.clone(),
             deliver.clone(),
             metrics.clone(),
@@ -589,10 +631,12 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     }
     let c = cancel.clone();
     let mut alert_tick = tokio::time::interval(Duration::from_secs(5));
+    let wake = reevaluate.clone();
     set.spawn(async move {
         loop {
             tokio::select! {
                 _ = c.cancelled() => return,
+                _ = wake.notified() => task.evaluate_alerts(),
                 o = obs_rx.recv() => match o {
                     Some(o) => task.apply(o),
                     None => return,
@@ -608,6 +652,8 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         bearer: cfg.server.bearer_token.clone(),
         events: events.clone(),
         cancel: cancel.clone(),
+        silences,
+        reevaluate,
     };
     if !cfg.logs.paths.is_empty() {
         let rules = crate::logs::rules::RuleSet::new(&cfg.rules)?;
@@ -652,6 +698,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
 /// Delivers the outbox: due notices go out, failures are retried later.
 async fn deliver_loop(
     hooks: Vec<(String, crate::alert::Sink)>,
+    fallback_after: f64,
     outbox: Arc<std::sync::Mutex<crate::alert::outbox::Outbox>>,
     wake: Arc<tokio::sync::Notify>,
     metrics: Metrics,
@@ -700,12 +747,33 @@ async fn deliver_loop(
                     }
                     metrics.notifications.get_or_create(&label("failed")).inc();
                     failed_now.push(n.integration.clone());
-                    match e {
-                        SendError::Retry(_) => o.failed(&n.id, &n.integration, now_ts()),
-                        SendError::RetryAfter(s) => {
-                            o.failed_after(&n.id, &n.integration, now_ts(), s)
+                    let after = match e {
+                        SendError::Retry(_) => Some(None),
+                        SendError::RetryAfter(s) => Some(Some(s)),
+                        SendError::Permanent(_) => None,
+                    };
+                    match after {
+                        Some(after) => {
+                            let copies =
+                                o.failed(&n.id, &n.integration, now_ts(), after, fallback_after);
+                            for c in copies {
+                                tracing::warn!(integration = %n.integration, fallback = %c.integration, id = %n.id, "Still failing: sending a copy through the fallback.");
+                                for d in o.push(c) {
+                                    metrics
+                                        .notifications
+                                        .get_or_create(&crate::metrics::NotifyLabels {
+                                            integration: d.integration.clone(),
+                                            result: "dropped",
+                                        })
+                                        .inc();
+                                }
+                            }
                         }
-                        SendError::Permanent(_) => o.drop_one(&n.id, &n.integration),
+                        None => {
+                            tracing::error!(integration = %n.integration, id = %n.id, "Notification dropped: the receiver refused it for good.");
+                            metrics.notifications.get_or_create(&label("dropped")).inc();
+                            o.drop_one(&n.id, &n.integration);
+                        }
                     }
                 }
             }

@@ -105,6 +105,15 @@ pub enum Command {
         #[arg(long)]
         integration: Option<String>,
     },
+    /// Manage silences and maintenance windows on a running sidecar.
+    Silence {
+        /// Sidecar URL.
+        #[arg(long, global = true, default_value = "http://127.0.0.1:28789", env = "CLAWWATCH_URL")]
+        url: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: SilenceCommand,
+    },
     /// Work with the gateway's log files.
     Logs {
         /// What to do.
@@ -115,6 +124,42 @@ pub enum Command {
     CheckConfig {
         /// The file.
         file: PathBuf,
+    },
+}
+
+/// `clawwatch silence ...`
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Mute the alerts the matchers select, e.g.
+    /// `clawwatch silence add channel=whatsapp --duration 2h --comment relinking`.
+    Add {
+        /// `label=value`, `label!=value`, `label=~regex` or `label!~regex`;
+        /// labels: alertname, severity, channel, account, integration.
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long, from the start.
+        #[arg(long, short, default_value = "1h")]
+        duration: String,
+        /// Start later (RFC 3339), for a maintenance window.
+        #[arg(long)]
+        start: Option<String>,
+        /// Why (shown in the list).
+        #[arg(long, short, default_value = "")]
+        comment: String,
+        /// Who (default: $USER).
+        #[arg(long, env = "USER", default_value = "")]
+        author: String,
+    },
+    /// List silences and maintenance windows.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Expire {
+        /// Silence id (from `list`).
+        id: String,
     },
 }
 

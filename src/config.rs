@@ -78,17 +78,56 @@ pub struct Config {
     pub alerting: AlertingConfig,
 }
 
-/// `[alerting]`
+/// `[alerting]`: the default route's settings, the routes, maintenance
+/// windows and the thresholds of the built-in alerts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
-    /// A firing alert is announced again after this long.
+    /// A firing group is announced again after this long.
     #[serde(with = "humantime_serde")]
     pub repeat_interval: Duration,
     /// Announce when an alert stops firing.
     pub send_resolved: bool,
     /// Most notices kept waiting; the oldest are dropped beyond (counted).
     pub outbox_max: usize,
+    /// Labels that put alerts into one notice (`alertname`, `severity`,
+    /// `channel`, `account`, `integration`); `["..."]`: one notice per alert.
+    pub group_by: Vec<String>,
+    /// Wait this long after a group's first alert before the first notice.
+    #[serde(with = "humantime_serde")]
+    pub group_wait: Duration,
+    /// Wait this long after a notice before announcing a change in its group.
+    #[serde(with = "humantime_serde")]
+    pub group_interval: Duration,
+    /// The default route's integrations (all of them when unset).
+    pub integrations: Option<Vec<String>>,
+    /// Integrations that also get a notice when one of the route's fails
+    /// for `fallback_after`, or when the alert is about the channel an
+    /// integration depends on (a Telegram alert sent by Telegram).
+    pub fallback: Vec<String>,
+    /// How long a notice may fail before the fallback gets a copy.
+    #[serde(with = "humantime_serde")]
+    pub fallback_after: Duration,
+    /// `[[alerting.routes]]`, tried in order.
+    pub routes: Vec<RouteConfig>,
+    /// `[[alerting.maintenance]]`: recurring silences.
+    pub maintenance: Vec<MaintenanceConfig>,
+    /// `OpenClawChannelDown` after this long not connected.
+    #[serde(with = "humantime_serde")]
+    pub channel_down_after: Duration,
+    /// `OpenClawGatewayDown` after this long unanswered.
+    #[serde(with = "humantime_serde")]
+    pub gateway_down_after: Duration,
+    /// `OpenClawChannelSilent` after this long connected without an inbound message ("off" by default).
+    pub channel_silent_after: OptDuration,
+    /// `OpenClawHeartbeatLatencyHigh` when a probe round trip takes longer.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_latency_max: Duration,
+    /// `ClawwatchNotificationsFailing` after an integration failed this long.
+    #[serde(with = "humantime_serde")]
+    pub notifications_failing_after: Duration,
+    /// `ClawwatchLogStalled` when no log line was read this long while the gateway is up ("off" by default).
+    pub log_stalled_after: OptDuration,
 }
 
 impl Default for AlertingConfig {
@@ -97,8 +136,78 @@ impl Default for AlertingConfig {
             repeat_interval: Duration::from_secs(4 * 3600),
             send_resolved: true,
             outbox_max: 10_000,
+            group_by: vec!["alertname".into(), "channel".into(), "account".into()],
+            group_wait: Duration::ZERO,
+            group_interval: Duration::ZERO,
+            integrations: None,
+            fallback: Vec::new(),
+            fallback_after: Duration::from_secs(120),
+            routes: Vec::new(),
+            maintenance: Vec::new(),
+            channel_down_after: Duration::from_secs(300),
+            gateway_down_after: Duration::from_secs(60),
+            channel_silent_after: OptDuration(None),
+            heartbeat_latency_max: Duration::from_secs(5),
+            notifications_failing_after: Duration::from_secs(600),
+            log_stalled_after: OptDuration(None),
         }
     }
+}
+
+/// `[[alerting.routes]]`: which alerts go where; unset keys inherit `[alerting]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Route name (in notice ids and logs).
+    #[serde(default)]
+    pub name: String,
+    /// Label equality: `match = { severity = "critical" }`.
+    #[serde(default, rename = "match")]
+    pub matchers: BTreeMap<String, String>,
+    /// Label regexes, anchored: `match_re = { channel = "telegram|discord" }`.
+    #[serde(default)]
+    pub match_re: BTreeMap<String, String>,
+    /// Where the route's notices go.
+    pub integrations: Vec<String>,
+    /// See `[alerting]`.
+    #[serde(default)]
+    pub group_by: Option<Vec<String>>,
+    /// See `[alerting]`.
+    #[serde(default, with = "humantime_serde")]
+    pub group_wait: Option<Duration>,
+    /// See `[alerting]`.
+    #[serde(default, with = "humantime_serde")]
+    pub group_interval: Option<Duration>,
+    /// See `[alerting]`.
+    #[serde(default, with = "humantime_serde")]
+    pub repeat_interval: Option<Duration>,
+    /// See `[alerting]`.
+    #[serde(default)]
+    pub send_resolved: Option<bool>,
+    /// See `[alerting]`.
+    #[serde(default)]
+    pub fallback: Option<Vec<String>>,
+    /// Keep trying the routes after this one.
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+}
+
+/// `[[alerting.maintenance]]`: a silence that recurs every week (UTC).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// Name, shown in `/api/v1/silences`.
+    pub name: String,
+    /// Matchers like `channel=whatsapp` or `alertname=~"OpenClaw.*"`; none = everything.
+    #[serde(default)]
+    pub matchers: Vec<String>,
+    /// Days: `mon` .. `sun`; empty = every day.
+    #[serde(default)]
+    pub weekdays: Vec<String>,
+    /// Start, `HH:MM` UTC.
+    pub start: String,
+    /// End, `HH:MM` UTC; before `start` means the next day.
+    pub end: String,
 }
 
 /// `[server]`
@@ -313,6 +422,9 @@ pub struct IntegrationConfig {
     pub url: Option<String>,
     pub hmac_secret: Option<Secret>,
     pub hmac_secret_file: Option<PathBuf>,
+    // email and telegram: MiniJinja templates (see docs/alerting.md)
+    pub subject: Option<String>,
+    pub template: Option<String>,
 }
 
 /// One problem found in a config, with its key path.
@@ -648,6 +760,33 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                 &format!("{p}.type"),
                 format!("{other:?} is not one of email, telegram, webhook, alertmanager"),
             )),
+        }
+        if it.subject.is_some() || it.template.is_some() {
+            if let Err(e) = crate::alert::template::Templates::new(
+                it.subject.as_deref(),
+                it.template.as_deref(),
+            ) {
+                let (key, msg) = e.split_once(": ").unwrap_or(("template", &e));
+                out.push(err(&format!("{p}.{key}"), msg.to_string()));
+            }
+        }
+    }
+    // Routes and windows, as `run` builds them; their errors start with the key path.
+    let kinds: Vec<(String, String)> = cfg
+        .integrations
+        .iter()
+        .map(|i| (i.name.clone(), i.kind.clone()))
+        .collect();
+    let mut keyed = |e: String| {
+        let (key, msg) = e.split_once(": ").unwrap_or(("alerting", &e));
+        out.push(err(key, msg.to_string()));
+    };
+    if let Err(e) = crate::alert::notify::Router::new(&cfg.alerting, &kinds) {
+        keyed(e);
+    }
+    for (i, m) in cfg.alerting.maintenance.iter().enumerate() {
+        if let Err(e) = crate::alert::silence::Window::new(i, m) {
+            keyed(e);
         }
     }
     out

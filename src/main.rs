@@ -208,6 +208,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Silence { url, command } => silence(&url, command).await,
         Command::Logs {
             command:
                 LogsCommand::Scan {
@@ -276,17 +277,26 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     id: format!("test-{}", now as u64),
                     integration: name.clone(),
                     status: "firing".into(),
-                    alert: "ClawwatchTestAlert".into(),
-                    severity: "warning".into(),
-                    channel: None,
-                    account: None,
-                    summary: "clawwatch test notification".into(),
-                    description: format!("Sent by `clawwatch test-alert` to integration {name:?}: if you read this, alerts reach you."),
-                    runbook: "docs/runbooks.md".into(),
-                    active_since: now,
+                    route: "test-alert".into(),
+                    group: String::new(),
+                    alerts: vec![clawwatch::alert::outbox::Item {
+                        alert: "ClawwatchTestAlert".into(),
+                        status: "firing".into(),
+                        severity: "warning".into(),
+                        channel: None,
+                        account: None,
+                        integration: Some(name.clone()),
+                        summary: "clawwatch test notification".into(),
+                        description: format!("Sent by `clawwatch test-alert` to integration {name:?}: if you read this, alerts reach you."),
+                        fix: "Nothing: this is a test.".into(),
+                        runbook: "docs/runbooks.md".into(),
+                        active_since: now,
+                    }],
                     created: now,
                     attempts: 0,
                     next_at: now,
+                    failing_since: None,
+                    fallback: Vec::new(),
                 };
                 match sink.send(&client, &n).await {
                     Ok(()) => println!("{name}: ok"),
@@ -334,4 +344,84 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("clawwatch-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// `clawwatch silence add|list|expire` against a running sidecar.
+async fn silence(url: &str, command: clawwatch::cli::SilenceCommand) -> anyhow::Result<ExitCode> {
+    use clawwatch::cli::SilenceCommand;
+    let base = url.trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let auth = |r: reqwest::RequestBuilder| match std::env::var("CLAWWATCH_SERVER_TOKEN") {
+        Ok(t) => r.bearer_auth(t),
+        Err(_) => r,
+    };
+    let req = match &command {
+        SilenceCommand::Add {
+            matchers,
+            duration,
+            start,
+            comment,
+            author,
+        } => auth(client.post(format!("{base}/api/v1/silences"))).json(&serde_json::json!({
+            "matchers": matchers, "duration": duration, "startsAt": start,
+            "comment": comment, "createdBy": author,
+        })),
+        SilenceCommand::List { .. } => auth(client.get(format!("{base}/api/v1/silences"))),
+        SilenceCommand::Expire { id } => {
+            auth(client.delete(format!("{base}/api/v1/silences/{id}")))
+        }
+    };
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| e.without_url())
+        .with_context(|| format!("cannot reach clawwatch at {base}; is `clawwatch run` running there?"))?;
+    let code = resp.status();
+    let doc: serde_json::Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{base} answered HTTP {code} without JSON"))?;
+    if !code.is_success() {
+        anyhow::bail!(
+            "{}",
+            doc["error"].as_str().unwrap_or(&format!("HTTP {code}"))
+        );
+    }
+    match command {
+        SilenceCommand::Add { .. } => println!("{}", doc["silenceID"].as_str().unwrap_or("")),
+        SilenceCommand::Expire { id } => println!("expired {id}"),
+        SilenceCommand::List { json: true } => println!("{}", serde_json::to_string_pretty(&doc)?),
+        SilenceCommand::List { json: false } => {
+            println!("{:<34} {:<8} {:<24} {:<24} {:<30} COMMENT", "ID", "STATUS", "STARTS", "ENDS", "MATCHERS");
+            for s in doc.as_array().into_iter().flatten() {
+                let m: Vec<String> = s["matchers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| {
+                        let op = match (m["isEqual"].as_bool() != Some(false), m["isRegex"].as_bool() == Some(true)) {
+                            (true, false) => "=",
+                            (false, false) => "!=",
+                            (true, true) => "=~",
+                            (false, true) => "!~",
+                        };
+                        format!("{}{op}{}", m["name"].as_str().unwrap_or(""), m["value"].as_str().unwrap_or(""))
+                    })
+                    .collect();
+                let t = |k: &str| s[k].as_str().unwrap_or("").chars().take(19).collect::<String>();
+                println!(
+                    "{:<34} {:<8} {:<24} {:<24} {:<30} {}",
+                    s["id"].as_str().unwrap_or(""),
+                    s["status"].as_str().unwrap_or(""),
+                    t("startsAt"),
+                    t("endsAt"),
+                    m.join(","),
+                    s["comment"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -28,6 +28,8 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/v1/history", get(history))
         .route("/api/v1/events", get(events))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/silences", get(silences).post(add_silence))
+        .route("/api/v1/silences/{id}", delete(expire_silence))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         .with_state(shared)
 }
@@ -177,15 +179,89 @@ async fn events(
 /// Built-in alerts firing now.
 async fn alerts(State(s): State<Shared>) -> Json<Value> {
     let snap = snapshot(&s);
+    let now = crate::state::now_ts();
+    let sil = s.silences.lock().unwrap_or_else(|p| p.into_inner());
     Json(json!(snap
         .alerts
         .iter()
         .map(|a| json!({
             "alert": a.name, "severity": a.severity, "channel": a.channel, "account": a.account,
+            "integration": a.integration,
             "active_since": rfc3339(a.active_since), "summary": a.summary, "description": redact(&a.description),
-            "runbook": a.runbook,
+            "fix": a.fix, "runbook": a.runbook, "silenced": sil.mutes(a, now),
         }))
         .collect::<Vec<_>>()))
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+}
+
+/// Silences and maintenance windows, newest first.
+async fn silences(State(s): State<Shared>) -> Json<Value> {
+    let sil = s.silences.lock().unwrap_or_else(|p| p.into_inner());
+    Json(json!(sil.list(crate::state::now_ts())))
+}
+
+/// Creates a silence: `{"matchers": ["channel=whatsapp"], "duration": "2h", "comment": "..."}`
+/// or Alertmanager's shape with `startsAt`/`endsAt`.
+async fn add_silence(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+    let new: crate::alert::silence::NewSilence = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return bad_request(format!("body: {e}")),
+    };
+    let silence = match new.build(crate::state::now_ts()) {
+        Ok(x) => x,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let saved = s
+        .silences
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .add(silence);
+    match saved {
+        Ok(x) => {
+            tracing::info!(id = %x.id, matchers = %x.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","), ends_at = %x.ends_at, "Silence added.");
+            s.reevaluate.notify_one();
+            (
+                StatusCode::OK,
+                Json(json!({"silenceID": x.id, "silence": x.with_status_now()})),
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": format!("cannot save silences.json: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+/// Ends a silence now.
+async fn expire_silence(
+    State(s): State<Shared>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let r = s
+        .silences
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .expire(&id, crate::state::now_ts());
+    match r {
+        Ok(x) => {
+            tracing::info!(id = %x.id, "Silence expired.");
+            s.reevaluate.notify_one();
+            Json(json!(x)).into_response()
+        }
+        Err(e @ crate::alert::silence::SilenceError::NotFound(_)) => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,6 +62,8 @@ pub struct AccountView {
     pub recovery_exhausted: bool,
     /// Telegram's `mode` (`polling` or `webhook`).
     pub mode: Option<String>,
+    /// The last successful probe's round trip, seconds.
+    pub probe_latency: Option<f64>,
 }
 
 /// Something that happened, for metrics, history and (later) alerts.
@@ -305,6 +307,7 @@ impl Tracker {
                             probe_ok: None,
                             recovery_exhausted: false,
                             mode: None,
+                            probe_latency: None,
                         },
                         last_disconnect_at: row.last_disconnect.as_ref().and_then(|l| l.at),
                         last_probe_at: None,
@@ -388,6 +391,7 @@ impl Tracker {
                     row.last_probe_at.is_none() || row.last_probe_at != tracked.last_probe_at;
                 if fresh && p.ok == Some(true) {
                     if let Some(ms) = p.elapsed_ms {
+                        v.probe_latency = Some(ms / 1000.0);
                         up.probe_latency.push((key.clone(), ms / 1000.0));
                     }
                 }

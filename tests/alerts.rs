@@ -258,10 +258,16 @@ async fn email_to_a_real_smtp_server() {
         mails[0]["to"],
         serde_json::json!(["oncall@example.org", "backup@example.org"])
     );
-    assert!(mails[0]["data"]
-        .as_str()
-        .unwrap()
-        .contains("Runbook: docs/runbooks.md#openclawchannelauthrequired"));
+    let body = mails[0]["data"].as_str().unwrap().replace("=\r\n", "").replace("\r\n", "\n");
+    for want in [
+        "What broke: whatsapp account default needs a person to re-authenticate\n",
+        "Why:        whatsapp account default is auth_required (logged_out) since ",
+        "What to do: Relink: on the gateway host run `openclaw channels login --channel whatsapp` and scan the QR code",
+        "Runbook:    docs/runbooks.md#openclawchannelauthrequired\n",
+        "Alert:      OpenClawChannelAuthRequired (critical)\n",
+    ] {
+        assert!(body.contains(want), "{want:?} not in\n{body}");
+    }
     side.cancel.cancel();
     sim.cancel.cancel();
 }

@@ -6,27 +6,31 @@ use super::outbox::Notification;
 use super::webhook::SendError;
 use crate::state::rfc3339;
 
-/// Sends one notice as an Alertmanager alert.
+/// Sends a notice's alerts as Alertmanager alerts.
 pub async fn send(client: &reqwest::Client, base: &str, n: &Notification) -> Result<(), SendError> {
-    let mut labels =
-        serde_json::json!({"alertname": n.alert, "severity": n.severity, "source": "clawwatch"});
-    if let Some(c) = &n.channel {
-        labels["channel"] = c.as_str().into();
-    }
-    if let Some(a) = &n.account {
-        labels["account"] = a.as_str().into();
-    }
-    let ends = if n.status == "resolved" {
-        n.created
-    } else {
-        n.created + 24.0 * 3600.0
-    };
-    let body = serde_json::json!([{
-        "labels": labels,
-        "annotations": {"summary": n.summary, "description": crate::redact::redact(&n.description), "runbook_url": n.runbook},
-        "startsAt": rfc3339(n.active_since),
-        "endsAt": rfc3339(ends),
-    }]);
+    let body: Vec<serde_json::Value> = n
+        .alerts
+        .iter()
+        .map(|a| {
+            let mut labels = serde_json::json!({"alertname": a.alert, "severity": a.severity, "source": "clawwatch"});
+            for (k, v) in [("channel", &a.channel), ("account", &a.account), ("integration", &a.integration)] {
+                if let Some(v) = v {
+                    labels[k] = v.as_str().into();
+                }
+            }
+            let ends = if a.status == "resolved" {
+                n.created
+            } else {
+                n.created + 24.0 * 3600.0
+            };
+            serde_json::json!({
+                "labels": labels,
+                "annotations": {"summary": a.summary, "description": crate::redact::redact(&a.description), "fix": a.fix, "runbook_url": a.runbook},
+                "startsAt": rfc3339(a.active_since),
+                "endsAt": rfc3339(ends),
+            })
+        })
+        .collect();
     let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
     let resp = client
         .post(url)

@@ -14,6 +14,7 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     to: Vec<Mailbox>,
+    templates: super::template::Templates,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -68,10 +69,13 @@ impl Mailer {
             .iter()
             .map(|t| t.parse::<Mailbox>().map_err(|e| format!("to {t:?}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let templates =
+            super::template::Templates::new(cfg.subject.as_deref(), cfg.template.as_deref())?;
         Ok(Mailer {
             transport: builder.build(),
             from,
             to,
+            templates,
         })
     }
 
@@ -81,18 +85,8 @@ impl Mailer {
         for t in &self.to {
             m = m.to(t.clone());
         }
-        let subject = format!("[{}] {}", n.status.to_uppercase(), n.summary);
-        let body = format!(
-            "{}\n\n{}\n\nAlert: {} ({})\nSince: {}\nRunbook: {}\nNotice id: {}\n-- \nclawwatch {}\n",
-            n.summary,
-            crate::redact::redact(&n.description),
-            n.alert,
-            n.severity,
-            crate::state::rfc3339(n.active_since),
-            n.runbook,
-            n.id,
-            env!("CARGO_PKG_VERSION"),
-        );
+        let subject = self.templates.subject(n);
+        let body = self.templates.text(n);
         let msg = m
             .subject(subject)
             .body(body)

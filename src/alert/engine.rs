@@ -2,7 +2,7 @@
 //! events, the gateway's phase and the `disconnect` log counts, with
 //! for-durations tracked across calls. Names are SPEC.md's.
 
-use crate::model::State;
+use crate::model::{Reason, State};
 use crate::state::{AccountView, Event, Ts};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -10,14 +10,18 @@ use std::time::Duration;
 
 /// The alerts the built-in engine evaluates (SPEC.md's names; the sidecar's
 /// own `ClawwatchDown` exists only as a Prometheus rule).
-pub const ALERTS: [&str; 7] = [
+pub const ALERTS: [&str; 11] = [
     "OpenClawChannelAuthRequired",
     "OpenClawChannelDown",
     "OpenClawRecoveryExhausted",
     "OpenClawChannelFlapping",
     "OpenClawReconnectStorm",
     "OpenClawChannelDisconnectKeyword",
+    "OpenClawChannelSilent",
+    "OpenClawHeartbeatLatencyHigh",
     "OpenClawGatewayDown",
+    "ClawwatchNotificationsFailing",
+    "ClawwatchLogStalled",
 ];
 
 /// Thresholds; the defaults are what a person would want.
@@ -37,18 +41,36 @@ pub struct Thresholds {
     pub storm_window: Duration,
     /// `OpenClawChannelDisconnectKeyword` stays firing this long after the last new match.
     pub keyword_hold: Duration,
+    /// `OpenClawChannelSilent`: connected, no inbound message for this long.
+    pub silent_after: Option<Duration>,
+    /// `OpenClawHeartbeatLatencyHigh` above this.
+    pub latency_max: Duration,
+    /// `ClawwatchNotificationsFailing` after this long failing.
+    pub notify_failing_after: Duration,
+    /// `ClawwatchLogStalled` after this long without a new log line.
+    pub log_stalled_after: Option<Duration>,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
+        Thresholds::from(&crate::config::AlertingConfig::default())
+    }
+}
+
+impl From<&crate::config::AlertingConfig> for Thresholds {
+    fn from(c: &crate::config::AlertingConfig) -> Self {
         Thresholds {
-            channel_down_after: Duration::from_secs(300),
-            gateway_down_after: Duration::from_secs(60),
+            channel_down_after: c.channel_down_after,
+            gateway_down_after: c.gateway_down_after,
             flapping_transitions: 6,
             flapping_window: Duration::from_secs(900),
             storm_disconnects: 5,
             storm_window: Duration::from_secs(300),
             keyword_hold: Duration::from_secs(600),
+            silent_after: c.channel_silent_after.0,
+            latency_max: c.heartbeat_latency_max,
+            notify_failing_after: c.notifications_failing_after,
+            log_stalled_after: c.log_stalled_after.0,
         }
     }
 }
@@ -64,12 +86,17 @@ pub struct Alert {
     pub channel: Option<String>,
     /// Account id, when the alert is about one.
     pub account: Option<String>,
+    /// Integration, for `ClawwatchNotificationsFailing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration: Option<String>,
     /// When the condition began (before the for-duration).
     pub active_since: Ts,
     /// One line: what broke.
     pub summary: String,
-    /// Why and what to do.
+    /// Why.
     pub description: String,
+    /// What to do.
+    pub fix: String,
     /// `docs/runbooks.md#<alert>`.
     pub runbook: String,
 }
@@ -77,14 +104,35 @@ pub struct Alert {
 impl Alert {
     /// Identity for deduplication: name and labels.
     pub fn fingerprint(&self) -> String {
-        format!(
+        let mut fp = format!(
             "{}/{}/{}",
             self.name,
             self.channel.as_deref().unwrap_or(""),
             self.account.as_deref().unwrap_or("")
-        )
+        );
+        if let Some(i) = &self.integration {
+            fp.push('/');
+            fp.push_str(i);
+        }
+        fp
+    }
+
+    /// A label's value (`alertname`, `severity`, `channel`, `account`,
+    /// `integration`); absent labels are "".
+    pub fn label(&self, name: &str) -> &str {
+        match name {
+            "alertname" => self.name,
+            "severity" => self.severity,
+            "channel" => self.channel.as_deref().unwrap_or(""),
+            "account" => self.account.as_deref().unwrap_or(""),
+            "integration" => self.integration.as_deref().unwrap_or(""),
+            _ => "",
+        }
     }
 }
+
+/// The label names alerts carry.
+pub const LABELS: [&str; 5] = ["alertname", "severity", "channel", "account", "integration"];
 
 /// What the engine looks at.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +145,10 @@ pub struct Inputs<'a> {
     pub gateway_up: bool,
     /// `disconnect` rule matches so far, per channel.
     pub disconnect_matches: &'a BTreeMap<String, u64>,
+    /// Integrations failing now, with the time of the first failure.
+    pub failing: &'a BTreeMap<String, Ts>,
+    /// When a log line was last read (None: logs not watched).
+    pub last_log_line: Option<Ts>,
 }
 
 /// Tracks for-durations and keyword counts between evaluations.
@@ -109,6 +161,23 @@ pub struct Engine {
 
 fn runbook(name: &str) -> String {
     format!("docs/runbooks.md#{}", name.to_ascii_lowercase())
+}
+
+/// What a person should do about an account in `state` for `reason`.
+pub fn fix_for(channel: &str, state: State, reason: Option<Reason>) -> String {
+    let restart = "Check `openclaw channels status --probe` and the gateway log; `openclaw gateway restart` if it does not come back.";
+    match (channel, reason) {
+        ("whatsapp", Some(Reason::LoggedOut | Reason::NotLinked)) => "Relink: on the gateway host run `openclaw channels login --channel whatsapp` and scan the QR code with the phone (Settings > Linked devices).".into(),
+        ("whatsapp", Some(Reason::Conflict)) => "Another WhatsApp Web client took the session: close it, then restart the gateway; relink if it stays logged out.".into(),
+        ("telegram", Some(Reason::AuthFailed)) => "Telegram rejected the bot token: get a new one from @BotFather, put it in channels.telegram.botToken (or its tokenFile) and restart the gateway.".into(),
+        ("telegram", Some(Reason::Conflict)) => "Another process polls this bot (409): stop it, or delete the webhook if you use polling.".into(),
+        ("discord", Some(Reason::DisallowedIntents)) => "Discord refused a privileged intent (4014): enable Message Content (and Server Members) Intent for the bot in the Discord Developer Portal, then restart the gateway.".into(),
+        ("discord", Some(Reason::AuthFailed)) => "Discord rejected the bot token (4004): reset it in the Developer Portal, update channels.discord.token and restart the gateway.".into(),
+        (_, Some(Reason::RateLimited)) => "The platform rate-limits the bot: wait, and look for a loop that sends too much.".into(),
+        (_, Some(Reason::Network | Reason::Timeout)) => format!("Check the host's network and DNS to the {channel} servers. {restart}"),
+        _ if state == State::AuthRequired => format!("Re-authenticate the {channel} account; a restart will not fix it."),
+        _ => restart.into(),
+    }
 }
 
 impl Engine {
@@ -129,19 +198,28 @@ impl Engine {
                      a: &AccountView,
                      since,
                      summary: String,
-                     description: String| Alert {
+                     description: String,
+                     fix: String| Alert {
             name,
             severity,
             channel: Some(a.channel.clone()),
             account: Some(a.account.clone()),
+            integration: None,
             active_since: since,
             summary,
             description,
+            fix,
             runbook: runbook(name),
         };
         for a in inp.accounts {
             let who = format!("{} account {}", a.channel, a.account);
             let why = a.reason.map(|r| r.as_str()).unwrap_or("unknown");
+            let fix = || fix_for(&a.channel, a.state, a.reason);
+            let last_error = a
+                .last_error
+                .as_deref()
+                .map(|e| format!(" The gateway says: {}", crate::redact::redact(e)))
+                .unwrap_or_default();
             if a.state == State::AuthRequired {
                 out.push(alert(
                     "OpenClawChannelAuthRequired",
@@ -150,9 +228,10 @@ impl Engine {
                     a.since,
                     format!("{who} needs a person to re-authenticate"),
                     format!(
-                        "{who} is auth_required ({why}) since {}; a restart will not fix it.",
+                        "{who} is auth_required ({why}) since {}; a restart will not fix it.{last_error}",
                         crate::state::rfc3339(a.since)
                     ),
+                    fix(),
                 ));
             } else if a.state != State::Connected
                 && now - a.since >= t.channel_down_after.as_secs_f64()
@@ -165,9 +244,10 @@ impl Engine {
                     a.since,
                     format!("{who} is {} ({why})", a.state),
                     format!(
-                        "{who} has not been connected since {}.",
+                        "{who} has not been connected since {}.{last_error}",
                         crate::state::rfc3339(a.since)
                     ),
+                    fix(),
                 ));
             }
             if a.recovery_exhausted {
@@ -177,7 +257,8 @@ impl Engine {
                     a,
                     a.since,
                     format!("the gateway gave up restarting {who}"),
-                    format!("{who}: the gateway's restart budget ran out ({why}); it will not retry on its own."),
+                    format!("{who}: the gateway's restart budget ran out ({why}); it will not retry on its own.{last_error}"),
+                    format!("Fix the cause, then restart the gateway (`openclaw gateway restart`) to reset the budget. {}", fix()),
                 ));
             }
             let recent = |kind_disconnect: bool, window: Duration| {
@@ -200,6 +281,7 @@ impl Engine {
                         "{who} changed state {flaps} times in {}.",
                         humantime::format_duration(t.flapping_window)
                     ),
+                    "Look at /api/v1/history for the reasons; a flapping network or a second client sharing the session are the usual causes.".into(),
                 ));
             }
             let drops = recent(true, t.storm_window);
@@ -214,7 +296,35 @@ impl Engine {
                         "{who} disconnected {drops} times in {}.",
                         humantime::format_duration(t.storm_window)
                     ),
+                    "Look at the disconnect reasons (openclaw_channel_disconnects_total); check the network, rate limits and whether another client uses the same session.".into(),
                 ));
+            }
+            if let Some(silent) = t.silent_after {
+                let last = a.last_inbound_at.unwrap_or(a.since).max(a.since);
+                if a.state == State::Connected && now - last >= silent.as_secs_f64() {
+                    out.push(alert(
+                        "OpenClawChannelSilent",
+                        "warning",
+                        a,
+                        last,
+                        format!("{who} has received nothing for {}", humantime::format_duration(Duration::from_secs((now - last) as u64))),
+                        format!("{who} looks connected but no inbound message arrived since {}.", crate::state::rfc3339(last)),
+                        "Send the bot a message. If it does not arrive, restart the channel; for Telegram webhooks check openclaw_telegram_webhook_pending_updates.".into(),
+                    ));
+                }
+            }
+            if let Some(lat) = a.probe_latency {
+                if a.state == State::Connected && lat > t.latency_max.as_secs_f64() {
+                    out.push(alert(
+                        "OpenClawHeartbeatLatencyHigh",
+                        "warning",
+                        a,
+                        now,
+                        format!("{who} answers probes slowly ({lat:.1} s)"),
+                        format!("The last probe of {who} took {lat:.1} s, above {}.", humantime::format_duration(t.latency_max)),
+                        "Check the host's load and network to the platform; replies will be late.".into(),
+                    ));
+                }
             }
         }
         for (ch, n) in inp.disconnect_matches {
@@ -231,9 +341,11 @@ impl Engine {
                     severity: "warning",
                     channel: Some(ch.clone()),
                     account: None,
+                    integration: None,
                     active_since: e.1,
                     summary: format!("the gateway logged \"disconnect\" for {ch}"),
                     description: format!("{n} log lines for {ch} mention \"disconnect\" so far; the last new one at {}.", crate::state::rfc3339(e.1)),
+                    fix: format!("Read the gateway log around that time (`openclaw logs`); `clawwatch status` shows whether {ch} came back."),
                     runbook: runbook("OpenClawChannelDisconnectKeyword"),
                 });
             }
@@ -248,13 +360,47 @@ impl Engine {
                     severity: "critical",
                     channel: None,
                     account: None,
+                    integration: None,
                     active_since: since,
                     summary: "the OpenClaw gateway is down".into(),
                     description: format!(
                         "clawwatch has not had an answer from the gateway since {}.",
                         crate::state::rfc3339(since)
                     ),
+                    fix: "Check `systemctl status openclaw` (or `openclaw gateway status`) and its log; /health/detail names the error.".into(),
                     runbook: runbook("OpenClawGatewayDown"),
+                });
+            }
+        }
+        for (integration, since) in inp.failing {
+            if now - since >= t.notify_failing_after.as_secs_f64() {
+                out.push(Alert {
+                    name: "ClawwatchNotificationsFailing",
+                    severity: "critical",
+                    channel: None,
+                    account: None,
+                    integration: Some(integration.clone()),
+                    active_since: *since,
+                    summary: format!("clawwatch cannot deliver to {integration}"),
+                    description: format!("Every notice to integration {integration} has failed since {}; they wait in the outbox.", crate::state::rfc3339(*since)),
+                    fix: format!("Run `clawwatch test-alert --integration {integration}` and fix what it prints; the queued notices go out once it works."),
+                    runbook: runbook("ClawwatchNotificationsFailing"),
+                });
+            }
+        }
+        if let (Some(after), Some(last)) = (t.log_stalled_after, inp.last_log_line) {
+            if inp.gateway_up && now - last >= after.as_secs_f64() {
+                out.push(Alert {
+                    name: "ClawwatchLogStalled",
+                    severity: "warning",
+                    channel: None,
+                    account: None,
+                    integration: None,
+                    active_since: last,
+                    summary: "no new gateway log line".into(),
+                    description: format!("The gateway is up but clawwatch has read no log line since {}.", crate::state::rfc3339(last)),
+                    fix: "Check logs.paths against the gateway's logging.file (it may log elsewhere now) and clawwatch_log_lag_bytes.".into(),
+                    runbook: runbook("ClawwatchLogStalled"),
                 });
             }
         }
@@ -265,7 +411,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Reason;
 
     fn acct(state: State, since: Ts) -> AccountView {
         AccountView {
@@ -282,6 +427,7 @@ mod tests {
             probe_ok: None,
             recovery_exhausted: false,
             mode: None,
+            probe_latency: None,
         }
     }
 
@@ -301,6 +447,8 @@ mod tests {
                     history: &[],
                     gateway_up: true,
                     disconnect_matches: &none,
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
                 },
                 1000.0,
             )
@@ -322,6 +470,8 @@ mod tests {
                 history: &[],
                 gateway_up: true,
                 disconnect_matches: &none,
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
             },
             1000.0,
         );
@@ -346,6 +496,8 @@ mod tests {
                     history: &[],
                     gateway_up: true,
                     disconnect_matches: m,
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
                 },
                 now,
             ))
@@ -375,6 +527,8 @@ mod tests {
                     history: &[],
                     gateway_up: up,
                     disconnect_matches: &none,
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
                 },
                 now,
             ))
@@ -415,6 +569,8 @@ mod tests {
                 history: &hist,
                 gateway_up: true,
                 disconnect_matches: &none,
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
             },
             1000.0,
         ));
@@ -428,6 +584,8 @@ mod tests {
                 history: &hist,
                 gateway_up: true,
                 disconnect_matches: &none,
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
             },
             2000.0,
         ));

@@ -5,15 +5,18 @@
 pub mod alertmanager;
 pub mod email;
 pub mod engine;
+pub mod notify;
 pub mod outbox;
+pub mod silence;
 pub mod telegram;
+pub mod template;
 pub mod webhook;
 
 /// Where a notice goes.
 #[derive(Debug, Clone)]
 pub enum Sink {
-    /// Generic webhook URL.
-    Webhook(String),
+    /// Generic webhook.
+    Webhook(webhook::Webhook),
     /// Email.
     Email(Box<email::Mailer>),
     /// Telegram.
@@ -30,7 +33,7 @@ impl Sink {
         n: &outbox::Notification,
     ) -> Result<(), webhook::SendError> {
         match self {
-            Sink::Webhook(url) => webhook::send(client, url, n).await,
+            Sink::Webhook(w) => w.send(client, n).await,
             Sink::Email(m) => m.send(n).await,
             Sink::Telegram(t) => t.send(n).await,
             Sink::Alertmanager(url) => alertmanager::send(client, url, n).await,
@@ -38,8 +41,7 @@ impl Sink {
     }
 }
 
-/// The deliverable integrations of a config (Telegram and Alertmanager come
-/// later and are skipped); an error names the key to fix.
+/// The integrations of a config; an error names the key to fix.
 pub fn sinks(cfg: &crate::config::Config) -> Result<Vec<(String, Sink)>, String> {
     let mut out = Vec::new();
     for (i, it) in cfg.integrations.iter().enumerate() {
@@ -49,7 +51,21 @@ pub fn sinks(cfg: &crate::config::Config) -> Result<Vec<(String, Sink)>, String>
                     .url
                     .clone()
                     .ok_or(format!("integrations[{i}].url is required"))?;
-                out.push((it.name.clone(), Sink::Webhook(url)));
+                let secret = match (&it.hmac_secret, &it.hmac_secret_file) {
+                    (Some(s), _) => Some(s.clone()),
+                    (None, Some(f)) => Some(
+                        crate::config::read_secret_file(f)
+                            .map_err(|e| format!("integrations[{i}].hmac_secret_file: {e}"))?,
+                    ),
+                    _ => None,
+                };
+                let hmac = secret.map(|s| {
+                    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, s.expose().as_bytes())
+                });
+                out.push((
+                    it.name.clone(),
+                    Sink::Webhook(webhook::Webhook { url, hmac }),
+                ));
             }
             "alertmanager" => {
                 let url = it
@@ -82,16 +98,20 @@ pub fn sinks(cfg: &crate::config::Config) -> Result<Vec<(String, Sink)>, String>
                 };
                 let token = secret(&it.bot_token, &it.bot_token_file, "bot_token")?;
                 let chat = secret(&it.chat_id, &it.chat_id_file, "chat_id")?;
+                let templates =
+                    template::Templates::new(it.subject.as_deref(), it.template.as_deref())
+                        .map_err(|e| format!("integrations[{i}].{e}"))?;
                 let t = telegram::Telegram::new(
                     &token,
                     &chat,
                     it.message_thread_id,
                     it.api_url.as_deref(),
+                    templates,
                 )
                 .map_err(|e| format!("integrations[{i}]: {e}"))?;
                 out.push((it.name.clone(), Sink::Telegram(Box::new(t))));
             }
-            _ => {}
+            other => return Err(format!("integrations[{i}].type: {other:?} is not one of email, telegram, webhook, alertmanager")),
         }
     }
     Ok(out)

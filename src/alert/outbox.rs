@@ -8,48 +8,126 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
-/// One notice to one integration.
+/// One alert inside a notice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    /// Stable id: the receiver can deduplicate on it.
-    pub id: String,
-    /// Integration name.
-    pub integration: String,
-    /// `firing` or `resolved`.
-    pub status: String,
+pub struct Item {
     /// Alert name.
     pub alert: String,
+    /// `firing` or `resolved`.
+    pub status: String,
     /// `critical` or `warning`.
     pub severity: String,
     /// Channel, if any.
     pub channel: Option<String>,
     /// Account, if any.
     pub account: Option<String>,
+    /// Integration, for `ClawwatchNotificationsFailing`.
+    #[serde(default)]
+    pub integration: Option<String>,
     /// What broke.
     pub summary: String,
-    /// Why and what to do.
+    /// Why.
     pub description: String,
+    /// What to do.
+    #[serde(default)]
+    pub fix: String,
     /// Runbook link.
     pub runbook: String,
     /// When the condition began.
     pub active_since: Ts,
+}
+
+impl Item {
+    /// The alert as a notice item with this status.
+    pub fn of(a: &super::engine::Alert, status: &str) -> Item {
+        Item {
+            alert: a.name.into(),
+            status: status.into(),
+            severity: a.severity.into(),
+            channel: a.channel.clone(),
+            account: a.account.clone(),
+            integration: a.integration.clone(),
+            summary: a.summary.clone(),
+            description: a.description.clone(),
+            fix: a.fix.clone(),
+            runbook: a.runbook.clone(),
+            active_since: a.active_since,
+        }
+    }
+}
+
+/// One notice (one group's alerts) to one integration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Stable id: the receiver can deduplicate on it.
+    pub id: String,
+    /// Integration name.
+    pub integration: String,
+    /// `firing` while any of its alerts fires, else `resolved`.
+    pub status: String,
+    /// The route that sent it.
+    pub route: String,
+    /// The group key (`alertname="...",channel="..."`).
+    pub group: String,
+    /// The group's alerts: firing first, then the resolved ones.
+    pub alerts: Vec<Item>,
     /// When queued.
     pub created: Ts,
     /// Failed attempts so far.
     pub attempts: u32,
     /// Not before.
     pub next_at: Ts,
+    /// First failed attempt.
+    #[serde(default)]
+    pub failing_since: Option<Ts>,
+    /// Integrations that get a copy when this one keeps failing.
+    #[serde(default)]
+    pub fallback: Vec<String>,
+}
+
+impl Notification {
+    /// The first alert (every notice has one).
+    pub fn first(&self) -> &Item {
+        &self.alerts[0]
+    }
+
+    /// One line for a subject: the summary, or the count and the name.
+    pub fn title(&self) -> String {
+        let firing = self.alerts.iter().filter(|a| a.status == "firing").count();
+        if self.alerts.len() == 1 {
+            self.first().summary.clone()
+        } else if firing > 0 {
+            format!("{firing} alerts firing ({})", self.first().alert)
+        } else {
+            format!("{} alerts resolved ({})", self.alerts.len(), self.first().alert)
+        }
+    }
+}
+
+/// A group's memory: what was announced and when.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// When its first alert was seen.
+    pub first_seen: Ts,
+    /// When the last notice went out.
+    pub last_flush: Option<Ts>,
+    /// The firing alerts announced last: fingerprint -> item.
+    pub notified: BTreeMap<String, Item>,
+    /// Notices sent (ids of multi-alert groups count on it).
+    pub seq: u64,
+    /// Repeats of the same set.
+    pub repeat: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "version")]
 enum File {
-    #[serde(rename = "1")]
-    V1 {
+    #[serde(rename = "2")]
+    V2 {
         pending: Vec<Notification>,
         delivered: Vec<String>,
-        /// Firing alerts already announced: fingerprint -> the last notice.
-        notified: BTreeMap<String, Notification>,
+        /// Route and group key -> memory.
+        groups: BTreeMap<String, Group>,
     },
 }
 
@@ -60,8 +138,8 @@ pub struct Outbox {
     /// Waiting for delivery, oldest first.
     pub pending: VecDeque<Notification>,
     delivered: VecDeque<String>,
-    /// Firing alerts announced: fingerprint -> the last notice (per integration-less template).
-    pub notified: BTreeMap<String, Notification>,
+    /// Groups announced or waiting: `route\u{1f}group key` -> memory.
+    pub groups: BTreeMap<String, Group>,
     max: usize,
 }
 
@@ -75,24 +153,31 @@ impl Outbox {
     /// Loads `dir/outbox.json` (empty when absent), bounded to `max` pending.
     pub fn open(dir: Option<PathBuf>, max: usize) -> Outbox {
         let path = dir.map(|d| d.join("outbox.json"));
-        let File::V1 {
+        let empty = || File::V2 {
+            pending: Vec::new(),
+            delivered: Vec::new(),
+            groups: BTreeMap::new(),
+        };
+        let file = match path.as_ref().map(std::fs::read) {
+            Some(Ok(b)) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "Cannot read outbox.json (moved aside to outbox.json.bad); starting with an empty outbox.");
+                if let Some(p) = &path {
+                    let _ = std::fs::rename(p, p.with_extension("json.bad"));
+                }
+                empty()
+            }),
+            _ => empty(),
+        };
+        let File::V2 {
             pending,
             delivered,
-            notified,
-        } = path
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(File::V1 {
-                pending: Vec::new(),
-                delivered: Vec::new(),
-                notified: BTreeMap::new(),
-            });
+            groups,
+        } = file;
         Outbox {
             path,
             pending: pending.into(),
             delivered: delivered.into(),
-            notified,
+            groups,
             max: max.max(1),
         }
     }
@@ -145,28 +230,54 @@ impl Outbox {
         }
     }
 
-    /// Schedules another try of `id`.
-    pub fn failed(&mut self, id: &str, integration: &str, now: Ts) {
-        if let Some(n) = self
+    /// Schedules another try of `id`, no earlier than `after` seconds when
+    /// given. Once it has failed for `fallback_after`, returns the copies
+    /// for its fallback integrations (queue them with [`Outbox::push`]).
+    pub fn failed(
+        &mut self,
+        id: &str,
+        integration: &str,
+        now: Ts,
+        after: Option<f64>,
+        fallback_after: f64,
+    ) -> Vec<Notification> {
+        let Some(n) = self
             .pending
             .iter_mut()
             .find(|n| n.id == id && n.integration == integration)
-        {
-            n.attempts += 1;
-            n.next_at = now + backoff(n.attempts);
+        else {
+            return Vec::new();
+        };
+        n.attempts += 1;
+        n.next_at = now + after.unwrap_or(0.0).max(backoff(n.attempts));
+        let since = *n.failing_since.get_or_insert(now);
+        if now - since < fallback_after || n.fallback.is_empty() {
+            return Vec::new();
         }
+        std::mem::take(&mut n.fallback)
+            .into_iter()
+            .filter(|f| f != integration)
+            .map(|f| Notification {
+                integration: f,
+                attempts: 0,
+                next_at: now,
+                failing_since: None,
+                fallback: Vec::new(),
+                ..n.clone()
+            })
+            .collect()
     }
 
-    /// Schedules another try of `id` no earlier than `after` seconds.
-    pub fn failed_after(&mut self, id: &str, integration: &str, now: Ts, after: f64) {
-        if let Some(n) = self
-            .pending
-            .iter_mut()
-            .find(|n| n.id == id && n.integration == integration)
-        {
-            n.attempts += 1;
-            n.next_at = now + after.max(backoff(n.attempts));
+    /// Integrations whose oldest waiting notice has been failing, with
+    /// the time of its first failure.
+    pub fn failing(&self) -> BTreeMap<String, Ts> {
+        let mut out = BTreeMap::new();
+        for n in &self.pending {
+            if let Some(t) = n.failing_since {
+                out.entry(n.integration.clone()).or_insert(t);
+            }
         }
+        out
     }
 
     /// Gives up on `id` (a permanent failure).
@@ -180,125 +291,56 @@ impl Outbox {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let file = File::V1 {
+        let file = File::V2 {
             pending: self.pending.iter().cloned().collect(),
             delivered: self.delivered.iter().cloned().collect(),
-            notified: self.notified.clone(),
+            groups: self.groups.clone(),
         };
-        let tmp = path.with_extension("json.new");
-        {
-            use std::io::Write as _;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec(&file).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
+        write_atomic(path, &serde_json::to_vec(&file).map_err(std::io::Error::other)?)
     }
 }
 
-/// Turns the firing set into notices: new alerts fire, alerts still firing
-/// after `repeat` fire again, alerts gone resolve. One notice per integration.
-pub fn dispatch(
-    outbox: &mut Outbox,
-    firing: &[super::engine::Alert],
-    integrations: &[String],
-    repeat: f64,
-    send_resolved: bool,
-    now: Ts,
-) -> (usize, Vec<Notification>) {
-    let mut queued = 0;
-    let mut dropped = Vec::new();
-    let mut fan_out = |outbox: &mut Outbox, n: &Notification| {
-        for i in integrations {
-            dropped.extend(outbox.push(Notification {
-                integration: i.clone(),
-                ..n.clone()
-            }));
-            queued += 1;
-        }
-    };
-    let current: BTreeMap<String, &super::engine::Alert> =
-        firing.iter().map(|a| (a.fingerprint(), a)).collect();
-    for (fp, a) in &current {
-        let template = |id: String| Notification {
-            id,
-            integration: String::new(),
-            status: "firing".into(),
-            alert: a.name.into(),
-            severity: a.severity.into(),
-            channel: a.channel.clone(),
-            account: a.account.clone(),
-            summary: a.summary.clone(),
-            description: a.description.clone(),
-            runbook: a.runbook.clone(),
-            active_since: a.active_since,
-            created: now,
-            attempts: 0,
-            next_at: now,
-        };
-        match outbox.notified.get(fp) {
-            None => {
-                let n = template(format!("{fp}@{}/firing", a.active_since));
-                fan_out(outbox, &n);
-                outbox.notified.insert(fp.clone(), n);
-            }
-            Some(last) if now - last.created >= repeat => {
-                let k = ((now - last.active_since) / repeat).floor() as u64;
-                let n = template(format!("{fp}@{}/firing/{k}", last.active_since));
-                let n = Notification {
-                    active_since: last.active_since,
-                    ..n
-                };
-                fan_out(outbox, &n);
-                outbox.notified.insert(fp.clone(), n);
-            }
-            Some(_) => {}
-        }
+/// Writes `bytes` to `path` through a synced temporary file and a rename.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("json.new");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
     }
-    let gone: Vec<String> = outbox
-        .notified
-        .keys()
-        .filter(|fp| !current.contains_key(*fp))
-        .cloned()
-        .collect();
-    for fp in gone {
-        let Some(last) = outbox.notified.remove(&fp) else {
-            continue;
-        };
-        if send_resolved {
-            let n = Notification {
-                id: format!("{fp}@{}/resolved", last.active_since),
-                status: "resolved".into(),
-                created: now,
-                next_at: now,
-                ..last
-            };
-            fan_out(outbox, &n);
-        }
-    }
-    (queued, dropped)
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn n(id: &str) -> Notification {
+    pub(crate) fn n(id: &str) -> Notification {
         Notification {
             id: id.into(),
             integration: "hook".into(),
             status: "firing".into(),
-            alert: "OpenClawChannelAuthRequired".into(),
-            severity: "critical".into(),
-            channel: Some("whatsapp".into()),
-            account: Some("default".into()),
-            summary: "s".into(),
-            description: "d".into(),
-            runbook: "r".into(),
-            active_since: 1.0,
+            route: "default".into(),
+            group: String::new(),
+            alerts: vec![Item {
+                alert: "OpenClawChannelAuthRequired".into(),
+                status: "firing".into(),
+                severity: "critical".into(),
+                channel: Some("whatsapp".into()),
+                account: Some("default".into()),
+                integration: None,
+                summary: "s".into(),
+                description: "d".into(),
+                fix: "f".into(),
+                runbook: "r".into(),
+                active_since: 1.0,
+            }],
             created: 1.0,
             attempts: 0,
             next_at: 0.0,
+            failing_since: None,
+            fallback: vec!["mail".into()],
         }
     }
 
@@ -316,7 +358,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["a"]
         );
-        o.failed("b", "hook", 100.0);
+        assert!(o.failed("b", "hook", 100.0, None, 120.0).is_empty());
         o.save().unwrap();
         let mut o = Outbox::open(Some(dir.path().into()), 2);
         assert_eq!(
@@ -326,6 +368,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![("b", 1), ("c", 0)]
         );
+        assert_eq!(o.failing(), BTreeMap::from([("hook".to_string(), 100.0)]));
         // "b" waits for its retry, and "c" behind it keeps the order.
         assert!(o.due(100.0).is_empty());
         o.delivered("b", "hook");
@@ -344,43 +387,30 @@ mod tests {
     }
 
     #[test]
-    fn fire_repeat_resolve_once_each() {
-        use crate::alert::engine::Alert;
-        let a = Alert {
-            name: "OpenClawChannelAuthRequired",
-            severity: "critical",
-            channel: Some("whatsapp".into()),
-            account: Some("default".into()),
-            active_since: 10.0,
-            summary: "s".into(),
-            description: "d".into(),
-            runbook: "r".into(),
-        };
-        let mut o = Outbox::open(None, 100);
-        let ints = vec!["hook".to_string(), "mail".to_string()];
-        let firing = [a];
-        assert_eq!(dispatch(&mut o, &firing, &ints, 100.0, true, 10.0).0, 2);
-        assert_eq!(dispatch(&mut o, &firing, &ints, 100.0, true, 50.0).0, 0);
-        assert_eq!(dispatch(&mut o, &firing, &ints, 100.0, true, 110.0).0, 2);
-        assert_eq!(dispatch(&mut o, &[], &ints, 100.0, true, 120.0).0, 2);
-        assert_eq!(dispatch(&mut o, &[], &ints, 100.0, true, 130.0).0, 0);
-        let ids: Vec<(String, String)> = o
-            .pending
-            .iter()
-            .map(|n| (n.integration.clone(), n.id.clone()))
-            .collect();
-        let fp = "OpenClawChannelAuthRequired/whatsapp/default@10";
+    fn falls_back_once_after_failing_long_enough() {
+        let mut o = Outbox::open(None, 10);
+        o.push(n("a"));
+        assert!(o.failed("a", "hook", 0.0, None, 120.0).is_empty());
+        assert!(o.failed("a", "hook", 60.0, Some(30.0), 120.0).is_empty());
+        assert!(o.pending[0].next_at >= 90.0);
+        let copies = o.failed("a", "hook", 120.0, None, 120.0);
         assert_eq!(
-            ids,
-            vec![
-                ("hook".into(), format!("{fp}/firing")),
-                ("mail".into(), format!("{fp}/firing")),
-                ("hook".into(), format!("{fp}/firing/1")),
-                ("mail".into(), format!("{fp}/firing/1")),
-                ("hook".into(), format!("{fp}/resolved")),
-                ("mail".into(), format!("{fp}/resolved")),
-            ]
+            copies
+                .iter()
+                .map(|c| (c.integration.as_str(), c.id.as_str(), c.attempts))
+                .collect::<Vec<_>>(),
+            vec![("mail", "a", 0)]
         );
+        assert!(o.failed("a", "hook", 500.0, None, 120.0).is_empty(), "once");
+    }
+
+    #[test]
+    fn a_bad_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("outbox.json"), b"{not json").unwrap();
+        let o = Outbox::open(Some(dir.path().into()), 2);
+        assert!(o.pending.is_empty());
+        assert!(dir.path().join("outbox.json.bad").exists());
     }
 
     #[test]

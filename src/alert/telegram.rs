@@ -19,6 +19,7 @@ pub struct Telegram {
     bot: Bot,
     chat: Recipient,
     thread: Option<ThreadId>,
+    templates: super::template::Templates,
 }
 
 impl std::fmt::Debug for Telegram {
@@ -34,6 +35,7 @@ impl Telegram {
         chat_id: &Secret,
         thread: Option<i64>,
         api_url: Option<&str>,
+        templates: super::template::Templates,
     ) -> Result<Telegram, String> {
         let mut bot = Bot::new(token.expose());
         if let Some(u) = api_url {
@@ -47,25 +49,17 @@ impl Telegram {
             Err(_) => return Err("chat_id must be a number or @channelname".into()),
         };
         let thread = thread.map(|t| ThreadId(MessageId(t as i32)));
-        Ok(Telegram { bot, chat, thread })
+        Ok(Telegram {
+            bot,
+            chat,
+            thread,
+            templates,
+        })
     }
 
     /// Sends one notice.
     pub async fn send(&self, n: &Notification) -> Result<(), SendError> {
-        let icon = if n.status == "resolved" {
-            "✅ RESOLVED"
-        } else {
-            "🔥 FIRING"
-        };
-        let text = format!(
-            "{icon}: {}\n\n{}\n\nAlert: {} ({})\nSince: {}\nRunbook: {}",
-            n.summary,
-            crate::redact::redact(&n.description),
-            n.alert,
-            n.severity,
-            crate::state::rfc3339(n.active_since),
-            n.runbook
-        );
+        let text = self.templates.text(n);
         let mut req = self.bot.send_message(self.chat.clone(), truncate(&text));
         if let Some(t) = self.thread {
             req = req.message_thread_id(t);
@@ -120,6 +114,7 @@ mod tests {
             &Secret::new("not-a-chat"),
             None,
             None,
+            crate::alert::template::Templates::new(None, None).unwrap(),
         )
         .unwrap_err();
         assert!(!e.contains("SECRET"), "{e}");
