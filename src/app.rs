@@ -293,6 +293,7 @@ impl StateTask {
                 router,
                 &firing,
                 |a| silences.mutes(a, now),
+                self.snap.polled,
                 now,
             );
             drop(silences);
@@ -546,10 +547,15 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         crate::alert::silence::Silences::open(state_dir.clone(), windows),
     ));
     let reevaluate = Arc::new(tokio::sync::Notify::new());
-    let outbox = Arc::new(std::sync::Mutex::new(crate::alert::outbox::Outbox::open(
-        state_dir.clone(),
-        cfg.alerting.outbox_max,
-    )));
+    let outbox = crate::alert::outbox::Outbox::open(state_dir.clone(), cfg.alerting.outbox_max);
+    if !outbox.pending.is_empty() {
+        tracing::info!(
+            waiting = outbox.pending.len(),
+            "Notifications from before the restart are waiting in the outbox."
+        );
+    }
+    metrics.queue_length.set(outbox.pending.len() as i64);
+    let outbox = Arc::new(std::sync::Mutex::new(outbox));
     let logs_watched = !cfg.logs.paths.is_empty();
     let deliver = Arc::new(tokio::sync::Notify::new());
 

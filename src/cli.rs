@@ -108,7 +108,12 @@ pub enum Command {
     /// Manage silences and maintenance windows on a running sidecar.
     Silence {
         /// Sidecar URL.
-        #[arg(long, global = true, default_value = "http://127.0.0.1:28789", env = "CLAWWATCH_URL")]
+        #[arg(
+            long,
+            global = true,
+            default_value = "http://127.0.0.1:28789",
+            env = "CLAWWATCH_URL"
+        )]
         url: String,
         /// What to do.
         #[command(subcommand)]

@@ -10,7 +10,9 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("clawwatch=info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, not in journald or files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),
@@ -377,7 +379,9 @@ async fn silence(url: &str, command: clawwatch::cli::SilenceCommand) -> anyhow::
         .send()
         .await
         .map_err(|e| e.without_url())
-        .with_context(|| format!("cannot reach clawwatch at {base}; is `clawwatch run` running there?"))?;
+        .with_context(|| {
+            format!("cannot reach clawwatch at {base}; is `clawwatch run` running there?")
+        })?;
     let code = resp.status();
     let doc: serde_json::Value = resp
         .json()
@@ -394,23 +398,39 @@ async fn silence(url: &str, command: clawwatch::cli::SilenceCommand) -> anyhow::
         SilenceCommand::Expire { id } => println!("expired {id}"),
         SilenceCommand::List { json: true } => println!("{}", serde_json::to_string_pretty(&doc)?),
         SilenceCommand::List { json: false } => {
-            println!("{:<34} {:<8} {:<24} {:<24} {:<30} COMMENT", "ID", "STATUS", "STARTS", "ENDS", "MATCHERS");
+            println!(
+                "{:<34} {:<8} {:<24} {:<24} {:<30} COMMENT",
+                "ID", "STATUS", "STARTS", "ENDS", "MATCHERS"
+            );
             for s in doc.as_array().into_iter().flatten() {
                 let m: Vec<String> = s["matchers"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .map(|m| {
-                        let op = match (m["isEqual"].as_bool() != Some(false), m["isRegex"].as_bool() == Some(true)) {
+                        let op = match (
+                            m["isEqual"].as_bool() != Some(false),
+                            m["isRegex"].as_bool() == Some(true),
+                        ) {
                             (true, false) => "=",
                             (false, false) => "!=",
                             (true, true) => "=~",
                             (false, true) => "!~",
                         };
-                        format!("{}{op}{}", m["name"].as_str().unwrap_or(""), m["value"].as_str().unwrap_or(""))
+                        format!(
+                            "{}{op}{}",
+                            m["name"].as_str().unwrap_or(""),
+                            m["value"].as_str().unwrap_or("")
+                        )
                     })
                     .collect();
-                let t = |k: &str| s[k].as_str().unwrap_or("").chars().take(19).collect::<String>();
+                let t = |k: &str| {
+                    s[k].as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(19)
+                        .collect::<String>()
+                };
                 println!(
                     "{:<34} {:<8} {:<24} {:<24} {:<30} {}",
                     s["id"].as_str().unwrap_or(""),

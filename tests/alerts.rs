@@ -3,52 +3,13 @@
 //! notice, also when the receiver fails for a while.
 
 mod common;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
 use clawwatch::simulate::{self, Options};
 use common::*;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Default)]
-struct Sink {
-    got: Arc<Mutex<Vec<Value>>>,
-    fail_first: Arc<Mutex<u32>>,
-}
-
-async fn hook(State(s): State<Sink>, headers: HeaderMap, Json(body): Json<Value>) -> StatusCode {
-    let mut fail = s.fail_first.lock().unwrap();
-    if *fail > 0 {
-        *fail -= 1;
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    assert_eq!(
-        headers["x-clawwatch-id"].to_str().unwrap(),
-        body["id"].as_str().unwrap()
-    );
-    s.got.lock().unwrap().push(body);
-    StatusCode::OK
-}
-
-async fn sink(fail_first: u32) -> (String, Sink) {
-    let s = Sink {
-        fail_first: Arc::new(Mutex::new(fail_first)),
-        ..Default::default()
-    };
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state(s.clone());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (url, s)
-}
-
 async fn logout_notices(fail_first: u32) -> (Vec<(String, String, String)>, String) {
-    let (url, s) = sink(fail_first).await;
+    let (url, s) = webhook_sink(fail_first).await;
     let sim = simulate::start(
         "127.0.0.1:0".parse().unwrap(),
         Options {
@@ -172,27 +133,9 @@ async fn email_to_a_real_smtp_server() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mail.jsonl");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/smtp_sink.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let _smtp = Kill(child);
-    if first.trim() != "ready" {
-        assert!(std::env::var("CI").is_err(), "CI must install aiosmtpd");
-        eprintln!("skipped: pip install aiosmtpd");
+    let Some(_smtp) = smtp_sink(port, &out) else {
         return;
-    }
+    };
     let sim = simulate::start(
         "127.0.0.1:0".parse().unwrap(),
         Options {
@@ -258,7 +201,11 @@ async fn email_to_a_real_smtp_server() {
         mails[0]["to"],
         serde_json::json!(["oncall@example.org", "backup@example.org"])
     );
-    let body = mails[0]["data"].as_str().unwrap().replace("=\r\n", "").replace("\r\n", "\n");
+    let body = mails[0]["data"]
+        .as_str()
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("\r\n", "\n");
     for want in [
         "What broke: whatsapp account default needs a person to re-authenticate\n",
         "Why:        whatsapp account default is auth_required (logged_out) since ",
@@ -390,70 +337,9 @@ async fn telegram_to_the_bot_api_emulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_receives_firing_and_resolve() {
-    let Some(am_bin) = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must install prometheus-alertmanager"
-        );
-        eprintln!("skipped: apt-get install prometheus-alertmanager");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("am.yml");
-    std::fs::write(
-        &conf,
-        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let _am = Kill(
-        std::process::Command::new(am_bin)
-            .arg(format!("--config.file={}", conf.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let am = format!("http://127.0.0.1:{port}");
-    let c = reqwest::Client::new();
-    wait_for(Duration::from_secs(20), "Alertmanager ready", || {
-        let (c, am) = (c.clone(), am.clone());
-        async move {
-            c.get(format!("{am}/-/ready"))
-                .send()
-                .await
-                .ok()?
-                .status()
-                .is_success()
-                .then_some(())
-        }
-    })
-    .await;
-    let active = |c: reqwest::Client, am: String| async move {
-        let v: Value = c
-            .get(format!("{am}/api/v2/alerts?active=true"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        Some(
-            v.as_array()?
-                .iter()
-                .filter(|a| a["status"]["state"] == "active")
-                .cloned()
-                .collect::<Vec<Value>>(),
-        )
+    let Some((_am, am)) = alertmanager(dir.path()).await else {
+        return;
     };
     let sim = simulate::start(
         "127.0.0.1:0".parse().unwrap(),
@@ -475,8 +361,8 @@ async fn alertmanager_receives_firing_and_resolve() {
     }];
     let side = clawwatch::app::start(cfg, None).await.unwrap();
     let firing = wait_for(Duration::from_secs(20), "the alert in Alertmanager", || {
-        let (c, am) = (c.clone(), am.clone());
-        async move { active(c, am).await.filter(|v| !v.is_empty()) }
+        let am = am.clone();
+        async move { am_active(&am).await.filter(|v| !v.is_empty()) }
     })
     .await;
     assert_eq!(firing.len(), 1);
@@ -503,8 +389,8 @@ async fn alertmanager_receives_firing_and_resolve() {
         Duration::from_secs(30),
         "the resolve in Alertmanager",
         || {
-            let (c, am) = (c.clone(), am.clone());
-            async move { active(c, am).await.filter(|v| v.is_empty()).map(|_| ()) }
+            let am = am.clone();
+            async move { am_active(&am).await.filter(|v| v.is_empty()).map(|_| ()) }
         },
     )
     .await;
@@ -514,7 +400,7 @@ async fn alertmanager_receives_firing_and_resolve() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_alert_reports_each_integration() {
-    let (url, s) = sink(0).await;
+    let (url, s) = webhook_sink(0).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     let dead = std::net::TcpListener::bind("127.0.0.1:0")

@@ -321,8 +321,12 @@ impl Engine {
                         a,
                         now,
                         format!("{who} answers probes slowly ({lat:.1} s)"),
-                        format!("The last probe of {who} took {lat:.1} s, above {}.", humantime::format_duration(t.latency_max)),
-                        "Check the host's load and network to the platform; replies will be late.".into(),
+                        format!(
+                            "The last probe of {who} took {lat:.1} s, above {}.",
+                            humantime::format_duration(t.latency_max)
+                        ),
+                        "Check the host's load and network to the platform; replies will be late."
+                            .into(),
                     ));
                 }
             }
@@ -470,8 +474,8 @@ mod tests {
                 history: &[],
                 gateway_up: true,
                 disconnect_matches: &none,
-                    failing: &BTreeMap::new(),
-                    last_log_line: None,
+                failing: &BTreeMap::new(),
+                last_log_line: None,
             },
             1000.0,
         );
@@ -569,8 +573,8 @@ mod tests {
                 history: &hist,
                 gateway_up: true,
                 disconnect_matches: &none,
-                    failing: &BTreeMap::new(),
-                    last_log_line: None,
+                failing: &BTreeMap::new(),
+                last_log_line: None,
             },
             1000.0,
         ));
@@ -584,8 +588,8 @@ mod tests {
                 history: &hist,
                 gateway_up: true,
                 disconnect_matches: &none,
-                    failing: &BTreeMap::new(),
-                    last_log_line: None,
+                failing: &BTreeMap::new(),
+                last_log_line: None,
             },
             2000.0,
         ));

@@ -68,9 +68,8 @@ impl Router {
             known(&format!("{p}.fallback"), &fallback)?;
             let mut matchers = Vec::new();
             for (k, v) in &r.matchers {
-                matchers.push(
-                    Matcher::new(k, v, false, true).map_err(|e| format!("{p}.match: {e}"))?,
-                );
+                matchers
+                    .push(Matcher::new(k, v, false, true).map_err(|e| format!("{p}.match: {e}"))?);
             }
             for (k, v) in &r.match_re {
                 matchers.push(
@@ -117,7 +116,10 @@ impl Router {
         });
         let mut seen = BTreeSet::new();
         if let Some(r) = routes.iter().find(|r| !seen.insert(r.name.clone())) {
-            return Err(format!("alerting.routes: duplicate route name {:?}", r.name));
+            return Err(format!(
+                "alerting.routes: duplicate route name {:?}",
+                r.name
+            ));
         }
         Ok(Router {
             routes,
@@ -203,12 +205,15 @@ fn notice_id(route: &str, key: &str, g: &Group, items: &[Item], repeat: bool) ->
 }
 
 /// Turns the firing set into queued notices at `now`. `muted` says which
-/// alerts a silence covers: they are neither announced nor resolved.
+/// alerts a silence covers: they are neither announced nor resolved. With
+/// `complete` false (no gateway poll yet after a start) the firing set may
+/// lack alerts that still fire, so nothing resolves.
 pub fn dispatch(
     outbox: &mut Outbox,
     router: &Router,
     firing: &[Alert],
     muted: impl Fn(&Alert) -> bool,
+    complete: bool,
     now: Ts,
 ) -> Dispatched {
     let mut out = Dispatched::default();
@@ -221,10 +226,7 @@ pub fn dispatch(
         }
         for r in router.routes_for(a) {
             let gid = format!("{}\u{1f}{}", router.routes[r].name, router.group_key(r, a));
-            current
-                .entry(gid)
-                .or_default()
-                .insert(a.fingerprint(), a);
+            current.entry(gid).or_default().insert(a.fingerprint(), a);
         }
     }
     let gids: BTreeSet<String> = outbox
@@ -260,7 +262,7 @@ pub fn dispatch(
         let resolved: Vec<String> = g
             .notified
             .keys()
-            .filter(|fp| !cur.contains_key(*fp))
+            .filter(|fp| complete && !cur.contains_key(*fp))
             .cloned()
             .collect();
         let flush = match g.last_flush {
@@ -336,12 +338,12 @@ pub fn dispatch(
                     }
                 }
             }
-        } else if g.last_flush.is_some() && cur.is_empty() && resolved.is_empty() {
+        } else if complete && g.last_flush.is_some() && cur.is_empty() && resolved.is_empty() {
             // Everything in it was muted.
             g.notified.clear();
         }
         let g = &outbox.groups[&gid];
-        if cur.is_empty() && g.notified.is_empty() {
+        if cur.is_empty() && g.notified.is_empty() && (complete || g.last_flush.is_none()) {
             outbox.groups.remove(&gid);
             out.changed = true;
         }
@@ -399,11 +401,11 @@ mod tests {
         let mut o = Outbox::open(None, 100);
         let firing = [alert("OpenClawChannelAuthRequired", "whatsapp", 10.0)];
         let no = |_: &Alert| false;
-        assert_eq!(dispatch(&mut o, &r, &firing, no, 10.0).queued, 2);
-        assert_eq!(dispatch(&mut o, &r, &firing, no, 50.0).queued, 0);
-        assert_eq!(dispatch(&mut o, &r, &firing, no, 110.0).queued, 2);
-        assert_eq!(dispatch(&mut o, &r, &[], no, 120.0).queued, 2);
-        assert_eq!(dispatch(&mut o, &r, &[], no, 130.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, &firing, no, true, 10.0).queued, 2);
+        assert_eq!(dispatch(&mut o, &r, &firing, no, true, 50.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, &firing, no, true, 110.0).queued, 2);
+        assert_eq!(dispatch(&mut o, &r, &[], no, true, 120.0).queued, 2);
+        assert_eq!(dispatch(&mut o, &r, &[], no, true, 130.0).queued, 0);
         assert!(o.groups.is_empty());
         let fp = "OpenClawChannelAuthRequired/whatsapp/default@10";
         assert_eq!(
@@ -487,30 +489,62 @@ mod tests {
         let a = alert("OpenClawChannelDown", "whatsapp", 0.0);
         let b = alert("OpenClawChannelDown", "discord", 5.0);
         let c = alert("OpenClawChannelDown", "telegram", 40.0);
-        assert_eq!(dispatch(&mut o, &r, &[a.clone()], no, 0.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, std::slice::from_ref(&a), no, true, 0.0).queued, 0);
         assert_eq!(
-            dispatch(&mut o, &r, &[a.clone(), b.clone()], no, 29.0).queued,
+            dispatch(&mut o, &r, &[a.clone(), b.clone()], no, true, 29.0).queued,
             0
         );
         assert_eq!(
-            dispatch(&mut o, &r, &[a.clone(), b.clone()], no, 30.0).queued,
+            dispatch(&mut o, &r, &[a.clone(), b.clone()], no, true, 30.0).queued,
             1
         );
         assert_eq!(o.pending[0].alerts.len(), 2);
-        assert_eq!(o.pending[0].title(), "2 alerts firing (OpenClawChannelDown)");
+        assert_eq!(
+            o.pending[0].title(),
+            "2 alerts firing (OpenClawChannelDown)"
+        );
         let all = [a.clone(), b.clone(), c.clone()];
-        assert_eq!(dispatch(&mut o, &r, &all, no, 40.0).queued, 0, "interval");
-        assert_eq!(dispatch(&mut o, &r, &all, no, 90.0).queued, 1);
-        assert_eq!(dispatch(&mut o, &r, &[a.clone(), c.clone()], no, 160.0).queued, 1);
+        assert_eq!(
+            dispatch(&mut o, &r, &all, no, true, 40.0).queued,
+            0,
+            "interval"
+        );
+        assert_eq!(dispatch(&mut o, &r, &all, no, true, 90.0).queued, 1);
+        assert_eq!(
+            dispatch(&mut o, &r, &[a.clone(), c.clone()], no, true, 160.0).queued,
+            1
+        );
         let last = o.pending.back().unwrap();
         assert_eq!(
             last.alerts
                 .iter()
                 .map(|i| (i.channel.as_deref().unwrap(), i.status.as_str()))
                 .collect::<Vec<_>>(),
-            [("telegram", "firing"), ("whatsapp", "firing"), ("discord", "resolved")]
+            [
+                ("telegram", "firing"),
+                ("whatsapp", "firing"),
+                ("discord", "resolved")
+            ]
         );
         assert_eq!(last.id, "alertname=\"OpenClawChannelDown\"#3");
+    }
+
+    #[test]
+    fn nothing_resolves_before_the_first_poll() {
+        let cfg = AlertingConfig {
+            integrations: Some(vec!["hook".into()]),
+            ..Default::default()
+        };
+        let r = Router::new(&cfg, &ints()).unwrap();
+        let mut o = Outbox::open(None, 100);
+        let a = [alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)];
+        let no = |_: &Alert| false;
+        assert_eq!(dispatch(&mut o, &r, &a, no, true, 0.0).queued, 1);
+        // A restart: no accounts known yet.
+        assert_eq!(dispatch(&mut o, &r, &[], no, false, 10.0).queued, 0);
+        assert_eq!(o.groups.len(), 1);
+        assert_eq!(dispatch(&mut o, &r, &a, no, true, 20.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, &[], no, true, 30.0).queued, 1);
     }
 
     #[test]
@@ -524,13 +558,13 @@ mod tests {
         let a = [alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)];
         let all = |_: &Alert| true;
         let no = |_: &Alert| false;
-        assert_eq!(dispatch(&mut o, &r, &a, all, 0.0).queued, 0);
-        assert_eq!(dispatch(&mut o, &r, &[], all, 10.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, &a, all, true, 0.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, &[], all, true, 10.0).queued, 0);
         assert!(o.groups.is_empty());
         // Announced, then silenced, then resolved: nothing more is said.
-        assert_eq!(dispatch(&mut o, &r, &a, no, 20.0).queued, 1);
-        assert_eq!(dispatch(&mut o, &r, &a, all, 30.0).queued, 0);
-        assert_eq!(dispatch(&mut o, &r, &[], all, 40.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, &a, no, true, 20.0).queued, 1);
+        assert_eq!(dispatch(&mut o, &r, &a, all, true, 30.0).queued, 0);
+        assert_eq!(dispatch(&mut o, &r, &[], all, true, 40.0).queued, 0);
         assert!(o.groups.is_empty());
     }
 
@@ -549,6 +583,7 @@ mod tests {
             &r,
             &[alert("OpenClawChannelAuthRequired", "telegram", 0.0)],
             no,
+            true,
             0.0,
         );
         dispatch(
@@ -556,6 +591,7 @@ mod tests {
             &r,
             &[alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)],
             no,
+            true,
             1.0,
         );
         let got: Vec<String> = queued(&mut o).into_iter().map(|(i, _)| i).collect();

@@ -99,7 +99,11 @@ impl Notification {
         } else if firing > 0 {
             format!("{firing} alerts firing ({})", self.first().alert)
         } else {
-            format!("{} alerts resolved ({})", self.alerts.len(), self.first().alert)
+            format!(
+                "{} alerts resolved ({})",
+                self.alerts.len(),
+                self.first().alert
+            )
         }
     }
 }
@@ -296,7 +300,10 @@ impl Outbox {
             delivered: self.delivered.iter().cloned().collect(),
             groups: self.groups.clone(),
         };
-        write_atomic(path, &serde_json::to_vec(&file).map_err(std::io::Error::other)?)
+        write_atomic(
+            path,
+            &serde_json::to_vec(&file).map_err(std::io::Error::other)?,
+        )
     }
 }
 

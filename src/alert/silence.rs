@@ -92,7 +92,10 @@ impl Matcher {
     /// (the value may be quoted).
     pub fn parse(s: &str) -> Result<Matcher, SilenceError> {
         let i = s.find(['=', '!']).ok_or_else(|| {
-            SilenceError::Matcher(s.into(), "expected name=value, name!=value, name=~regex or name!~regex".into())
+            SilenceError::Matcher(
+                s.into(),
+                "expected name=value, name!=value, name=~regex or name!~regex".into(),
+            )
         })?;
         let (name, rest) = (s[..i].trim(), &s[i..]);
         let (op, value) = ["=~", "!~", "!=", "="]
@@ -192,7 +195,11 @@ pub enum MatcherIn {
 
 fn parse_time(what: &str, s: &str) -> Result<Ts, SilenceError> {
     humantime::parse_rfc3339_weak(s)
-        .map_err(|e| SilenceError::Time(format!("{what} {s:?}: {e} (RFC 3339, like 2026-11-26T18:00:00Z)")))
+        .map_err(|e| {
+            SilenceError::Time(format!(
+                "{what} {s:?}: {e} (RFC 3339, like 2026-11-26T18:00:00Z)"
+            ))
+        })
         .and_then(|t| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())

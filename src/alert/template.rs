@@ -6,7 +6,8 @@ use super::outbox::Notification;
 use minijinja::Environment;
 
 /// The default subject (email).
-pub const SUBJECT: &str = "[{{ status|upper }}{% if alerts|length > 1 %}:{{ alerts|length }}{% endif %}] {{ title }}";
+pub const SUBJECT: &str =
+    "[{{ status|upper }}{% if alerts|length > 1 %}:{{ alerts|length }}{% endif %}] {{ title }}";
 
 /// The default text (email body, Telegram message).
 pub const TEXT: &str = r#"{{ "🔥 FIRING" if status == "firing" else "✅ RESOLVED" }}: {{ title }}

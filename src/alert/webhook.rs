@@ -70,7 +70,8 @@ pub fn signature(key: &ring::hmac::Key, body: &[u8]) -> String {
 impl Webhook {
     /// Sends one notice.
     pub async fn send(&self, client: &reqwest::Client, n: &Notification) -> Result<(), SendError> {
-        let bytes = serde_json::to_vec(&body(n)).map_err(|e| SendError::Permanent(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&body(n)).map_err(|e| SendError::Permanent(e.to_string()))?;
         let mut req = client
             .post(&self.url)
             .header("X-Clawwatch-Id", &n.id)

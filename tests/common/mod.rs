@@ -151,6 +151,11 @@ pub fn scripts() -> std::path::PathBuf {
 /// its guard and base URL. `None` (test skipped) when the script is missing
 /// outside CI.
 pub async fn mock_telegram() -> Option<(Kill, String)> {
+    mock_telegram_on(free_port()).await
+}
+
+/// [`mock_telegram`] on a given port.
+pub async fn mock_telegram_on(port: u16) -> Option<(Kill, String)> {
     let script = scripts().join("oc-mock-telegram.py");
     if !script.exists() {
         assert!(
@@ -160,7 +165,6 @@ pub async fn mock_telegram() -> Option<(Kill, String)> {
         eprintln!("skipped: no oc-mock-telegram.py");
         return None;
     }
-    let port = free_port();
     let guard = Kill(
         std::process::Command::new("python3")
             .arg(&script)
@@ -183,4 +187,174 @@ pub async fn mock_telegram() -> Option<(Kill, String)> {
     })
     .await;
     Some((guard, api))
+}
+
+/// A webhook receiver on loopback: what it accepted, and how many requests
+/// it still answers 503.
+#[derive(Clone, Default)]
+pub struct HookSink {
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    pub headers: std::sync::Arc<std::sync::Mutex<Vec<axum::http::HeaderMap>>>,
+    pub raw: std::sync::Arc<std::sync::Mutex<Vec<axum::body::Bytes>>>,
+    pub fail_first: std::sync::Arc<std::sync::Mutex<u32>>,
+}
+
+async fn hook(
+    axum::extract::State(s): axum::extract::State<HookSink>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let mut fail = s.fail_first.lock().unwrap();
+    if *fail > 0 {
+        *fail -= 1;
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    }
+    s.raw.lock().unwrap().push(body.clone());
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        headers["x-clawwatch-id"].to_str().unwrap(),
+        body["id"].as_str().unwrap()
+    );
+    s.got.lock().unwrap().push(body);
+    s.headers.lock().unwrap().push(headers);
+    axum::http::StatusCode::OK
+}
+
+/// Starts a [`HookSink`]; returns its URL.
+pub async fn webhook_sink(fail_first: u32) -> (String, HookSink) {
+    let s = HookSink {
+        fail_first: std::sync::Arc::new(std::sync::Mutex::new(fail_first)),
+        ..Default::default()
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(s.clone());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, s)
+}
+
+/// The real SMTP server (aiosmtpd, `tests/py/smtp_sink.py`) on `port`,
+/// appending each message to `out` as JSON lines. `None` (test skipped)
+/// without aiosmtpd outside CI.
+pub fn smtp_sink(port: u16, out: &std::path::Path) -> Option<Kill> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/smtp_sink.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let guard = Kill(child);
+    if first.trim() != "ready" {
+        assert!(std::env::var("CI").is_err(), "CI must install aiosmtpd");
+        eprintln!("skipped: pip install aiosmtpd");
+        return None;
+    }
+    Some(guard)
+}
+
+/// The messages the SMTP sink wrote so far.
+pub fn mails(out: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The Bot API emulator's recorded sendMessage calls.
+pub async fn telegram_sent(api: &str) -> Option<Vec<Value>> {
+    let st: Value = reqwest::get(format!("{api}/_control/state"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(
+        st["outbound"]
+            .as_array()?
+            .iter()
+            .filter(|m| {
+                m["method"]
+                    .as_str()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("sendMessage"))
+            })
+            .cloned()
+            .collect(),
+    )
+}
+
+/// A real Alertmanager (Debian's package) on a free port, ready; its guard
+/// and URL. `None` (test skipped) when not installed outside CI.
+pub async fn alertmanager(dir: &std::path::Path) -> Option<(Kill, String)> {
+    let Some(am_bin) = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install prometheus-alertmanager"
+        );
+        eprintln!("skipped: apt-get install prometheus-alertmanager");
+        return None;
+    };
+    let conf = dir.join("am.yml");
+    std::fs::write(
+        &conf,
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let guard = Kill(
+        std::process::Command::new(am_bin)
+            .arg(format!("--config.file={}", conf.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let am = format!("http://127.0.0.1:{port}");
+    wait_for(Duration::from_secs(20), "Alertmanager ready", || {
+        let am = am.clone();
+        async move {
+            reqwest::get(format!("{am}/-/ready"))
+                .await
+                .ok()?
+                .status()
+                .is_success()
+                .then_some(())
+        }
+    })
+    .await;
+    Some((guard, am))
+}
+
+/// Alertmanager's active alerts.
+pub async fn am_active(am: &str) -> Option<Vec<Value>> {
+    let v: Value = reqwest::get(format!("{am}/api/v2/alerts?active=true"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(
+        v.as_array()?
+            .iter()
+            .filter(|a| a["status"]["state"] == "active")
+            .cloned()
+            .collect(),
+    )
 }

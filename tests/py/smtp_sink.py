@@ -12,7 +12,7 @@ port, out = int(sys.argv[1]), sys.argv[2]
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         with open(out, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+            f.write(json.dumps({"t": time.time(), "from": envelope.mail_from, "to": envelope.rcpt_tos,
                                 "data": envelope.content.decode("utf-8", "replace")}) + "\n")
         return "250 OK"
 
