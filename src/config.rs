@@ -842,6 +842,60 @@ mod tests {
     }
 
     #[test]
+    fn routes_windows_and_templates_are_checked() {
+        let ok = r#"
+[alerting]
+group_by = ["alertname"]
+fallback = ["mail"]
+[[alerting.routes]]
+name = "critical"
+match = { severity = "critical" }
+match_re = { channel = "whatsapp|telegram" }
+integrations = ["tg"]
+repeat_interval = "1h"
+continue = true
+[[alerting.maintenance]]
+name = "backup"
+matchers = ["channel=whatsapp"]
+weekdays = ["sun"]
+start = "03:00"
+end = "03:30"
+[[integrations]]
+name = "mail"
+type = "email"
+smtp = "smtp://127.0.0.1:25"
+from = "a@example.org"
+to = ["b@example.org"]
+subject = "{{ title }}"
+[[integrations]]
+name = "tg"
+type = "telegram"
+bot_token = "x"
+chat_id = "1"
+"#;
+        let cfg = parse(ok).unwrap();
+        assert_eq!(validate(&cfg, false), vec![]);
+        let bad = ok
+            .replace("integrations = [\"tg\"]", "integrations = [\"pager\"]")
+            .replace("start = \"03:00\"", "start = \"3 am\"")
+            .replace("{{ title }}", "{{ title ");
+        let got: Vec<String> = validate(&parse(&bad).unwrap(), false)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert!(
+            got[0].starts_with("error: integrations[0].subject: syntax error"),
+            "{got:#?}"
+        );
+        assert_eq!(got[1], "error: alerting.routes[0].integrations: no integration named \"pager\" (have: mail, tg)");
+        assert_eq!(
+            got[2],
+            "error: alerting.maintenance[0].start: \"3 am\" is not HH:MM"
+        );
+    }
+
+    #[test]
     fn shipped_example_is_valid() {
         let cfg = parse(include_str!("../examples/clawwatch.toml")).unwrap();
         assert_eq!(validate(&cfg, false), vec![]);

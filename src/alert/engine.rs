@@ -490,6 +490,14 @@ mod tests {
     }
 
     #[test]
+    fn every_alert_has_a_runbook_section() {
+        let doc = include_str!("../../docs/runbooks.md");
+        for name in ALERTS.iter().chain(&["ClawwatchDown"]) {
+            assert!(doc.contains(&format!("\n## {name}\n")), "{name}");
+        }
+    }
+
+    #[test]
     fn keyword_fires_on_new_matches_and_holds() {
         let mut e = Engine::default();
         let mut m = BTreeMap::from([("telegram".to_string(), 3u64)]);

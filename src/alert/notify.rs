@@ -489,7 +489,10 @@ mod tests {
         let a = alert("OpenClawChannelDown", "whatsapp", 0.0);
         let b = alert("OpenClawChannelDown", "discord", 5.0);
         let c = alert("OpenClawChannelDown", "telegram", 40.0);
-        assert_eq!(dispatch(&mut o, &r, std::slice::from_ref(&a), no, true, 0.0).queued, 0);
+        assert_eq!(
+            dispatch(&mut o, &r, std::slice::from_ref(&a), no, true, 0.0).queued,
+            0
+        );
         assert_eq!(
             dispatch(&mut o, &r, &[a.clone(), b.clone()], no, true, 29.0).queued,
             0
