@@ -693,3 +693,139 @@ hmac_secret_file = "{d}/hmac"
         assert!(!seen.contains(secret), "{secret} shown:\n{seen}");
     }
 }
+
+fn subjects(mail_log: &std::path::Path) -> Vec<String> {
+    mails(mail_log)
+        .iter()
+        .filter_map(|m| {
+            let data = m["data"]
+                .as_str()?
+                .replace("\r\n ", " ")
+                .replace("\n ", " ");
+            data.lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .map(|s| s.trim_end().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_gets_telegram_alerts_and_what_telegram_cannot_deliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_port = free_port();
+    let mail_log = dir.path().join("mail.jsonl");
+    let Some(_smtp) = smtp_sink(smtp_port, &mail_log) else {
+        return;
+    };
+    let Some((_tg, api)) = mock_telegram().await else {
+        return;
+    };
+    let integrations = vec![
+        IntegrationConfig {
+            name: "mail".into(),
+            kind: "email".into(),
+            smtp: Some(format!("smtp://127.0.0.1:{smtp_port}")),
+            from: Some("clawwatch@example.org".into()),
+            to: vec!["oncall@example.org".into()],
+            ..Default::default()
+        },
+        IntegrationConfig {
+            name: "tg".into(),
+            kind: "telegram".into(),
+            bot_token: Some(Secret::new(BOT_TOKEN)),
+            chat_id: Some(Secret::new(CHAT_ID)),
+            api_url: Some(api.clone()),
+            ..Default::default()
+        },
+    ];
+    let alerting = clawwatch::config::AlertingConfig {
+        integrations: Some(vec!["tg".into()]),
+        fallback: vec!["mail".into()],
+        fallback_after: Duration::from_secs(1),
+        ..Default::default()
+    };
+
+    // 1. Telegram is the channel in trouble: the alert also goes by mail, at once.
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "telegram-reconnect-storm".into(),
+            token: Some(TOKEN.into()),
+            speed: 5.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut cfg = config(sim.addr);
+    cfg.integrations = integrations.clone();
+    cfg.alerting = alerting.clone();
+    let side = clawwatch::app::start(cfg, Some(dir.path().join("s1")))
+        .await
+        .unwrap();
+    let storm = "[FIRING] telegram account default keeps dropping";
+    wait_for(Duration::from_secs(30), "the storm by mail", || {
+        let mail_log = mail_log.clone();
+        async move { subjects(&mail_log).iter().any(|s| s == storm).then_some(()) }
+    })
+    .await;
+    let tg = telegram_sent(&api).await.unwrap();
+    assert_eq!(
+        tg.iter()
+            .filter(|m| m["params"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("🔥 FIRING: telegram account default keeps dropping"))
+            .count(),
+        1
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+
+    // 2. The Bot API fails: after fallback_after the notice goes by mail too,
+    //    and Telegram still gets it once it works again.
+    let before = mails(&mail_log).len();
+    reqwest::Client::new()
+        .post(format!("{api}/_control/mode"))
+        .json(&serde_json::json!({"mode": "error500"}))
+        .send()
+        .await
+        .unwrap();
+    let sim = logout_sim(2.0).await;
+    let mut cfg = config(sim.addr);
+    cfg.integrations = integrations;
+    cfg.alerting = alerting;
+    let side = clawwatch::app::start(cfg, Some(dir.path().join("s2")))
+        .await
+        .unwrap();
+    let wa = "[FIRING] whatsapp account default needs a person to re-authenticate";
+    wait_for(Duration::from_secs(30), "the logout by mail", || {
+        let mail_log = mail_log.clone();
+        async move { subjects(&mail_log).iter().any(|s| s == wa).then_some(()) }
+    })
+    .await;
+    assert_eq!(mails(&mail_log).len(), before + 1);
+    reqwest::Client::new()
+        .post(format!("{api}/_control/mode"))
+        .json(&serde_json::json!({"mode": "ok"}))
+        .send()
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(40), "the logout by Telegram", || {
+        let api = api.clone();
+        async move {
+            telegram_sent(&api)
+                .await?
+                .iter()
+                .any(|m| {
+                    m["params"]["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("🔥 FIRING: whatsapp"))
+                })
+                .then_some(())
+        }
+    })
+    .await;
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}
