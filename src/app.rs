@@ -555,6 +555,17 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         );
     }
     metrics.queue_length.set(outbox.pending.len() as i64);
+    // Counters start at 0, so that the first failure shows in rate().
+    for (name, _) in &hooks {
+        for result in ["sent", "failed", "dropped"] {
+            let _ = metrics
+                .notifications
+                .get_or_create(&crate::metrics::NotifyLabels {
+                    integration: name.clone(),
+                    result,
+                });
+        }
+    }
     let outbox = Arc::new(std::sync::Mutex::new(outbox));
     let logs_watched = !cfg.logs.paths.is_empty();
     let deliver = Arc::new(tokio::sync::Notify::new());

@@ -116,6 +116,31 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 "telegram".into(),
                 config::OptDuration(Some(std::time::Duration::from_secs(8))),
             );
+            // The demo's alerts go to a receiver that prints them.
+            let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            cfg.integrations = vec![config::IntegrationConfig {
+                name: "demo-printer".into(),
+                kind: "webhook".into(),
+                url: Some(format!("http://{}/notice", receiver.local_addr()?)),
+                ..Default::default()
+            }];
+            tokio::spawn(async move {
+                let app = axum::Router::new().route(
+                    "/notice",
+                    axum::routing::post(
+                        |axum::Json(v): axum::Json<serde_json::Value>| async move {
+                            let line = format!(
+                                "notice: {} {}\n",
+                                v["status"].as_str().unwrap_or("").to_uppercase(),
+                                v["title"].as_str().unwrap_or("")
+                            );
+                            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+                            "ok"
+                        },
+                    ),
+                );
+                let _ = axum::serve(receiver, app).await;
+            });
             let running = clawwatch::app::start(cfg, Some(dir.join("state"))).await?;
             let a = running.addr;
             let banner = format!(
@@ -125,6 +150,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                  health detail   http://{a}/health/detail   (try: curl -s http://{a}/health/detail | jq .channels)\n  \
                  history         http://{a}/api/v1/history\n  \
                  events          http://{a}/api/v1/events\n  \
+                 alerts          http://{a}/api/v1/alerts   (notices print below)\n  \
                  table           clawwatch status --url http://{a}\n\
                  Every state shows within a minute. Ctrl-C stops.\n",
                 sim.addr,

@@ -370,6 +370,25 @@ impl Metrics {
             "Failures talking to the gateway, by kind",
             m.gateway_errors.clone(),
         );
+        // Every kind starts at 0, so that the first error shows in rate().
+        {
+            use GatewayErrorKind::*;
+            for kind in [
+                Connect,
+                Timeout,
+                Auth,
+                Protocol,
+                NotPaired,
+                MissingScope,
+                Unavailable,
+                MalformedFrame,
+                OversizedFrame,
+                Closed,
+                Rpc,
+            ] {
+                let _ = m.gateway_errors.get_or_create(&KindLabels { kind });
+            }
+        }
         r.register(
             "clawwatch_config_last_reload_successful",
             "1 if the last config load succeeded",

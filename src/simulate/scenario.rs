@@ -519,6 +519,14 @@ impl World {
                 if a.phase == Phase::Ready && channel != "whatsapp" {
                     r.insert("lastTransportActivityAt".into(), json!(now_ms));
                 }
+                // A message arrives every 20 s while connected.
+                if a.phase == Phase::Ready {
+                    let tick = now_ms - now_ms.rem_euclid(20_000);
+                    let since = r.get("lastConnectedAt").and_then(Value::as_i64).unwrap_or(0);
+                    if tick >= since {
+                        r.insert("lastInboundAt".into(), json!(tick));
+                    }
+                }
                 // The real gateway probes Telegram and Discord, not WhatsApp.
                 if probe && channel != "whatsapp" {
                     let ok = matches!(a.phase, Phase::Ready | Phase::Stalled | Phase::Starting);
