@@ -214,6 +214,56 @@ async fn demo_to_prometheus_to_alertmanager_and_every_panel_has_data() {
         .unwrap()
         .starts_with("docs/runbooks.md#"));
 
+    // The example's inhibition: AuthRequired silences Down for the same
+    // account, not for another one.
+    let am = format!("http://127.0.0.1:{am_port}");
+    let fake = |name: &str, account: &str| {
+        serde_json::json!({"labels": {"alertname": name, "severity": "critical", "job": "clawwatch",
+            "instance": "inhibit-test", "channel": "discord", "account": account},
+            "annotations": {"summary": format!("{name} {account}")}})
+    };
+    let r = reqwest::Client::new()
+        .post(format!("{am}/api/v2/alerts"))
+        .json(&serde_json::json!([
+            fake("OpenClawChannelAuthRequired", "a"),
+            fake("OpenClawChannelDown", "a"),
+            fake("OpenClawChannelDown", "b"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let seen = |got: &Arc<Mutex<Vec<Value>>>| -> Vec<String> {
+        let mut v: Vec<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["labels"]["instance"] == "inhibit-test")
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["labels"]["alertname"].as_str().unwrap(),
+                    a["labels"]["account"].as_str().unwrap()
+                )
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    wait_for(Duration::from_secs(30), "the uninhibited alerts", || {
+        let got = got.clone();
+        async move { (seen(&got).len() >= 2).then_some(()) }
+    })
+    .await;
+    // Group wait is 5 s; anything inhibited-but-leaking would be here by now.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(
+        seen(&got),
+        ["OpenClawChannelAuthRequired a", "OpenClawChannelDown b"]
+    );
+
     // Every dashboard panel's query returns data.
     let mut checked = 0;
     for entry in std::fs::read_dir(root().join("dashboards")).unwrap() {
