@@ -440,3 +440,91 @@ async fn test_alert_reports_each_integration() {
         ("hook: ok", Some(0))
     );
 }
+
+fn cli(args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_cli_adds_lists_expires_and_survives_a_restart() {
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "steady".into(),
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let side = clawwatch::app::start(config(sim.addr), Some(dir.path().into()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", side.addr);
+    let (ok, out) = cli(&[
+        "silence",
+        "add",
+        "channel=whatsapp",
+        "alertname=~OpenClaw.*",
+        "--duration",
+        "2h",
+        "--comment",
+        "relinking",
+        "--url",
+        &base,
+    ]);
+    assert!(ok, "{out}");
+    let id = out.trim().to_string();
+    assert_eq!(id.len(), 32, "{out}");
+    let (ok, out) = cli(&["silence", "list", "--url", &base]);
+    assert!(ok, "{out}");
+    let row = out.lines().find(|l| l.starts_with(&id)).expect(&out);
+    for want in [
+        "active",
+        "channel=whatsapp,alertname=~OpenClaw.*",
+        "relinking",
+    ] {
+        assert!(row.contains(want), "{want:?} not in {row:?}");
+    }
+    let (ok, out) = cli(&["silence", "add", "chanel=x", "--url", &base]);
+    assert!(!ok);
+    assert!(out.contains("no label \"chanel\""), "{out}");
+    side.cancel.cancel();
+    side.done.await.unwrap();
+
+    // Persisted: a restarted sidecar still has it, and it can be expired.
+    let side = clawwatch::app::start(config(sim.addr), Some(dir.path().into()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", side.addr);
+    let (ok, out) = cli(&["silence", "list", "--json", "--url", &base]);
+    assert!(ok, "{out}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (list[0]["id"].as_str(), list[0]["status"].as_str()),
+        (Some(id.as_str()), Some("active"))
+    );
+    assert_eq!(
+        cli(&["silence", "expire", &id, "--url", &base]),
+        (true, format!("expired {id}\n"))
+    );
+    let (_, out) = cli(&["silence", "list", "--json", "--url", &base]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["status"], "expired");
+    let (ok, out) = cli(&["silence", "expire", "nope", "--url", &base]);
+    assert!(!ok && out.contains("no silence \"nope\""), "{out}");
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}
