@@ -528,3 +528,81 @@ async fn silence_cli_adds_lists_expires_and_survives_a_restart() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_mutes_like_a_silence() {
+    let (url, s) = webhook_sink(0).await;
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "whatsapp-logged-out".into(),
+            token: Some(TOKEN.into()),
+            speed: 5.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // A window from a minute ago to an hour from now (UTC).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let hhmm = |t: u64| format!("{:02}:{:02}", t / 3600 % 24, t / 60 % 60);
+    let mut cfg = config(sim.addr);
+    cfg.alerting.maintenance = vec![clawwatch::config::MaintenanceConfig {
+        name: "relink".into(),
+        matchers: vec!["channel=whatsapp".into()],
+        weekdays: vec![],
+        start: hhmm(now - 60),
+        end: hhmm(now + 3600),
+    }];
+    cfg.integrations = vec![clawwatch::config::IntegrationConfig {
+        name: "hook".into(),
+        kind: "webhook".into(),
+        url: Some(url),
+        ..Default::default()
+    }];
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let base = format!("http://{}", side.addr);
+    let listed: Value = reqwest::get(format!("{base}/api/v1/silences"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (listed[0]["id"].as_str(), listed[0]["status"].as_str()),
+        (Some("maintenance:relink"), Some("active"))
+    );
+    wait_for(Duration::from_secs(20), "the alert, muted", || {
+        let base = base.clone();
+        async move {
+            let v: Value = reqwest::get(format!("{base}/api/v1/alerts"))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v.as_array()?
+                .iter()
+                .any(|a| a["silenced"] == true)
+                .then_some(())
+        }
+    })
+    .await;
+    wait_for(Duration::from_secs(20), "whatsapp relinked", || {
+        let base = base.clone();
+        async move {
+            let (_, doc) = try_health(&base).await?;
+            (account(&doc, "whatsapp", "default")?.0 == "connected").then_some(())
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(s.got.lock().unwrap().is_empty());
+    let m = metrics(&base).await;
+    assert_eq!(sum(&m, "clawwatch_notifications_total", &[]), 0.0);
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}
