@@ -606,3 +606,77 @@ async fn a_maintenance_window_mutes_like_a_silence() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_gathers_alerts_into_one_notice() {
+    let (url, s) = webhook_sink(0).await;
+    // fleet: 3 of 300 accounts need re-authentication 5 s in.
+    let sim = simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Options {
+            scenario: "fleet".into(),
+            fleet_size: 300,
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut cfg = config(sim.addr);
+    cfg.alerting.routes = vec![clawwatch::config::RouteConfig {
+        name: "auth".into(),
+        matchers: [(
+            "alertname".to_string(),
+            "OpenClawChannelAuthRequired".to_string(),
+        )]
+        .into(),
+        integrations: vec!["hook".into()],
+        group_by: Some(vec!["alertname".into()]),
+        group_wait: Some(Duration::from_secs(2)),
+        ..Default::default()
+    }];
+    cfg.alerting.integrations = Some(vec![]);
+    cfg.integrations = vec![clawwatch::config::IntegrationConfig {
+        name: "hook".into(),
+        kind: "webhook".into(),
+        url: Some(url),
+        ..Default::default()
+    }];
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let got = s.got.clone();
+    wait_for(Duration::from_secs(30), "the grouped notice", || {
+        let got = got.clone();
+        async move { (!got.lock().unwrap().is_empty()).then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = s.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let n = &got[0];
+    assert_eq!(n["title"], "3 alerts firing (OpenClawChannelAuthRequired)");
+    assert_eq!(n["route"], "auth");
+    assert_eq!(n["group"], "alertname=\"OpenClawChannelAuthRequired\"");
+    let mut who: Vec<String> = n["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}/{}",
+                a["channel"].as_str().unwrap(),
+                a["account"].as_str().unwrap()
+            )
+        })
+        .collect();
+    who.sort();
+    assert_eq!(
+        who,
+        [
+            "telegram/acct-0001",
+            "telegram/acct-0292",
+            "whatsapp/acct-0197"
+        ]
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}
