@@ -157,6 +157,9 @@ pub struct Engine {
     thresholds: Thresholds,
     gateway_down_since: Option<Ts>,
     keyword: HashMap<String, (u64, Ts)>,
+    /// When each account last stopped being connected: moving between
+    /// failure states does not restart `OpenClawChannelDown`'s clock.
+    down_since: HashMap<(String, String), Ts>,
 }
 
 fn runbook(name: &str) -> String {
@@ -211,7 +214,18 @@ impl Engine {
             fix,
             runbook: runbook(name),
         };
+        let mut down_since = std::mem::take(&mut self.down_since);
+        let mut still_down = HashMap::new();
         for a in inp.accounts {
+            let key = (a.channel.clone(), a.account.clone());
+            let down_since = match (a.state, down_since.remove(&key)) {
+                (State::Connected, _) => a.since,
+                (_, Some(t)) => t.min(a.since),
+                (_, None) => a.since,
+            };
+            if a.state != State::Connected {
+                still_down.insert(key, down_since);
+            }
             let who = format!("{} account {}", a.channel, a.account);
             let why = a.reason.map(|r| r.as_str()).unwrap_or("unknown");
             let fix = || fix_for(&a.channel, a.state, a.reason);
@@ -234,18 +248,18 @@ impl Engine {
                     fix(),
                 ));
             } else if a.state != State::Connected
-                && now - a.since >= t.channel_down_after.as_secs_f64()
+                && now - down_since >= t.channel_down_after.as_secs_f64()
             {
                 // auth_required has its own alert; Down would only repeat it.
                 out.push(alert(
                     "OpenClawChannelDown",
                     "critical",
                     a,
-                    a.since,
+                    down_since,
                     format!("{who} is {} ({why})", a.state),
                     format!(
                         "{who} has not been connected since {}.{last_error}",
-                        crate::state::rfc3339(a.since)
+                        crate::state::rfc3339(down_since)
                     ),
                     fix(),
                 ));
@@ -331,6 +345,7 @@ impl Engine {
                 }
             }
         }
+        self.down_since = still_down;
         for (ch, n) in inp.disconnect_matches {
             let e = self
                 .keyword
@@ -495,6 +510,36 @@ mod tests {
         for name in ALERTS.iter().chain(&["ClawwatchDown"]) {
             assert!(doc.contains(&format!("\n## {name}\n")), "{name}");
         }
+    }
+
+    #[test]
+    fn down_counts_from_the_last_connected_state() {
+        let mut e = Engine::default();
+        let none = BTreeMap::new();
+        let mut run = |a: AccountView, now| {
+            e.evaluate(
+                &Inputs {
+                    accounts: &[a],
+                    history: &[],
+                    gateway_up: true,
+                    disconnect_matches: &none,
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
+                },
+                now,
+            )
+        };
+        assert!(run(acct(State::Reconnecting, 100.0), 200.0).is_empty());
+        // Still not connected, in another state since 250.
+        assert!(run(acct(State::Connecting, 250.0), 399.0).is_empty());
+        let got = run(acct(State::Connecting, 250.0), 400.0);
+        assert_eq!(
+            (got[0].name, got[0].active_since),
+            ("OpenClawChannelDown", 100.0)
+        );
+        // Connected in between: the clock starts again.
+        assert!(run(acct(State::Connected, 500.0), 500.0).is_empty());
+        assert!(run(acct(State::Reconnecting, 600.0), 800.0).is_empty());
     }
 
     #[test]
