@@ -272,6 +272,37 @@ async fn demo_to_prometheus_to_alertmanager_and_every_panel_has_data() {
             continue;
         }
         let dash: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        // Each query variable (label_values(selector, label)) has values.
+        for v in dash["templating"]["list"].as_array().unwrap() {
+            let Some(q) = v["query"]["query"].as_str() else {
+                continue;
+            };
+            let inner = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("unexpected variable query {q}"));
+            let (selector, label) = inner.rsplit_once(',').unwrap();
+            let selector = selector
+                .replace("$instance", ".+")
+                .replace("$channel", ".+")
+                .replace("$job", ".+");
+            let label = label.trim();
+            let vals: Value = reqwest::Client::new()
+                .get(format!("{prom}/api/v1/label/{label}/values"))
+                .query(&[("match[]", selector.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(
+                vals["data"].as_array().is_some_and(|a| !a.is_empty()),
+                "variable {} ({q}) has no values: {vals}",
+                v["name"]
+            );
+            checked += 1;
+        }
         for (title, expr) in panel_queries(&dash) {
             let v = wait_for(
                 Duration::from_secs(60),
@@ -293,5 +324,5 @@ async fn demo_to_prometheus_to_alertmanager_and_every_panel_has_data() {
             checked += 1;
         }
     }
-    assert!(checked >= 20, "only {checked} panel queries");
+    assert!(checked >= 40, "only {checked} panel and variable queries");
 }
