@@ -297,16 +297,7 @@ impl StateTask {
                 now,
             );
             drop(silences);
-            for n in &d.dropped {
-                tracing::error!(integration = %n.integration, id = %n.id, "Outbox full: dropped the oldest notification (raise alerting.outbox_max).");
-                self.metrics
-                    .notifications
-                    .get_or_create(&crate::metrics::NotifyLabels {
-                        integration: n.integration.clone(),
-                        result: "dropped",
-                    })
-                    .inc();
-            }
+            count_dropped(&self.metrics, &d.dropped);
             if d.changed {
                 if let Err(e) = o.save() {
                     tracing::error!(error = %e, "Cannot save the outbox; queued notifications may be lost on a crash.");
@@ -712,6 +703,20 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
     Ok(Running { addr, cancel, done })
 }
 
+/// Logs and counts notices the full outbox pushed out.
+fn count_dropped(metrics: &Metrics, dropped: &[crate::alert::outbox::Notification]) {
+    for n in dropped {
+        tracing::error!(integration = %n.integration, id = %n.id, "Outbox full: dropped the oldest notification (raise alerting.outbox_max).");
+        metrics
+            .notifications
+            .get_or_create(&crate::metrics::NotifyLabels {
+                integration: n.integration.clone(),
+                result: "dropped",
+            })
+            .inc();
+    }
+}
+
 /// Delivers the outbox: due notices go out, failures are retried later.
 async fn deliver_loop(
     hooks: Vec<(String, crate::alert::Sink)>,
@@ -775,15 +780,7 @@ async fn deliver_loop(
                                 o.failed(&n.id, &n.integration, now_ts(), after, fallback_after);
                             for c in copies {
                                 tracing::warn!(integration = %n.integration, fallback = %c.integration, id = %n.id, "Still failing: sending a copy through the fallback.");
-                                for d in o.push(c) {
-                                    metrics
-                                        .notifications
-                                        .get_or_create(&crate::metrics::NotifyLabels {
-                                            integration: d.integration.clone(),
-                                            result: "dropped",
-                                        })
-                                        .inc();
-                                }
+                                count_dropped(&metrics, &o.push(c));
                             }
                         }
                         None => {

@@ -429,27 +429,13 @@ async fn silence(url: &str, command: clawwatch::cli::SilenceCommand) -> anyhow::
                 "ID", "STATUS", "STARTS", "ENDS", "MATCHERS"
             );
             for s in doc.as_array().into_iter().flatten() {
-                let m: Vec<String> = s["matchers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|m| {
-                        let op = match (
-                            m["isEqual"].as_bool() != Some(false),
-                            m["isRegex"].as_bool() == Some(true),
-                        ) {
-                            (true, false) => "=",
-                            (false, false) => "!=",
-                            (true, true) => "=~",
-                            (false, true) => "!~",
-                        };
-                        format!(
-                            "{}{op}{}",
-                            m["name"].as_str().unwrap_or(""),
-                            m["value"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect();
+                let m: Vec<String> = serde_json::from_value::<
+                    Vec<clawwatch::alert::silence::Matcher>,
+                >(s["matchers"].clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|m| format!("{}{}{}", m.name, m.op(), m.value))
+                .collect();
                 let t = |k: &str| {
                     s[k].as_str()
                         .unwrap_or("")

@@ -104,17 +104,12 @@ pub struct Alert {
 impl Alert {
     /// Identity for deduplication: name and labels.
     pub fn fingerprint(&self) -> String {
-        let mut fp = format!(
-            "{}/{}/{}",
+        fingerprint(
             self.name,
-            self.channel.as_deref().unwrap_or(""),
-            self.account.as_deref().unwrap_or("")
-        );
-        if let Some(i) = &self.integration {
-            fp.push('/');
-            fp.push_str(i);
-        }
-        fp
+            self.channel.as_deref(),
+            self.account.as_deref(),
+            self.integration.as_deref(),
+        )
     }
 
     /// A label's value (`alertname`, `severity`, `channel`, `account`,
@@ -129,6 +124,21 @@ impl Alert {
             _ => "",
         }
     }
+}
+
+/// `name/channel/account[/integration]`: an alert's identity, also in notice ids.
+pub fn fingerprint(
+    name: &str,
+    channel: Option<&str>,
+    account: Option<&str>,
+    integration: Option<&str>,
+) -> String {
+    let mut fp = format!("{name}/{}/{}", channel.unwrap_or(""), account.unwrap_or(""));
+    if let Some(i) = integration {
+        fp.push('/');
+        fp.push_str(i);
+    }
+    fp
 }
 
 /// The label names alerts carry.
@@ -450,6 +460,21 @@ mod tests {
         }
     }
 
+    static NO_MATCHES: BTreeMap<String, u64> = BTreeMap::new();
+    static NOT_FAILING: BTreeMap<String, Ts> = BTreeMap::new();
+
+    /// The gateway up, no log matches, nothing failing.
+    fn inputs<'a>(accounts: &'a [AccountView], history: &'a [Event]) -> Inputs<'a> {
+        Inputs {
+            accounts,
+            history,
+            gateway_up: true,
+            disconnect_matches: &NO_MATCHES,
+            failing: &NOT_FAILING,
+            last_log_line: None,
+        }
+    }
+
     fn names(alerts: &[Alert]) -> Vec<&'static str> {
         alerts.iter().map(|a| a.name).collect()
     }
@@ -457,20 +482,8 @@ mod tests {
     #[test]
     fn auth_required_fires_at_once_and_down_after_five_minutes() {
         let mut e = Engine::default();
-        let none = BTreeMap::new();
         let inp = |a: &[AccountView]| -> Vec<Alert> {
-            Engine::evaluate(
-                &mut Engine::default(),
-                &Inputs {
-                    accounts: a,
-                    history: &[],
-                    gateway_up: true,
-                    disconnect_matches: &none,
-                    failing: &BTreeMap::new(),
-                    last_log_line: None,
-                },
-                1000.0,
-            )
+            Engine::evaluate(&mut Engine::default(), &inputs(a, &[]), 1000.0)
         };
         assert_eq!(
             names(&inp(&[acct(State::AuthRequired, 1000.0)])),
@@ -483,17 +496,7 @@ mod tests {
         );
         assert!(inp(&[acct(State::Connected, 0.0)]).is_empty());
         let a = [acct(State::AuthRequired, 0.0)];
-        let got = e.evaluate(
-            &Inputs {
-                accounts: &a,
-                history: &[],
-                gateway_up: true,
-                disconnect_matches: &none,
-                failing: &BTreeMap::new(),
-                last_log_line: None,
-            },
-            1000.0,
-        );
+        let got = e.evaluate(&inputs(&a, &[]), 1000.0);
         assert_eq!(
             got[0].fingerprint(),
             "OpenClawChannelAuthRequired/whatsapp/default"
@@ -515,20 +518,7 @@ mod tests {
     #[test]
     fn down_counts_from_the_last_connected_state() {
         let mut e = Engine::default();
-        let none = BTreeMap::new();
-        let mut run = |a: AccountView, now| {
-            e.evaluate(
-                &Inputs {
-                    accounts: &[a],
-                    history: &[],
-                    gateway_up: true,
-                    disconnect_matches: &none,
-                    failing: &BTreeMap::new(),
-                    last_log_line: None,
-                },
-                now,
-            )
-        };
+        let mut run = |a: AccountView, now| e.evaluate(&inputs(&[a], &[]), now);
         assert!(run(acct(State::Reconnecting, 100.0), 200.0).is_empty());
         // Still not connected, in another state since 250.
         assert!(run(acct(State::Connecting, 250.0), 399.0).is_empty());
@@ -549,12 +539,8 @@ mod tests {
         let run = |e: &mut Engine, m: &BTreeMap<String, u64>, now| {
             names(&e.evaluate(
                 &Inputs {
-                    accounts: &[],
-                    history: &[],
-                    gateway_up: true,
                     disconnect_matches: m,
-                    failing: &BTreeMap::new(),
-                    last_log_line: None,
+                    ..inputs(&[], &[])
                 },
                 now,
             ))
@@ -576,16 +562,11 @@ mod tests {
     #[test]
     fn gateway_down_after_a_minute() {
         let mut e = Engine::default();
-        let none = BTreeMap::new();
         let mut run = |up, now| {
             names(&e.evaluate(
                 &Inputs {
-                    accounts: &[],
-                    history: &[],
                     gateway_up: up,
-                    disconnect_matches: &none,
-                    failing: &BTreeMap::new(),
-                    last_log_line: None,
+                    ..inputs(&[], &[])
                 },
                 now,
             ))
@@ -600,7 +581,6 @@ mod tests {
     #[test]
     fn flapping_and_storm_count_recent_events() {
         let mut e = Engine::default();
-        let none = BTreeMap::new();
         let mut hist = Vec::new();
         for i in 0..6 {
             let at = 1000.0 - f64::from(i) * 10.0;
@@ -620,32 +600,12 @@ mod tests {
             });
         }
         let a = [acct(State::Connected, 1000.0)];
-        let got = names(&e.evaluate(
-            &Inputs {
-                accounts: &a,
-                history: &hist,
-                gateway_up: true,
-                disconnect_matches: &none,
-                failing: &BTreeMap::new(),
-                last_log_line: None,
-            },
-            1000.0,
-        ));
+        let got = names(&e.evaluate(&inputs(&a, &hist), 1000.0));
         assert_eq!(
             got,
             vec!["OpenClawChannelFlapping", "OpenClawReconnectStorm"]
         );
-        let later = names(&e.evaluate(
-            &Inputs {
-                accounts: &a,
-                history: &hist,
-                gateway_up: true,
-                disconnect_matches: &none,
-                failing: &BTreeMap::new(),
-                last_log_line: None,
-            },
-            2000.0,
-        ));
+        let later = names(&e.evaluate(&inputs(&a, &hist), 2000.0));
         assert!(later.is_empty(), "{later:?}");
     }
 }

@@ -178,17 +178,7 @@ pub struct Dispatched {
 
 fn notice_id(route: &str, key: &str, g: &Group, items: &[Item], repeat: bool) -> String {
     let base = if let [one] = items {
-        let fp = format!(
-            "{}/{}/{}{}",
-            one.alert,
-            one.channel.as_deref().unwrap_or(""),
-            one.account.as_deref().unwrap_or(""),
-            one.integration
-                .as_deref()
-                .map(|i| format!("/{i}"))
-                .unwrap_or_default()
-        );
-        format!("{fp}@{}/{}", one.active_since, one.status)
+        format!("{}@{}/{}", one.fingerprint(), one.active_since, one.status)
     } else {
         format!("{key}#{}", g.seq)
     };

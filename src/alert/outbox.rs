@@ -56,6 +56,18 @@ impl Item {
     }
 }
 
+impl Item {
+    /// The alert's identity (see [`super::engine::fingerprint`]).
+    pub fn fingerprint(&self) -> String {
+        super::engine::fingerprint(
+            &self.alert,
+            self.channel.as_deref(),
+            self.account.as_deref(),
+            self.integration.as_deref(),
+        )
+    }
+}
+
 /// One notice (one group's alerts) to one integration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {

@@ -110,6 +110,16 @@ impl Matcher {
         Matcher::new(name, value, op.ends_with('~'), op.starts_with('='))
     }
 
+    /// `=`, `!=`, `=~` or `!~`.
+    pub fn op(&self) -> &'static str {
+        match (self.is_equal, self.is_regex) {
+            (true, false) => "=",
+            (false, false) => "!=",
+            (true, true) => "=~",
+            (false, true) => "!~",
+        }
+    }
+
     /// True when the alert's label satisfies the matcher.
     pub fn matches(&self, a: &Alert) -> bool {
         let v = a.label(&self.name);
@@ -123,13 +133,7 @@ impl Matcher {
 
 impl std::fmt::Display for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let op = match (self.is_equal, self.is_regex) {
-            (true, false) => "=",
-            (false, false) => "!=",
-            (true, true) => "=~",
-            (false, true) => "!~",
-        };
-        write!(f, "{}{op}{:?}", self.name, self.value)
+        write!(f, "{}{}{:?}", self.name, self.op(), self.value)
     }
 }
 
@@ -361,6 +365,11 @@ impl Window {
         })
     }
 
+    /// True when the window is on at `now` and its matchers select `a`.
+    pub fn mutes(&self, a: &Alert, now: Ts) -> bool {
+        self.occurrence(now).is_some() && self.matchers.iter().all(|m| m.matches(a))
+    }
+
     /// The window as a silence at `now`, when it is on.
     pub fn silence(&self, now: Ts) -> Option<Silence> {
         let (start, end) = self.occurrence(now)?;
@@ -442,12 +451,7 @@ impl Silences {
 
     /// True when something mutes `a` at `now`.
     pub fn mutes(&self, a: &Alert, now: Ts) -> bool {
-        self.list.iter().any(|s| s.mutes(a, now))
-            || self
-                .windows
-                .iter()
-                .filter_map(|w| w.silence(now))
-                .any(|s| s.mutes(a, now))
+        self.list.iter().any(|s| s.mutes(a, now)) || self.windows.iter().any(|w| w.mutes(a, now))
     }
 
     /// Adds a silence and saves.

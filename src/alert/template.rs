@@ -25,17 +25,9 @@ clawwatch {{ version }} · notice {{ id }}
 "#;
 
 /// The compiled templates of one integration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Templates {
     env: Environment<'static>,
-}
-
-impl Clone for Templates {
-    fn clone(&self) -> Self {
-        Templates {
-            env: self.env.clone(),
-        }
-    }
 }
 
 impl Templates {
