@@ -10,17 +10,7 @@ use std::time::Duration;
 
 async fn logout_notices(fail_first: u32) -> (Vec<(String, String, String)>, String) {
     let (url, s) = webhook_sink(fail_first).await;
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "whatsapp-logged-out".into(),
-            token: Some(TOKEN.into()),
-            speed: 5.0,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("whatsapp-logged-out", 5.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = vec![clawwatch::config::IntegrationConfig {
         name: "hook".into(),
@@ -136,17 +126,7 @@ async fn email_to_a_real_smtp_server() {
     let Some(_smtp) = smtp_sink(port, &out) else {
         return;
     };
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "whatsapp-logged-out".into(),
-            token: Some(TOKEN.into()),
-            speed: 5.0,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("whatsapp-logged-out", 5.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = vec![clawwatch::config::IntegrationConfig {
         name: "ops-mail".into(),
@@ -161,11 +141,7 @@ async fn email_to_a_real_smtp_server() {
     let mails = wait_for(Duration::from_secs(30), "two mails", || {
         let o = o.clone();
         async move {
-            let text = std::fs::read_to_string(&o).ok()?;
-            let v: Vec<Value> = text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
+            let v = mails(&o);
             (v.len() >= 2).then_some(v)
         }
     })
@@ -176,25 +152,12 @@ async fn email_to_a_real_smtp_server() {
         2,
         "exactly two mails"
     );
-    // Headers may be folded (RFC 5322): unfold before reading the subject.
-    let subject = |m: &Value| {
-        let data = m["data"]
-            .as_str()
-            .unwrap()
-            .replace("\r\n ", " ")
-            .replace("\n ", " ");
-        data.lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap()
-            .trim_end()
-            .to_string()
-    };
     assert_eq!(
-        subject(&mails[0]),
+        subject(&mails[0]).unwrap(),
         "[FIRING] whatsapp account default needs a person to re-authenticate"
     );
     assert_eq!(
-        subject(&mails[1]),
+        subject(&mails[1]).unwrap(),
         "[RESOLVED] whatsapp account default needs a person to re-authenticate"
     );
     assert_eq!(
@@ -225,17 +188,7 @@ async fn telegram_to_the_bot_api_emulator() {
         return;
     };
     let c = reqwest::Client::new();
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "whatsapp-logged-out".into(),
-            token: Some(TOKEN.into()),
-            speed: 5.0,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("whatsapp-logged-out", 5.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = vec![clawwatch::config::IntegrationConfig {
         name: "ops-telegram".into(),
@@ -341,17 +294,7 @@ async fn alertmanager_receives_firing_and_resolve() {
     let Some((_am, am)) = alertmanager(dir.path()).await else {
         return;
     };
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "whatsapp-logged-out".into(),
-            token: Some(TOKEN.into()),
-            speed: 5.0,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("whatsapp-logged-out", 5.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = vec![clawwatch::config::IntegrationConfig {
         name: "am".into(),
@@ -458,16 +401,7 @@ fn cli(args: &[&str]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_cli_adds_lists_expires_and_survives_a_restart() {
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "steady".into(),
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("steady", 1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let side = clawwatch::app::start(config(sim.addr), Some(dir.path().into()))
         .await
@@ -532,17 +466,7 @@ async fn silence_cli_adds_lists_expires_and_survives_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintenance_window_mutes_like_a_silence() {
     let (url, s) = webhook_sink(0).await;
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "whatsapp-logged-out".into(),
-            token: Some(TOKEN.into()),
-            speed: 5.0,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("whatsapp-logged-out", 5.0).await;
     // A window from a minute ago to an hour from now (UTC).
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -591,13 +515,13 @@ async fn a_maintenance_window_mutes_like_a_silence() {
         }
     })
     .await;
-    wait_for(Duration::from_secs(20), "whatsapp relinked", || {
-        let base = base.clone();
-        async move {
-            let (_, doc) = try_health(&base).await?;
-            (account(&doc, "whatsapp", "default")?.0 == "connected").then_some(())
-        }
-    })
+    wait_state(
+        &base,
+        "whatsapp",
+        "default",
+        "connected",
+        Duration::from_secs(20),
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(s.got.lock().unwrap().is_empty());

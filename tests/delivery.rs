@@ -7,7 +7,6 @@
 
 mod common;
 use clawwatch::config::{IntegrationConfig, Secret};
-use clawwatch::simulate::{self, Options};
 use common::*;
 use serde_json::Value;
 use std::time::Duration;
@@ -15,20 +14,6 @@ use std::time::Duration;
 const BOT_TOKEN: &str = "123456789:AAGOOD_FakeTelegramTokenForTesting_000000";
 const CHAT_ID: &str = "-1001234567890";
 const HMAC: &str = "hmac-s3cret-for-the-hook";
-
-async fn logout_sim(speed: f64) -> simulate::Handle {
-    simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "whatsapp-logged-out".into(),
-            token: Some(TOKEN.into()),
-            speed,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-}
 
 fn count_by_status(items: &[Value], status_of: impl Fn(&Value) -> String) -> (usize, usize) {
     let s: Vec<String> = items.iter().map(status_of).collect();
@@ -38,14 +23,35 @@ fn count_by_status(items: &[Value], status_of: impl Fn(&Value) -> String) -> (us
     )
 }
 
+/// Email to the SMTP sink on `port`.
+fn mail_integration(port: u16) -> IntegrationConfig {
+    IntegrationConfig {
+        name: "mail".into(),
+        kind: "email".into(),
+        smtp: Some(format!("smtp://127.0.0.1:{port}")),
+        from: Some("clawwatch@example.org".into()),
+        to: vec!["oncall@example.org".into()],
+        ..Default::default()
+    }
+}
+
+/// Telegram through the Bot API emulator at `api`.
+fn tg_integration(api: &str) -> IntegrationConfig {
+    IntegrationConfig {
+        name: "tg".into(),
+        kind: "telegram".into(),
+        bot_token: Some(Secret::new(BOT_TOKEN)),
+        chat_id: Some(Secret::new(CHAT_ID)),
+        api_url: Some(api.into()),
+        ..Default::default()
+    }
+}
+
 fn mail_status(m: &Value) -> String {
-    let data = m["data"].as_str().unwrap_or("");
-    if data.contains("Subject: [FIRING]") {
-        "firing".into()
-    } else if data.contains("Subject: [RESOLVED]") {
-        "resolved".into()
-    } else {
-        "other".into()
+    match subject(m) {
+        Some(s) if s.starts_with("[FIRING]") => "firing".into(),
+        Some(s) if s.starts_with("[RESOLVED]") => "resolved".into(),
+        _ => "other".into(),
     }
 }
 
@@ -76,22 +82,8 @@ async fn one_firing_one_resolved_per_integration_and_nothing_when_silenced() {
     };
     let (hook_url, hook) = webhook_sink(0).await;
     let integrations = vec![
-        IntegrationConfig {
-            name: "mail".into(),
-            kind: "email".into(),
-            smtp: Some(format!("smtp://127.0.0.1:{smtp_port}")),
-            from: Some("clawwatch@example.org".into()),
-            to: vec!["oncall@example.org".into()],
-            ..Default::default()
-        },
-        IntegrationConfig {
-            name: "tg".into(),
-            kind: "telegram".into(),
-            bot_token: Some(Secret::new(BOT_TOKEN)),
-            chat_id: Some(Secret::new(CHAT_ID)),
-            api_url: Some(api.clone()),
-            ..Default::default()
-        },
+        mail_integration(smtp_port),
+        tg_integration(&api),
         IntegrationConfig {
             name: "hook".into(),
             kind: "webhook".into(),
@@ -108,7 +100,7 @@ async fn one_firing_one_resolved_per_integration_and_nothing_when_silenced() {
     ];
 
     // 1. Logout and relink: one firing and one resolved notice each.
-    let sim = logout_sim(5.0).await;
+    let sim = start_sim("whatsapp-logged-out", 5.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = integrations.clone();
     let side = clawwatch::app::start(cfg, Some(dir.path().join("state1")))
@@ -179,7 +171,7 @@ async fn one_firing_one_resolved_per_integration_and_nothing_when_silenced() {
     sim.cancel.cancel();
 
     // 2. The same under a silence: the alert fires, muted, and nothing goes out.
-    let sim = logout_sim(2.0).await;
+    let sim = start_sim("whatsapp-logged-out", 2.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = integrations;
     let side = clawwatch::app::start(cfg, Some(dir.path().join("state2")))
@@ -230,13 +222,13 @@ async fn one_firing_one_resolved_per_integration_and_nothing_when_silenced() {
         }
     })
     .await;
-    wait_for(Duration::from_secs(30), "whatsapp relinked", || {
-        let base = base.clone();
-        async move {
-            let (_, doc) = try_health(&base).await?;
-            (account(&doc, "whatsapp", "default")?.0 == "connected").then_some(())
-        }
-    })
+    wait_state(
+        &base,
+        "whatsapp",
+        "default",
+        "connected",
+        Duration::from_secs(30),
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let m = metrics(&base).await;
@@ -362,7 +354,7 @@ async fn an_outage_and_a_sigkill_lose_and_repeat_nothing() {
     let mail_log = dir.path().join("mail.jsonl");
     let side_log = dir.path().join("sidecar.log");
     // Logout 5 s in, relink 15 s in.
-    let sim = logout_sim(2.0).await;
+    let sim = start_sim("whatsapp-logged-out", 2.0).await;
     let cfg = sidecar_config(dir.path(), listen, sim.addr, smtp_port, tg_port);
     let base = format!("http://127.0.0.1:{listen}");
     let mut side = spawn_sidecar(&cfg, &side_log);
@@ -390,16 +382,12 @@ async fn an_outage_and_a_sigkill_lose_and_repeat_nothing() {
     side.0.wait().unwrap();
     let side = spawn_sidecar(&cfg, &side_log);
     // Restarted, it still knows the alert fires: no resolve before the relink.
-    wait_for(
+    wait_state(
+        &base,
+        "whatsapp",
+        "default",
+        "auth_required",
         Duration::from_secs(20),
-        "the restarted sidecar polled",
-        || {
-            let base = base.clone();
-            async move {
-                let (_, doc) = try_health(&base).await?;
-                (account(&doc, "whatsapp", "default")?.0 == "auth_required").then_some(())
-            }
-        },
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -499,7 +487,7 @@ async fn no_secret_in_logs_metrics_errors_or_health() {
         .await
         .unwrap();
     let (hook_url, _hook) = webhook_sink(1).await;
-    let sim = logout_sim(5.0).await;
+    let sim = start_sim("whatsapp-logged-out", 5.0).await;
     for (f, v) in [
         ("gw-token", TOKEN),
         ("bot-token", BOT_TOKEN),
@@ -694,21 +682,6 @@ hmac_secret_file = "{d}/hmac"
     }
 }
 
-fn subjects(mail_log: &std::path::Path) -> Vec<String> {
-    mails(mail_log)
-        .iter()
-        .filter_map(|m| {
-            let data = m["data"]
-                .as_str()?
-                .replace("\r\n ", " ")
-                .replace("\n ", " ");
-            data.lines()
-                .find_map(|l| l.strip_prefix("Subject: "))
-                .map(|s| s.trim_end().to_string())
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fallback_gets_telegram_alerts_and_what_telegram_cannot_deliver() {
     let dir = tempfile::tempdir().unwrap();
@@ -720,24 +693,7 @@ async fn the_fallback_gets_telegram_alerts_and_what_telegram_cannot_deliver() {
     let Some((_tg, api)) = mock_telegram().await else {
         return;
     };
-    let integrations = vec![
-        IntegrationConfig {
-            name: "mail".into(),
-            kind: "email".into(),
-            smtp: Some(format!("smtp://127.0.0.1:{smtp_port}")),
-            from: Some("clawwatch@example.org".into()),
-            to: vec!["oncall@example.org".into()],
-            ..Default::default()
-        },
-        IntegrationConfig {
-            name: "tg".into(),
-            kind: "telegram".into(),
-            bot_token: Some(Secret::new(BOT_TOKEN)),
-            chat_id: Some(Secret::new(CHAT_ID)),
-            api_url: Some(api.clone()),
-            ..Default::default()
-        },
-    ];
+    let integrations = vec![mail_integration(smtp_port), tg_integration(&api)];
     let alerting = clawwatch::config::AlertingConfig {
         integrations: Some(vec!["tg".into()]),
         fallback: vec!["mail".into()],
@@ -746,17 +702,7 @@ async fn the_fallback_gets_telegram_alerts_and_what_telegram_cannot_deliver() {
     };
 
     // 1. Telegram is the channel in trouble: the alert also goes by mail, at once.
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "telegram-reconnect-storm".into(),
-            token: Some(TOKEN.into()),
-            speed: 5.0,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("telegram-reconnect-storm", 5.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = integrations.clone();
     cfg.alerting = alerting.clone();
@@ -791,7 +737,7 @@ async fn the_fallback_gets_telegram_alerts_and_what_telegram_cannot_deliver() {
         .send()
         .await
         .unwrap();
-    let sim = logout_sim(2.0).await;
+    let sim = start_sim("whatsapp-logged-out", 2.0).await;
     let mut cfg = config(sim.addr);
     cfg.integrations = integrations;
     cfg.alerting = alerting;

@@ -26,16 +26,7 @@ async fn logged_out_line_beats_the_poll_and_streams() {
         ),
     )
     .unwrap();
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "steady".into(),
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("steady", 1.0).await;
     let mut cfg = config(sim.addr);
     // Only the log can tell: no poll comes in time.
     cfg.gateway.poll_interval = Duration::from_secs(3600);
@@ -152,16 +143,7 @@ async fn logged_out_line_beats_the_poll_and_streams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discord_reconnect_lines_count_as_reconnect_attempts() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "steady".into(),
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("steady", 1.0).await;
     let mut cfg = config(sim.addr);
     cfg.logs.paths = vec![dir.path().join("openclaw-*.log").display().to_string()];
     let side = clawwatch::app::start(cfg, Some(dir.path().join("state")))

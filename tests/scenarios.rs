@@ -80,6 +80,14 @@ fn to(m: &str, ch: &str, st: &str) -> f64 {
     counter(m, "openclaw_channel_transitions_total", ch, ("to", st))
 }
 
+/// Transitions into each state, in `State::ALL` order.
+fn per_state(m: &str, ch: &str) -> Vec<f64> {
+    clawwatch::model::State::ALL
+        .iter()
+        .map(|s| to(m, ch, s.as_str()))
+        .collect()
+}
+
 fn disc(m: &str, ch: &str, reason: &str) -> f64 {
     counter(
         m,
@@ -382,17 +390,7 @@ async fn cycle_walks_every_state() {
         .collect();
     assert_eq!(seen, all);
     let m = metrics(&p.base).await;
-    let tg: Vec<f64> = [
-        "connected",
-        "connecting",
-        "reconnecting",
-        "disconnected",
-        "error",
-        "auth_required",
-    ]
-    .iter()
-    .map(|s| to(&m, "telegram", s))
-    .collect();
+    let tg = per_state(&m, "telegram");
     assert_eq!(tg, vec![2.0, 1.0, 1.0, 1.0, 0.0, 1.0]);
     assert_eq!(
         (
@@ -401,17 +399,7 @@ async fn cycle_walks_every_state() {
         ),
         (1.0, 1.0)
     );
-    let dc: Vec<f64> = [
-        "connected",
-        "connecting",
-        "reconnecting",
-        "disconnected",
-        "error",
-        "auth_required",
-    ]
-    .iter()
-    .map(|s| to(&m, "discord", s))
-    .collect();
+    let dc = per_state(&m, "discord");
     assert_eq!(dc, vec![2.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
     assert_eq!(
         (
@@ -420,17 +408,7 @@ async fn cycle_walks_every_state() {
         ),
         (1.0, 1.0)
     );
-    let wa: Vec<f64> = [
-        "connected",
-        "connecting",
-        "reconnecting",
-        "disconnected",
-        "error",
-        "auth_required",
-    ]
-    .iter()
-    .map(|s| to(&m, "whatsapp", s))
-    .collect();
+    let wa = per_state(&m, "whatsapp");
     assert_eq!(wa, vec![2.0, 2.0, 0.0, 1.0, 0.0, 1.0]);
     assert_eq!(
         (

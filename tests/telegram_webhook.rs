@@ -84,16 +84,7 @@ async fn webhook_pending_updates_from_the_bot_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_accounts_have_no_webhook_series() {
-    let sim = simulate::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Options {
-            scenario: "steady".into(),
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let sim = start_sim("steady", 1.0).await;
     let side = clawwatch::app::start(config(sim.addr), None).await.unwrap();
     let base = format!("http://{}", side.addr);
     let b = base.clone();

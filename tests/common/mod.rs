@@ -8,6 +8,21 @@ use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "sim-token-0123456789";
 
+/// The simulated gateway (token [`TOKEN`]) playing `scenario` at `speed`.
+pub async fn start_sim(scenario: &str, speed: f64) -> clawwatch::simulate::Handle {
+    clawwatch::simulate::start(
+        "127.0.0.1:0".parse().unwrap(),
+        clawwatch::simulate::Options {
+            scenario: scenario.into(),
+            token: Some(TOKEN.into()),
+            speed,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// A sidecar config pointed at `ws://addr`, polling fast.
 pub fn config(gateway: std::net::SocketAddr) -> Config {
     let mut cfg = Config::default();
@@ -117,6 +132,15 @@ pub fn account(doc: &Value, ch: &str, acct: &str) -> Option<(String, Option<Stri
         a["state"].as_str()?.to_string(),
         a["reason"].as_str().map(str::to_owned),
     ))
+}
+
+/// Waits until `/health/detail` shows the account in `state`.
+pub async fn wait_state(base: &str, ch: &str, acct: &str, state: &str, limit: Duration) {
+    wait_for(limit, &format!("{ch}/{acct} {state}"), || async move {
+        let (_, doc) = try_health(base).await?;
+        (account(&doc, ch, acct)?.0 == state).then_some(())
+    })
+    .await
 }
 
 /// Kills (and reaps) a helper process when dropped.
@@ -270,6 +294,22 @@ pub fn mails(out: &std::path::Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A mail's Subject header, unfolded (RFC 5322 folds long headers).
+pub fn subject(mail: &Value) -> Option<String> {
+    let data = mail["data"]
+        .as_str()?
+        .replace("\r\n ", " ")
+        .replace("\n ", " ");
+    data.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .map(|s| s.trim_end().to_string())
+}
+
+/// The subjects of the mails the SMTP sink wrote so far.
+pub fn subjects(out: &std::path::Path) -> Vec<String> {
+    mails(out).iter().filter_map(subject).collect()
 }
 
 /// The Bot API emulator's recorded sendMessage calls.
