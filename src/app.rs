@@ -1,6 +1,7 @@
 //! Wiring: sources feed one state task, which owns the [`Tracker`], updates
 //! metrics and publishes a [`Snapshot`] for the HTTP server.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::{
     AccountLabels, Exposition, Initiator, Metrics, ReasonLabels, RestartLabels, StateLabels,
@@ -9,7 +10,7 @@ use crate::metrics::{
 use crate::model::State;
 use crate::redact::{display_url, redact};
 use crate::source::{gateway, readyz, telegram_webhook, Observation};
-use crate::state::{now_ts, AccountView, Event, Tracker, Ts};
+use crate::state::{AccountView, Event, Tracker, Ts};
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
@@ -63,7 +64,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(gateway_url: String) -> Snapshot {
+    fn new(gateway_url: String, now: Ts) -> Snapshot {
         Snapshot {
             gateway_url,
             phase: Phase::Starting,
@@ -75,14 +76,14 @@ impl Snapshot {
             polled: false,
             accounts: Arc::new(Vec::new()),
             history: Arc::new(Vec::new()),
-            started_at: now_ts(),
+            started_at: now,
             alerts: Arc::new(Vec::new()),
         }
     }
 
-    /// Gateway uptime now, seconds.
-    pub fn uptime_now(&self) -> Option<f64> {
-        self.uptime.map(|(u, at)| u + (now_ts() - at).max(0.0))
+    /// Gateway uptime at `now`, seconds.
+    pub fn uptime_at(&self, now: Ts) -> Option<f64> {
+        self.uptime.map(|(u, at)| u + (now - at).max(0.0))
     }
 
     /// Worst state per channel, in the gateway's order.
@@ -126,6 +127,8 @@ pub struct Shared {
     pub silences: Arc<std::sync::Mutex<crate::alert::silence::Silences>>,
     /// Asks the state task to evaluate the alerts now (a silence changed).
     pub reevaluate: Arc<tokio::sync::Notify>,
+    /// The clock.
+    pub clock: Clock,
 }
 
 /// The state task: applies observations, updates metrics, publishes snapshots.
@@ -148,11 +151,12 @@ pub struct StateTask {
     silences: Arc<std::sync::Mutex<crate::alert::silence::Silences>>,
     disconnects: std::collections::BTreeMap<String, u64>,
     last_log_line: Option<Ts>,
+    clock: Clock,
 }
 
 impl StateTask {
     fn apply(&mut self, obs: Observation) {
-        let now = now_ts();
+        let now = self.clock.now();
         match obs {
             Observation::Connected { version, uptime_ms } => {
                 self.snap.version = version;
@@ -256,7 +260,7 @@ impl StateTask {
 
     /// Re-evaluates the alert conditions and publishes the result.
     fn evaluate_alerts(&mut self) {
-        let now = now_ts();
+        let now = self.clock.now();
         let failing = self
             .outbox
             .lock()
@@ -485,16 +489,48 @@ pub struct Running {
     pub cancel: CancellationToken,
     /// Finishes when everything stopped.
     pub done: tokio::task::JoinHandle<()>,
+    /// The HTTP routes, for requests without a socket (`oneshot`).
+    pub router: axum::Router,
+}
+
+/// What the sidecar runs on, besides its config.
+#[derive(Debug, Clone, Default)]
+pub struct Deps {
+    /// Where state survives restarts (`None`: nowhere).
+    pub state_dir: Option<PathBuf>,
+    /// The clock every task reads.
+    pub clock: Clock,
+    /// Reach the gateway through this in-memory pipe instead of its URL.
+    pub gateway: Option<crate::pipe::Pipe>,
 }
 
 /// Starts the sidecar on `cfg`; the returned handle stops it.
 pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Running> {
+    start_with(
+        cfg,
+        Deps {
+            state_dir,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// [`start`] with every dependency given.
+pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
+    let Deps {
+        ref state_dir,
+        ref clock,
+        ..
+    } = deps;
+    let state_dir = state_dir.clone();
+    let clock = clock.clone();
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
     metrics.config_reload_ok.set(1);
     let exposition = Arc::new(Exposition::new(registry));
     let url = display_url(&cfg.gateway.url);
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::new(url.clone())));
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::new(url.clone(), clock.now())));
     let (obs_tx, mut obs_rx) = mpsc::channel::<Observation>(64);
     let logs_tx = obs_tx.clone();
     let cancel = CancellationToken::new();
@@ -568,7 +604,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         tracker: Tracker::new(cfg.states.tuning(), state_dir, cfg.states.history_size),
         metrics: metrics.clone(),
         exposition: exposition.clone(),
-        snap: Snapshot::new(url),
+        snap: Snapshot::new(url, clock.now()),
         tx: snap_tx,
         last_start: HashMap::new(),
         webhook_accounts: Vec::new(),
@@ -582,7 +618,8 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         router,
         silences: silences.clone(),
         disconnects: Default::default(),
-        last_log_line: logs_watched.then(now_ts),
+        last_log_line: logs_watched.then(|| clock.now()),
+        clock: clock.clone(),
     };
     exposition.refresh();
 
@@ -599,11 +636,13 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         rpc_timeout: cfg.gateway.rpc_timeout,
         connect_timeout: cfg.gateway.connect_timeout,
         max_frame_bytes: cfg.gateway.max_frame_bytes,
+        pipe: deps.gateway.clone(),
     };
     set.spawn(gateway::run(
         settings,
         obs_tx.clone(),
         metrics.clone(),
+        clock.clone(),
         cancel.clone(),
     ));
     set.spawn(telegram_webhook::run(
@@ -634,6 +673,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
             outbox.clone(),
             deliver.clone(),
             metrics.clone(),
+            clock.clone(),
             cancel.clone(),
         ));
     }
@@ -662,6 +702,7 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         cancel: cancel.clone(),
         silences,
         reevaluate,
+        clock: clock.clone(),
     };
     if !cfg.logs.paths.is_empty() {
         let rules = crate::logs::rules::RuleSet::new(&cfg.rules)?;
@@ -672,16 +713,17 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
             max_line_bytes: cfg.logs.max_line_bytes,
             rules,
         };
-        let (m, k, tx, ev, c) = (
+        let (m, k, tx, ev, c, clk) = (
             metrics.clone(),
             known.clone(),
             logs_tx,
             events.clone(),
             cancel.clone(),
+            clock.clone(),
         );
         let handle = std::thread::Builder::new()
             .name("clawwatch-logs".into())
-            .spawn(move || crate::logs::watch::run(settings, m, k, tx, ev, c))
+            .spawn(move || crate::logs::watch::run(settings, m, k, tx, ev, clk, c))
             .context("starting the log thread")?;
         let c = cancel.clone();
         set.spawn(async move {
@@ -690,9 +732,10 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         });
     }
     let router = crate::server::router(shared);
+    let served = router.clone();
     let c = cancel.clone();
     set.spawn(async move {
-        let res = axum::serve(listener, router)
+        let res = axum::serve(listener, served)
             .with_graceful_shutdown(async move { c.cancelled().await })
             .await;
         if let Err(e) = res {
@@ -700,7 +743,12 @@ pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Ru
         }
     });
     let done = tokio::spawn(async move { while set.join_next().await.is_some() {} });
-    Ok(Running { addr, cancel, done })
+    Ok(Running {
+        addr,
+        cancel,
+        done,
+        router,
+    })
 }
 
 /// Logs and counts notices the full outbox pushed out.
@@ -724,6 +772,7 @@ async fn deliver_loop(
     outbox: Arc<std::sync::Mutex<crate::alert::outbox::Outbox>>,
     wake: Arc<tokio::sync::Notify>,
     metrics: Metrics,
+    clock: Clock,
     cancel: CancellationToken,
 ) {
     use crate::alert::webhook::SendError;
@@ -739,7 +788,7 @@ async fn deliver_loop(
         let due = outbox
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .due(now_ts());
+            .due(clock.now());
         let mut failed_now: Vec<String> = Vec::new();
         for n in due {
             let Some(sink) = sinks.get(&n.integration) else {
@@ -749,7 +798,7 @@ async fn deliver_loop(
             if failed_now.contains(&n.integration) {
                 continue;
             }
-            let result = sink.send(&client, &n).await;
+            let result = sink.send(&client, &n, clock.now()).await;
             let label = |r: &'static str| crate::metrics::NotifyLabels {
                 integration: n.integration.clone(),
                 result: r,
@@ -777,7 +826,7 @@ async fn deliver_loop(
                     match after {
                         Some(after) => {
                             let copies =
-                                o.failed(&n.id, &n.integration, now_ts(), after, fallback_after);
+                                o.failed(&n.id, &n.integration, clock.now(), after, fallback_after);
                             for c in copies {
                                 tracing::warn!(integration = %n.integration, fallback = %c.integration, id = %n.id, "Still failing: sending a copy through the fallback.");
                                 count_dropped(&metrics, &o.push(c));

@@ -8,11 +8,13 @@
 pub mod alert;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod derive;
 pub mod logs;
 pub mod metrics;
 pub mod model;
+pub mod pipe;
 pub mod redact;
 pub mod server;
 pub mod simulate;

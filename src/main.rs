@@ -191,6 +191,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     startup_delay,
                     telegram_mode,
                     log_max_bytes,
+                    clock: clawwatch::clock::Clock::system(),
                 },
             )
             .await?;
@@ -231,7 +232,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             } else {
                 print!(
                     "{}",
-                    clawwatch::status::render(&doc, clawwatch::state::now_ts())
+                    clawwatch::status::render(&doc, clawwatch::clock::Clock::system().now())
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -298,7 +299,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let client = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(15))
                 .build()?;
-            let now = clawwatch::state::now_ts();
+            let now = clawwatch::clock::Clock::system().now();
             let mut failed = 0;
             for (name, sink) in chosen {
                 let n = clawwatch::alert::outbox::Notification {
@@ -326,7 +327,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     failing_since: None,
                     fallback: Vec::new(),
                 };
-                match sink.send(&client, &n).await {
+                match sink.send(&client, &n, now).await {
                     Ok(()) => println!("{name}: ok"),
                     Err(e) => {
                         println!("{name}: failed: {e}");

@@ -581,16 +581,34 @@ impl Exposition {
     }
 }
 
-/// Sorts the samples of gauge and counter families so the exposition is
-/// stable between scrapes (families keep their registration order; histogram
-/// samples keep the encoder's bucket order).
+/// Sorts the samples of each family so the exposition is stable between
+/// scrapes (families keep their registration order). Gauges and counters
+/// sort by line; a histogram's series sort by their labels and keep the
+/// encoder's sum, count and bucket order inside.
 pub fn sort_samples(text: &str) -> String {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Plain,
+        Lines,
+        Series,
+    }
+    fn series_key(line: &str) -> String {
+        let labels = line.split_once('{').map_or("", |(_, l)| l);
+        let labels = labels.rsplit_once('}').map_or(labels, |(l, _)| l);
+        labels
+            .split(',')
+            .filter(|kv| !kv.starts_with("le="))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
     let mut out = String::with_capacity(text.len());
     let mut block: Vec<&str> = Vec::new();
-    let mut sortable = false;
-    let flush = |out: &mut String, block: &mut Vec<&str>, sortable: bool| {
-        if sortable {
-            block.sort_unstable();
+    let mut kind = Kind::Plain;
+    let flush = |out: &mut String, block: &mut Vec<&str>, kind: Kind| {
+        match kind {
+            Kind::Lines => block.sort_unstable(),
+            Kind::Series => block.sort_by_cached_key(|l| series_key(l)),
+            Kind::Plain => {}
         }
         for l in block.drain(..) {
             out.push_str(l);
@@ -599,9 +617,15 @@ pub fn sort_samples(text: &str) -> String {
     };
     for line in text.lines() {
         if line.starts_with('#') {
-            flush(&mut out, &mut block, sortable);
+            flush(&mut out, &mut block, kind);
             if let Some(rest) = line.strip_prefix("# TYPE ") {
-                sortable = rest.ends_with(" gauge") || rest.ends_with(" counter");
+                kind = if rest.ends_with(" gauge") || rest.ends_with(" counter") {
+                    Kind::Lines
+                } else if rest.ends_with(" histogram") {
+                    Kind::Series
+                } else {
+                    Kind::Plain
+                };
             }
             out.push_str(line);
             out.push('\n');
@@ -609,7 +633,7 @@ pub fn sort_samples(text: &str) -> String {
             block.push(line);
         }
     }
-    flush(&mut out, &mut block, sortable);
+    flush(&mut out, &mut block, kind);
     out
 }
 

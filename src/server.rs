@@ -88,7 +88,7 @@ async fn metrics(State(s): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 /// The `/health/detail` document.
-pub fn health_document(snap: &Snapshot) -> Value {
+pub fn health_document(snap: &Snapshot, now: crate::clock::Ts) -> Value {
     let mut channels = Map::new();
     for (ch, st) in snap.channel_states() {
         channels.insert(ch, json!(st.as_str()));
@@ -117,7 +117,7 @@ pub fn health_document(snap: &Snapshot) -> Value {
     }
     json!({
         "status": snap.status(),
-        "uptime": snap.uptime_now(),
+        "uptime": snap.uptime_at(now),
         "checked_at": snap.checked_at.map(rfc3339),
         "gateway": {
             "url": snap.gateway_url,
@@ -137,7 +137,7 @@ async fn health_detail(State(s): State<Shared>) -> Response {
         "down" | "starting" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::OK,
     };
-    (code, Json(health_document(&snap))).into_response()
+    (code, Json(health_document(&snap, s.clock.now()))).into_response()
 }
 
 async fn readyz(State(s): State<Shared>) -> Response {
@@ -179,7 +179,7 @@ async fn events(
 /// Built-in alerts firing now.
 async fn alerts(State(s): State<Shared>) -> Json<Value> {
     let snap = snapshot(&s);
-    let now = crate::state::now_ts();
+    let now = s.clock.now();
     let sil = s.silences.lock().unwrap_or_else(|p| p.into_inner());
     Json(json!(snap
         .alerts
@@ -200,7 +200,7 @@ fn bad_request(message: String) -> Response {
 /// Silences and maintenance windows, newest first.
 async fn silences(State(s): State<Shared>) -> Json<Value> {
     let sil = s.silences.lock().unwrap_or_else(|p| p.into_inner());
-    Json(json!(sil.list(crate::state::now_ts())))
+    Json(json!(sil.list(s.clock.now())))
 }
 
 /// Creates a silence: `{"matchers": ["channel=whatsapp"], "duration": "2h", "comment": "..."}`
@@ -210,7 +210,7 @@ async fn add_silence(State(s): State<Shared>, body: axum::body::Bytes) -> Respon
         Ok(n) => n,
         Err(e) => return bad_request(format!("body: {e}")),
     };
-    let silence = match new.build(crate::state::now_ts()) {
+    let silence = match new.build(s.clock.now()) {
         Ok(x) => x,
         Err(e) => return bad_request(e.to_string()),
     };
@@ -225,7 +225,7 @@ async fn add_silence(State(s): State<Shared>, body: axum::body::Bytes) -> Respon
             s.reevaluate.notify_one();
             (
                 StatusCode::OK,
-                Json(json!({"silenceID": x.id, "silence": x.with_status_now()})),
+                Json(json!({"silenceID": x.id, "silence": x.with_status(s.clock.now())})),
             )
                 .into_response()
         }
@@ -246,7 +246,7 @@ async fn expire_silence(
         .silences
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .expire(&id, crate::state::now_ts());
+        .expire(&id, s.clock.now());
     match r {
         Ok(x) => {
             tracing::info!(id = %x.id, "Silence expired.");

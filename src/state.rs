@@ -8,27 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
-/// Seconds since the epoch, fractional.
-pub type Ts = f64;
-
-/// Epoch ms from the gateway to seconds.
-pub fn ms_to_ts(ms: i64) -> Ts {
-    ms as f64 / 1000.0
-}
-
-/// Wall clock now, seconds.
-pub fn now_ts() -> Ts {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// RFC 3339 with milliseconds, UTC.
-pub fn rfc3339(ts: Ts) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(ts.max(0.0));
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::clock::{ms_to_ts, rfc3339, Ts};
 
 /// Identity of a watched account.
 pub type Key = (String, String);

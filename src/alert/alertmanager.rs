@@ -4,7 +4,7 @@
 
 use super::outbox::Notification;
 use super::webhook::SendError;
-use crate::state::rfc3339;
+use crate::clock::rfc3339;
 
 /// Sends a notice's alerts as Alertmanager alerts.
 pub async fn send(client: &reqwest::Client, base: &str, n: &Notification) -> Result<(), SendError> {

@@ -80,13 +80,13 @@ impl Mailer {
     }
 
     /// Sends one notice to every recipient.
-    pub async fn send(&self, n: &Notification) -> Result<(), SendError> {
+    pub async fn send(&self, n: &Notification, now: crate::clock::Ts) -> Result<(), SendError> {
         let mut m = Message::builder().from(self.from.clone());
         for t in &self.to {
             m = m.to(t.clone());
         }
-        let subject = self.templates.subject(n);
-        let body = self.templates.text(n);
+        let subject = self.templates.subject(n, now);
+        let body = self.templates.text(n, now);
         let msg = m
             .subject(subject)
             .body(body)

@@ -253,7 +253,7 @@ impl Engine {
                     format!("{who} needs a person to re-authenticate"),
                     format!(
                         "{who} is auth_required ({why}) since {}; a restart will not fix it.{last_error}",
-                        crate::state::rfc3339(a.since)
+                        crate::clock::rfc3339(a.since)
                     ),
                     fix(),
                 ));
@@ -269,7 +269,7 @@ impl Engine {
                     format!("{who} is {} ({why})", a.state),
                     format!(
                         "{who} has not been connected since {}.{last_error}",
-                        crate::state::rfc3339(down_since)
+                        crate::clock::rfc3339(down_since)
                     ),
                     fix(),
                 ));
@@ -332,7 +332,7 @@ impl Engine {
                         a,
                         last,
                         format!("{who} has received nothing for {}", humantime::format_duration(Duration::from_secs((now - last) as u64))),
-                        format!("{who} looks connected but no inbound message arrived since {}.", crate::state::rfc3339(last)),
+                        format!("{who} looks connected but no inbound message arrived since {}.", crate::clock::rfc3339(last)),
                         "Send the bot a message. If it does not arrive, restart the channel; for Telegram webhooks check openclaw_telegram_webhook_pending_updates.".into(),
                     ));
                 }
@@ -373,7 +373,7 @@ impl Engine {
                     integration: None,
                     active_since: e.1,
                     summary: format!("the gateway logged \"disconnect\" for {ch}"),
-                    description: format!("{n} log lines for {ch} mention \"disconnect\" so far; the last new one at {}.", crate::state::rfc3339(e.1)),
+                    description: format!("{n} log lines for {ch} mention \"disconnect\" so far; the last new one at {}.", crate::clock::rfc3339(e.1)),
                     fix: format!("Read the gateway log around that time (`openclaw logs`); `clawwatch status` shows whether {ch} came back."),
                     runbook: runbook("OpenClawChannelDisconnectKeyword"),
                 });
@@ -394,7 +394,7 @@ impl Engine {
                     summary: "the OpenClaw gateway is down".into(),
                     description: format!(
                         "clawwatch has not had an answer from the gateway since {}.",
-                        crate::state::rfc3339(since)
+                        crate::clock::rfc3339(since)
                     ),
                     fix: "Check `systemctl status openclaw` (or `openclaw gateway status`) and its log; /health/detail names the error.".into(),
                     runbook: runbook("OpenClawGatewayDown"),
@@ -411,7 +411,7 @@ impl Engine {
                     integration: Some(integration.clone()),
                     active_since: *since,
                     summary: format!("clawwatch cannot deliver to {integration}"),
-                    description: format!("Every notice to integration {integration} has failed since {}; they wait in the outbox.", crate::state::rfc3339(*since)),
+                    description: format!("Every notice to integration {integration} has failed since {}; they wait in the outbox.", crate::clock::rfc3339(*since)),
                     fix: format!("Run `clawwatch test-alert --integration {integration}` and fix what it prints; the queued notices go out once it works."),
                     runbook: runbook("ClawwatchNotificationsFailing"),
                 });
@@ -427,7 +427,7 @@ impl Engine {
                     integration: None,
                     active_since: last,
                     summary: "no new gateway log line".into(),
-                    description: format!("The gateway is up but clawwatch has read no log line since {}.", crate::state::rfc3339(last)),
+                    description: format!("The gateway is up but clawwatch has read no log line since {}.", crate::clock::rfc3339(last)),
                     fix: "Check logs.paths against the gateway's logging.file (it may log elsewhere now) and clawwatch_log_lag_bytes.".into(),
                     runbook: runbook("ClawwatchLogStalled"),
                 });

@@ -31,11 +31,12 @@ impl Sink {
         &self,
         client: &reqwest::Client,
         n: &outbox::Notification,
+        now: crate::clock::Ts,
     ) -> Result<(), webhook::SendError> {
         match self {
             Sink::Webhook(w) => w.send(client, n).await,
-            Sink::Email(m) => m.send(n).await,
-            Sink::Telegram(t) => t.send(n).await,
+            Sink::Email(m) => m.send(n, now).await,
+            Sink::Telegram(t) => t.send(n, now).await,
             Sink::Alertmanager(url) => alertmanager::send(client, url, n).await,
         }
     }

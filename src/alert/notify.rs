@@ -7,8 +7,8 @@
 use super::engine::Alert;
 use super::outbox::{Group, Item, Notification, Outbox};
 use super::silence::Matcher;
+use crate::clock::Ts;
 use crate::config::AlertingConfig;
-use crate::state::Ts;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A route, with `[alerting]`'s values filled in.

@@ -3,7 +3,7 @@
 //! across restarts, and bounded. Delivered ids are remembered so a
 //! notification is not queued twice.
 
-use crate::state::Ts;
+use crate::clock::Ts;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;

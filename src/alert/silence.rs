@@ -4,7 +4,7 @@
 //! every week. Silences persist in `silences.json` in the state dir.
 
 use super::engine::Alert;
-use crate::state::{rfc3339, Ts};
+use crate::clock::{rfc3339, Ts};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -278,12 +278,8 @@ impl Silence {
         self.active(now) && self.matchers.iter().all(|m| m.matches(a))
     }
 
-    /// With `status` filled in for now.
-    pub fn with_status_now(self) -> Silence {
-        self.with_status(crate::state::now_ts())
-    }
-
-    fn with_status(mut self, now: Ts) -> Silence {
+    /// With `status` filled in for `now`.
+    pub fn with_status(mut self, now: Ts) -> Silence {
         self.status = if now < self.start {
             "pending"
         } else if now < self.end {

@@ -58,8 +58,8 @@ impl Telegram {
     }
 
     /// Sends one notice.
-    pub async fn send(&self, n: &Notification) -> Result<(), SendError> {
-        let text = self.templates.text(n);
+    pub async fn send(&self, n: &Notification, now: crate::clock::Ts) -> Result<(), SendError> {
+        let text = self.templates.text(n, now);
         let mut req = self.bot.send_message(self.chat.clone(), truncate(&text));
         if let Some(t) = self.thread {
             req = req.message_thread_id(t);

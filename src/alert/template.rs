@@ -41,8 +41,7 @@ impl Templates {
         Ok(Templates { env })
     }
 
-    fn render(&self, name: &str, n: &Notification) -> String {
-        let now = crate::state::now_ts();
+    fn render(&self, name: &str, n: &Notification, now: crate::clock::Ts) -> String {
         let alerts: Vec<serde_json::Value> = n
             .alerts
             .iter()
@@ -52,7 +51,7 @@ impl Templates {
                 // Minutes are enough once it is over an hour.
                 let secs = if secs >= 3600 { secs / 60 * 60 } else { secs };
                 let age = std::time::Duration::from_secs(secs);
-                v["since"] = crate::state::rfc3339(a.active_since).into();
+                v["since"] = crate::clock::rfc3339(a.active_since).into();
                 v["for"] = humantime::format_duration(age).to_string().into();
                 v["description"] = crate::redact::redact(&a.description).into();
                 v
@@ -73,13 +72,13 @@ impl Templates {
     }
 
     /// One line for a subject.
-    pub fn subject(&self, n: &Notification) -> String {
-        self.render("subject", n).replace(['\r', '\n'], " ")
+    pub fn subject(&self, n: &Notification, now: crate::clock::Ts) -> String {
+        self.render("subject", n, now).replace(['\r', '\n'], " ")
     }
 
     /// The message text.
-    pub fn text(&self, n: &Notification) -> String {
-        self.render("template", n)
+    pub fn text(&self, n: &Notification, now: crate::clock::Ts) -> String {
+        self.render("template", n, now)
     }
 }
 
@@ -95,10 +94,10 @@ mod tests {
         n.alerts[0].fix = "Relink.".into();
         let t = Templates::new(None, None).unwrap();
         assert_eq!(
-            t.subject(&n),
+            t.subject(&n, 0.0),
             "[FIRING] whatsapp account default needs a person to re-authenticate"
         );
-        let text = t.text(&n);
+        let text = t.text(&n, 0.0);
         for want in [
             "🔥 FIRING: whatsapp account default",
             "Since:      1970-01-01T00:00:01.000Z",
@@ -116,8 +115,8 @@ mod tests {
     fn custom_templates_and_errors() {
         let n = crate::alert::outbox::tests::n("x");
         let t = Templates::new(Some("{{ alerts[0].alert }}"), Some("{{ status }}")).unwrap();
-        assert_eq!(t.subject(&n), "OpenClawChannelAuthRequired");
-        assert_eq!(t.text(&n), "firing");
+        assert_eq!(t.subject(&n, 0.0), "OpenClawChannelAuthRequired");
+        assert_eq!(t.text(&n, 0.0), "firing");
         let e = Templates::new(None, Some("{% for %}")).unwrap_err();
         assert!(e.starts_with("template: syntax error"), "{e}");
     }

@@ -45,7 +45,7 @@ pub fn body(n: &Notification) -> serde_json::Value {
                 "alert": a.alert, "status": a.status, "severity": a.severity,
                 "channel": a.channel, "account": a.account, "integration": a.integration,
                 "summary": a.summary, "description": crate::redact::redact(&a.description),
-                "fix": a.fix, "runbook": a.runbook, "active_since": crate::state::rfc3339(a.active_since),
+                "fix": a.fix, "runbook": a.runbook, "active_since": crate::clock::rfc3339(a.active_since),
             })
         })
         .collect();

@@ -6,12 +6,13 @@ use super::parse::{Line, KNOWN_CHANNELS};
 use super::rules::{Effect, RuleSet};
 use super::scan::{Counters, Scanner};
 use super::tail::{restore, Tailer};
+use crate::clock::Clock;
 use crate::metrics::{LevelLabels, Metrics, RotationLabels, RuleLabels};
 use crate::model::{Reason, State};
 use crate::source::Observation;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -66,10 +67,6 @@ fn known_fn(known: Known) -> Box<dyn Fn(&str) -> bool + Send + Sync> {
     })
 }
 
-fn now_ts() -> f64 {
-    crate::state::now_ts()
-}
-
 /// Runs until cancelled (call on a thread of its own: file reads block).
 pub fn run(
     settings: Settings,
@@ -77,6 +74,7 @@ pub fn run(
     known: Known,
     tx: mpsc::Sender<Observation>,
     events: broadcast::Sender<Arc<str>>,
+    clock: Clock,
     cancel: CancellationToken,
 ) {
     let Settings {
@@ -111,9 +109,9 @@ pub fn run(
     tracing::info!(patterns = ?patterns, resumed = cp.is_some(), "Following the gateway's logs.");
     let mut save_failed = false;
     let mut notifier = notify(&patterns);
-    let mut last_watch_try = Instant::now();
+    let mut last_watch_try = clock.instant();
     while !cancel.is_cancelled() {
-        let started = Instant::now();
+        let started = clock.instant();
         let mut hits: Vec<LogHit> = Vec::new();
         let publish = events.receiver_count() > 0;
         let mut on_line = |s: &mut Scanner, bytes: &[u8], c: &mut Counters| {
@@ -125,6 +123,7 @@ pub fn run(
                         hit.channel.as_deref(),
                         hit.account.as_deref(),
                         line,
+                        clock.now(),
                     ));
                 }
                 let Some(channel) = hit.channel.clone() else {
@@ -188,11 +187,11 @@ pub fn run(
                 return;
             }
         }
-        if notifier.is_none() && last_watch_try.elapsed() > Duration::from_secs(5) {
+        if notifier.is_none() && clock.instant() - last_watch_try > Duration::from_secs(5) {
             notifier = notify(&patterns);
-            last_watch_try = Instant::now();
+            last_watch_try = clock.instant();
         }
-        let spent = started.elapsed();
+        let spent = clock.instant() - started;
         if spent < poll {
             match &notifier {
                 // A change wakes us at once; the poll is the fallback.
@@ -283,11 +282,12 @@ fn match_event(
     channel: Option<&str>,
     account: Option<&str>,
     line: &Line<'_>,
+    now: crate::clock::Ts,
 ) -> Arc<str> {
     let text = String::from_utf8_lossy(&line.message);
     let text: String = crate::redact::redact(&text).chars().take(300).collect();
     serde_json::json!({
-        "kind": "match", "at": crate::state::rfc3339(now_ts()), "rule": rule,
+        "kind": "match", "at": crate::clock::rfc3339(now), "rule": rule,
         "channel": channel, "account": account, "level": line.level.as_str(), "message": text,
     })
     .to_string()

@@ -4,6 +4,7 @@
 
 pub mod scenario;
 
+use crate::clock::Clock;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,8 +17,9 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Version string the simulator reports.
@@ -67,6 +69,8 @@ pub struct Options {
     pub telegram_mode: String,
     /// Rotate the log file at this size (the gateway's `logging.maxFileBytes`).
     pub log_max_bytes: u64,
+    /// The clock.
+    pub clock: Clock,
 }
 
 impl Default for Options {
@@ -82,6 +86,7 @@ impl Default for Options {
             startup_delay: Duration::ZERO,
             telegram_mode: "polling".into(),
             log_max_bytes: 100 << 20,
+            clock: Clock::system(),
         }
     }
 }
@@ -111,10 +116,6 @@ struct Sim {
     log: Mutex<Option<LogWriter>>,
 }
 
-fn now_ms() -> i64 {
-    (crate::state::now_ts() * 1000.0) as i64
-}
-
 /// Writes tslog-shaped JSON lines like the gateway's file logger, rotating
 /// like it does: at `max_bytes` the file is renamed to `.1.log` (up to 5
 /// archives) and a new one started.
@@ -142,9 +143,8 @@ impl LogWriter {
 }
 
 impl LogWriter {
-    fn write(&mut self, l: &LogLine) {
-        let ts = crate::state::now_ts();
-        let iso = crate::state::rfc3339(ts);
+    fn write(&mut self, l: &LogLine, ts: crate::clock::Ts) {
+        let iso = crate::clock::rfc3339(ts);
         let date = iso[..10].to_string();
         if self
             .file
@@ -212,17 +212,25 @@ impl LogWriter {
 impl Sim {
     fn log(&self, line: &LogLine) {
         if let Some(w) = self.log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            w.write(line);
+            w.write(line, self.opts.clock.now());
         }
     }
 
+    fn elapsed(&self) -> Duration {
+        self.opts.clock.instant() - self.started
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.opts.clock.now_ms()
+    }
+
     fn starting(&self) -> bool {
-        self.started.elapsed() < self.opts.startup_delay
+        self.elapsed() < self.opts.startup_delay
     }
 
     fn channels_status(&self, probe: bool) -> Value {
         let w = self.world.lock().unwrap_or_else(|p| p.into_inner());
-        let now = now_ms();
+        let now = self.now_ms();
         let order = w.channels();
         let mut accounts = serde_json::Map::new();
         let mut defaults = serde_json::Map::new();
@@ -296,14 +304,30 @@ pub struct Handle {
 
 /// Starts the simulator on `addr` (port 0 picks a free port).
 pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> {
-    let scen = scenario::build(&opts.scenario, opts.fleet_size)
-        .ok_or_else(|| SimError::UnknownScenario(opts.scenario.clone()))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| SimError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
         .map_err(|source| SimError::Bind { addr, source })?;
+    serve(listener, addr, opts)
+}
+
+/// Starts the simulator on an in-memory pipe: dial the returned [`Pipe`]
+/// (`app::Deps::gateway`) to reach it. Its `addr` is nominal.
+pub fn start_on_pipe(opts: Options) -> Result<(Handle, crate::pipe::Pipe), SimError> {
+    let (pipe, listener) = crate::pipe::pipe();
+    let addr = SocketAddr::from(([127, 0, 0, 1], 18789));
+    Ok((serve(listener, addr, opts)?, pipe))
+}
+
+fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
+    listener: L,
+    addr: SocketAddr,
+    opts: Options,
+) -> Result<Handle, SimError> {
+    let scen = scenario::build(&opts.scenario, opts.fleet_size)
+        .ok_or_else(|| SimError::UnknownScenario(opts.scenario.clone()))?;
     let log = opts.log_dir.clone().map(|dir| {
         let _ = std::fs::create_dir_all(&dir);
         LogWriter {
@@ -318,9 +342,9 @@ pub async fn start(addr: SocketAddr, opts: Options) -> Result<Handle, SimError> 
             telegram_mode: opts.telegram_mode.clone(),
             ..World::default()
         }),
+        started: opts.clock.instant(),
+        started_ms: opts.clock.now_ms(),
         opts,
-        started: Instant::now(),
-        started_ms: now_ms(),
         changed,
         log: Mutex::new(log),
     });
@@ -371,18 +395,18 @@ async fn drive(sim: Arc<Sim>, scen: Scenario, cancel: CancellationToken) {
         1.0
     };
     loop {
-        let round = Instant::now();
+        let round = sim.opts.clock.instant();
         for st in &scen.steps {
             let due = round + st.at.div_f64(speed);
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = tokio::time::sleep_until(due) => {}
             }
             let logs = sim.world.lock().unwrap_or_else(|p| p.into_inner()).set(
                 &st.channel,
                 &st.account,
                 st.phase.clone(),
-                now_ms(),
+                sim.now_ms(),
             );
             for l in &logs {
                 sim.log(l);
@@ -395,7 +419,7 @@ async fn drive(sim: Arc<Sim>, scen: Scenario, cancel: CancellationToken) {
         let due = round + scen.period.div_f64(speed);
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep_until(due.into()) => {}
+            _ = tokio::time::sleep_until(due) => {}
         }
     }
 }
@@ -405,7 +429,7 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn startupz(State(sim): State<Arc<Sim>>) -> Response {
-    let up = sim.started.elapsed().as_millis() as u64;
+    let up = sim.elapsed().as_millis() as u64;
     if sim.starting() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -426,7 +450,8 @@ async fn readyz(State(sim): State<Arc<Sim>>) -> Response {
         sim.failing()
     };
     let ready = failing.is_empty();
-    let body = json!({"ready": ready, "failing": failing, "uptimeMs": sim.started.elapsed().as_millis() as u64});
+    let body =
+        json!({"ready": ready, "failing": failing, "uptimeMs": sim.elapsed().as_millis() as u64});
     let code = if ready {
         StatusCode::OK
     } else {
@@ -467,7 +492,7 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
 
 async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
     let nonce = format!("{:032x}", rand::random::<u128>());
-    let challenge = json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": now_ms(), "capabilities": []}});
+    let challenge = json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": sim.now_ms(), "capabilities": []}});
     if socket
         .send(Message::text(challenge.to_string()))
         .await
@@ -532,7 +557,7 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
         "type": "hello-ok", "protocol": 4,
         "server": {"version": SIM_VERSION, "buildId": "clawwatch-simulator", "bootId": format!("{:x}", sim.started_ms), "connId": nonce},
         "features": {"methods": ["health", "status", "channels.status"], "events": ["tick", "health", "connect.challenge"], "capabilities": []},
-        "snapshot": {"presence": [], "health": sim.health(), "uptimeMs": sim.started.elapsed().as_millis() as u64},
+        "snapshot": {"presence": [], "health": sim.health(), "uptimeMs": sim.elapsed().as_millis() as u64},
         "auth": {"method": "token", "role": "operator", "scopes": scopes},
         "policy": {"maxPayload": 26214400, "maxBufferedBytes": 52428800, "tickIntervalMs": sim.opts.tick_ms},
     });
@@ -547,7 +572,7 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
         let out = tokio::select! {
             _ = tick.tick() => {
                 seq += 1;
-                Message::text(json!({"type": "event", "event": "tick", "payload": {"ts": now_ms()}, "seq": seq}).to_string())
+                Message::text(json!({"type": "event", "event": "tick", "payload": {"ts": sim.now_ms()}, "seq": seq}).to_string())
             }
             r = changed.recv() => {
                 if matches!(r, Err(broadcast::error::RecvError::Closed)) { return; }
@@ -568,13 +593,13 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
                     "channels.status" | "health" if sim.starting() => res_err(&id, json!({"code": "UNAVAILABLE", "message": "gateway starting; retry shortly", "retryable": true, "retryAfterMs": 500, "details": {"reason": "startup-sidecars"}})),
                     "channels.status" => {
                         let probe = req["params"]["probe"].as_bool().unwrap_or(false);
-                        let started = Instant::now();
+                        let started = sim.opts.clock.instant();
                         let payload = sim.channels_status(probe);
                         sim.log(&LogLine {
                             level: "INFO",
                             bindings: json!({"subsystem": "gateway/ws"}),
                             fields: None,
-                            message: format!("⇄ res ✓ channels.status {}ms conn={}… id={}", started.elapsed().as_millis(), &nonce[..8], id.as_str().unwrap_or("?")),
+                            message: format!("⇄ res ✓ channels.status {}ms conn={}… id={}", (sim.opts.clock.instant() - started).as_millis(), &nonce[..8], id.as_str().unwrap_or("?")),
                         });
                         res_ok(&id, payload)
                     }

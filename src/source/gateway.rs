@@ -5,6 +5,7 @@
 //! the same failure repeated is logged once.
 
 use super::Observation;
+use crate::clock::Clock;
 use crate::config::Secret;
 use crate::metrics::{GatewayErrorKind, KindLabels, MethodLabels, Metrics};
 use crate::model::ChannelsStatus;
@@ -40,6 +41,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Largest accepted frame.
     pub max_frame_bytes: usize,
+    /// Dial this in-memory listener instead of `url`'s host (tests).
+    pub pipe: Option<crate::pipe::Pipe>,
 }
 
 impl Settings {
@@ -171,15 +174,16 @@ pub async fn run(
     settings: Settings,
     tx: mpsc::Sender<Observation>,
     metrics: Metrics,
+    clock: Clock,
     cancel: CancellationToken,
 ) {
     let mut backoff = Duration::from_secs(1);
     let mut last_logged: Option<String> = None;
     loop {
-        let started = Instant::now();
+        let started = clock.instant();
         let result = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = session(&settings, &tx, &metrics, &cancel, &mut last_logged) => r,
+            r = session(&settings, &tx, &metrics, &clock, &cancel, &mut last_logged) => r,
         };
         let err = match result {
             Ok(()) => return,
@@ -203,7 +207,7 @@ pub async fn run(
         if tx.send(obs).await.is_err() {
             return;
         }
-        if started.elapsed() > Duration::from_secs(60) {
+        if clock.instant() - started > Duration::from_secs(60) {
             backoff = Duration::from_secs(1);
         }
         let wait = err.retry_after.unwrap_or_else(|| jitter(backoff));
@@ -239,8 +243,31 @@ fn report(err: &SessionError, last: &mut Option<String>) {
     *last = Some(err.message.clone());
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A byte stream to the gateway: TCP, or the in-memory pipe.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<Box<dyn Io>>>;
+
+/// Opens the byte stream under the WebSocket.
+async fn dial(s: &Settings) -> Result<Box<dyn Io>, tungstenite::Error> {
+    if let Some(p) = &s.pipe {
+        return Ok(Box::new(p.connect()?));
+    }
+    let url = reqwest::Url::parse(&s.url)
+        .map_err(|_| tungstenite::Error::Url(tungstenite::error::UrlError::UnsupportedUrlScheme))?;
+    let host = url
+        .host_str()
+        .ok_or(tungstenite::Error::Url(
+            tungstenite::error::UrlError::NoHostName,
+        ))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    Ok(Box::new(tcp))
+}
 
 fn ws_error(url: &str, max: usize, e: tungstenite::Error) -> SessionError {
     use tungstenite::error::CapacityError;
@@ -337,8 +364,8 @@ struct Hello {
     uptime_ms: Option<i64>,
 }
 
-async fn handshake(ws: &mut Ws, s: &Settings) -> Result<Hello, SessionError> {
-    let deadline = Instant::now() + s.connect_timeout;
+async fn handshake(ws: &mut Ws, s: &Settings, clock: &Clock) -> Result<Hello, SessionError> {
+    let deadline = clock.instant() + s.connect_timeout;
     let challenge = next_json(ws, s, deadline, "connect.challenge").await?;
     if challenge.get("event").and_then(Value::as_str) != Some("connect.challenge") {
         return Err(fail(
@@ -403,13 +430,17 @@ async fn session(
     s: &Settings,
     tx: &mpsc::Sender<Observation>,
     metrics: &Metrics,
+    clock: &Clock,
     cancel: &CancellationToken,
     last_logged: &mut Option<String>,
 ) -> Result<(), SessionError> {
     let mut cfg = WebSocketConfig::default();
     cfg.max_message_size = Some(s.max_frame_bytes);
     cfg.max_frame_size = Some(s.max_frame_bytes);
-    let connect = tokio_tungstenite::connect_async_with_config(s.url.as_str(), Some(cfg), true);
+    let connect = async {
+        let io = dial(s).await?;
+        tokio_tungstenite::client_async_tls_with_config(s.url.as_str(), io, Some(cfg), None).await
+    };
     let (mut ws, _) = match tokio::time::timeout(s.connect_timeout, connect).await {
         Err(_) => {
             return Err(fail(
@@ -420,7 +451,7 @@ async fn session(
         Ok(Err(e)) => return Err(ws_error(&s.u(), s.max_frame_bytes, e)),
         Ok(Ok(x)) => x,
     };
-    let hello = handshake(&mut ws, s).await?;
+    let hello = handshake(&mut ws, s, clock).await?;
     let dead_after = Duration::from_millis(hello.tick_ms * 2);
     *last_logged = None;
     tracing::info!(url = %s.u(), version = hello.version.as_deref().unwrap_or("?"), "Connected to the gateway.");
@@ -433,15 +464,15 @@ async fn session(
 
     let mut next_id: u64 = 0;
     let mut pending: HashMap<String, Pending> = HashMap::new();
-    let mut next_poll = Instant::now();
+    let mut next_poll = clock.instant();
     let mut next_probe = s
         .probe_interval
-        .map(|_| Instant::now() + Duration::from_secs(1));
-    let mut last_heard = Instant::now();
+        .map(|_| clock.instant() + Duration::from_secs(1));
+    let mut last_heard = clock.instant();
     let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
     let mut malformed_logged = false;
     loop {
-        let now = Instant::now();
+        let now = clock.instant();
         if now.duration_since(last_heard) > dead_after {
             let _ = ws.close(None).await;
             return Err(fail(
@@ -520,7 +551,7 @@ async fn session(
             Some(Err(e)) => return Err(ws_error(&s.u(), s.max_frame_bytes, e)),
             Some(Ok(m)) => m,
         };
-        last_heard = Instant::now();
+        last_heard = clock.instant();
         let text = match msg {
             Message::Text(t) => t,
             Message::Close(f) => {
@@ -555,7 +586,7 @@ async fn session(
             // There is no per-channel event: a health push means the
             // channel rows changed, so poll now.
             Some("event") if frame.event.as_deref() == Some("health") => {
-                next_poll = Instant::now();
+                next_poll = clock.instant();
             }
             Some("res") => {
                 let Some(id) = frame.id.as_deref() else {
@@ -567,7 +598,7 @@ async fn session(
                 metrics
                     .rpc_duration
                     .get_or_create(&MethodLabels { method: p.method })
-                    .observe(p.sent.elapsed().as_secs_f64());
+                    .observe((clock.instant() - p.sent).as_secs_f64());
                 if frame.ok != Some(true) {
                     let err =
                         explain_rpc_error(&s.u(), frame.error.as_ref().unwrap_or(&Value::Null));
@@ -577,7 +608,7 @@ async fn session(
                         .inc();
                     report(&err, last_logged);
                     if let Some(wait) = err.retry_after {
-                        next_poll = Instant::now() + wait;
+                        next_poll = clock.instant() + wait;
                     }
                     let obs = if err.kind == GatewayErrorKind::Unavailable {
                         Observation::Starting {

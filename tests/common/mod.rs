@@ -398,3 +398,70 @@ pub async fn am_active(am: &str) -> Option<Vec<Value>> {
             .collect(),
     )
 }
+
+/// 2026-12-01T00:00:00Z: where fake clocks start.
+pub const T0: f64 = 1_796_083_200.0;
+
+/// The simulator playing `scenario` and a sidecar watching it, both on one
+/// fake clock (pause tokio's clock in the test) and joined by an in-memory
+/// pipe, so that everything they do is a function of virtual time.
+pub async fn on_pipe(
+    scenario: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (
+    clawwatch::simulate::Handle,
+    clawwatch::app::Running,
+    clawwatch::clock::Clock,
+) {
+    let clock = clawwatch::clock::Clock::fake(T0);
+    let (sim, pipe) = clawwatch::simulate::start_on_pipe(clawwatch::simulate::Options {
+        scenario: scenario.into(),
+        token: Some(TOKEN.into()),
+        clock: clock.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut cfg = config(sim.addr);
+    cfg.gateway.poll_interval = Duration::from_secs(1);
+    cfg.gateway.probe_interval = OptDuration(Some(Duration::from_secs(5)));
+    // Nothing answers there: readiness stays unknown whatever the timing.
+    cfg.gateway.readyz_url = Some("http://127.0.0.1:9/readyz".into());
+    tweak(&mut cfg);
+    let side = clawwatch::app::start_with(
+        cfg,
+        clawwatch::app::Deps {
+            clock: clock.clone(),
+            gateway: Some(pipe),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    (sim, side, clock)
+}
+
+/// One request through the router without a socket: status, headers, body.
+pub async fn call(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, axum::http::HeaderMap, String) {
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = router
+        .clone()
+        .oneshot(req.body(axum::body::Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (code, headers, String::from_utf8_lossy(&body).into_owned())
+}
