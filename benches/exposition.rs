@@ -2,9 +2,9 @@
 //! cached after the last update. Prints both and the ratio (same run, same
 //! machine). `cargo bench --bench exposition`.
 
-use clawwatch::derive::Tuning;
 use clawwatch::metrics::{AccountLabels, Exposition, Format, Metrics, StateLabels};
 use clawwatch::model::State;
+use clawwatch::state::derive::Tuning;
 use prometheus_client::registry::Registry;
 use std::time::Instant;
 

@@ -1,8 +1,8 @@
-//! Configuration: TOML with unknown keys rejected, defaults, environment
-//! overrides and `*_file` secrets. The only module that reads env vars and
-//! secret files.
+//! Configuration: plain data parsed from TOML with unknown keys rejected,
+//! defaults, environment overrides, `*_file` secrets and the validation of
+//! its own keys (alerting validates what it builds from them). The only
+//! module that reads env vars and secret files.
 
-use crate::derive::Tuning;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -352,25 +352,6 @@ impl Default for StatesConfig {
             stale_after: BTreeMap::new(),
             history_size: 1000,
         }
-    }
-}
-
-impl StatesConfig {
-    /// The thresholds for [`crate::derive::derive`].
-    pub fn tuning(&self) -> Tuning {
-        let mut t = Tuning {
-            connect_timeout: self.connect_timeout,
-            ..Tuning::default()
-        };
-        for (ch, v) in &self.stale_after {
-            match ch.as_str() {
-                "telegram" => t.stale_after_telegram = v.0,
-                "discord" => t.stale_after_discord = v.0,
-                "whatsapp" => t.stale_after_whatsapp = v.0,
-                _ => t.stale_after_other = v.0,
-            }
-        }
-        t
     }
 }
 
@@ -761,33 +742,6 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                 format!("{other:?} is not one of email, telegram, webhook, alertmanager"),
             )),
         }
-        if it.subject.is_some() || it.template.is_some() {
-            if let Err(e) = crate::alert::template::Templates::new(
-                it.subject.as_deref(),
-                it.template.as_deref(),
-            ) {
-                let (key, msg) = e.split_once(": ").unwrap_or(("template", &e));
-                out.push(err(&format!("{p}.{key}"), msg.to_string()));
-            }
-        }
-    }
-    // Routes and windows, as `run` builds them; their errors start with the key path.
-    let kinds: Vec<(String, String)> = cfg
-        .integrations
-        .iter()
-        .map(|i| (i.name.clone(), i.kind.clone()))
-        .collect();
-    let mut keyed = |e: String| {
-        let (key, msg) = e.split_once(": ").unwrap_or(("alerting", &e));
-        out.push(err(key, msg.to_string()));
-    };
-    if let Err(e) = crate::alert::notify::Router::new(&cfg.alerting, &kinds) {
-        keyed(e);
-    }
-    for (i, m) in cfg.alerting.maintenance.iter().enumerate() {
-        if let Err(e) = crate::alert::silence::Window::new(i, m) {
-            keyed(e);
-        }
     }
     out
 }
@@ -842,63 +796,10 @@ mod tests {
     }
 
     #[test]
-    fn routes_windows_and_templates_are_checked() {
-        let ok = r#"
-[alerting]
-group_by = ["alertname"]
-fallback = ["mail"]
-[[alerting.routes]]
-name = "critical"
-match = { severity = "critical" }
-match_re = { channel = "whatsapp|telegram" }
-integrations = ["tg"]
-repeat_interval = "1h"
-continue = true
-[[alerting.maintenance]]
-name = "backup"
-matchers = ["channel=whatsapp"]
-weekdays = ["sun"]
-start = "03:00"
-end = "03:30"
-[[integrations]]
-name = "mail"
-type = "email"
-smtp = "smtp://127.0.0.1:25"
-from = "a@example.org"
-to = ["b@example.org"]
-subject = "{{ title }}"
-[[integrations]]
-name = "tg"
-type = "telegram"
-bot_token = "x"
-chat_id = "1"
-"#;
-        let cfg = parse(ok).unwrap();
-        assert_eq!(validate(&cfg, false), vec![]);
-        let bad = ok
-            .replace("integrations = [\"tg\"]", "integrations = [\"pager\"]")
-            .replace("start = \"03:00\"", "start = \"3 am\"")
-            .replace("{{ title }}", "{{ title ");
-        let got: Vec<String> = validate(&parse(&bad).unwrap(), false)
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        assert_eq!(got.len(), 3, "{got:#?}");
-        assert!(
-            got[0].starts_with("error: integrations[0].subject: syntax error"),
-            "{got:#?}"
-        );
-        assert_eq!(got[1], "error: alerting.routes[0].integrations: no integration named \"pager\" (have: mail, tg)");
-        assert_eq!(
-            got[2],
-            "error: alerting.maintenance[0].start: \"3 am\" is not HH:MM"
-        );
-    }
-
-    #[test]
     fn shipped_example_is_valid() {
         let cfg = parse(include_str!("../examples/clawwatch.toml")).unwrap();
         assert_eq!(validate(&cfg, false), vec![]);
+        assert_eq!(crate::alert::problems(&cfg), vec![]);
     }
 
     #[test]

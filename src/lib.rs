@@ -1,7 +1,8 @@
 //! clawwatch: a Prometheus exporter and alerting sidecar for the OpenClaw
-//! gateway. Sources (the gateway's WebSocket RPC and /readyz) feed one state
-//! task; it owns the per-account state machines and publishes metrics and a
-//! snapshot that the HTTP server reads.
+//! gateway. Sources (the gateway's WebSocket RPC, `/readyz`, its logs) send
+//! observations to one state writer; the pure core (`state`) turns each
+//! into changes; consumers export metrics, keep history and publish a
+//! snapshot; alerting and the HTTP server read snapshots.
 
 #![warn(missing_docs)]
 
@@ -9,18 +10,22 @@ pub mod alert;
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
-pub mod derive;
+pub mod durable;
+pub mod export;
+pub mod history;
 pub mod logs;
 pub mod metrics;
 pub mod model;
+pub mod observation;
 pub mod pipe;
 pub mod redact;
 pub mod server;
 pub mod simulate;
+pub mod snapshot;
 pub mod source;
 pub mod state;
-pub mod status;
 
 /// The captured gateway fixtures, for tests.
 #[doc(hidden)]

@@ -2,7 +2,7 @@
 //! exposition. Scrapes serve bytes encoded after the last change, so a scrape
 //! costs a copy, not an encode of every account.
 
-use crate::model::{Reason, State};
+use crate::model::{GatewayErrorKind, Reason, State};
 use bytes::Bytes;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -42,52 +42,6 @@ impl EncodeLabelValue for Initiator {
             Initiator::Gateway => "gateway",
             Initiator::Clawwatch => "clawwatch",
         })
-    }
-}
-
-/// Why talking to the gateway failed: a bounded label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GatewayErrorKind {
-    /// TCP or TLS connect failed.
-    Connect,
-    /// No answer in time.
-    Timeout,
-    /// Token refused.
-    Auth,
-    /// Protocol version mismatch.
-    Protocol,
-    /// No token and no device identity.
-    NotPaired,
-    /// Token lacks a scope.
-    MissingScope,
-    /// Gateway starting.
-    Unavailable,
-    /// A frame that is not the JSON we expect.
-    MalformedFrame,
-    /// A frame over `max_frame_bytes`.
-    OversizedFrame,
-    /// The socket closed or went silent.
-    Closed,
-    /// An RPC error we do not know.
-    Rpc,
-}
-
-impl GatewayErrorKind {
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GatewayErrorKind::Connect => "connect",
-            GatewayErrorKind::Timeout => "timeout",
-            GatewayErrorKind::Auth => "auth",
-            GatewayErrorKind::Protocol => "protocol",
-            GatewayErrorKind::NotPaired => "not_paired",
-            GatewayErrorKind::MissingScope => "missing_scope",
-            GatewayErrorKind::Unavailable => "unavailable",
-            GatewayErrorKind::MalformedFrame => "malformed_frame",
-            GatewayErrorKind::OversizedFrame => "oversized_frame",
-            GatewayErrorKind::Closed => "closed",
-            GatewayErrorKind::Rpc => "rpc",
-        }
     }
 }
 
@@ -371,23 +325,8 @@ impl Metrics {
             m.gateway_errors.clone(),
         );
         // Every kind starts at 0, so that the first error shows in rate().
-        {
-            use GatewayErrorKind::*;
-            for kind in [
-                Connect,
-                Timeout,
-                Auth,
-                Protocol,
-                NotPaired,
-                MissingScope,
-                Unavailable,
-                MalformedFrame,
-                OversizedFrame,
-                Closed,
-                Rpc,
-            ] {
-                let _ = m.gateway_errors.get_or_create(&KindLabels { kind });
-            }
+        for kind in GatewayErrorKind::ALL {
+            let _ = m.gateway_errors.get_or_create(&KindLabels { kind });
         }
         r.register(
             "clawwatch_config_last_reload_successful",

@@ -156,6 +156,67 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// Why talking to the gateway failed: a bounded label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayErrorKind {
+    /// TCP or TLS connect failed.
+    Connect,
+    /// No answer in time.
+    Timeout,
+    /// Token refused.
+    Auth,
+    /// Protocol version mismatch.
+    Protocol,
+    /// No token and no device identity.
+    NotPaired,
+    /// Token lacks a scope.
+    MissingScope,
+    /// Gateway starting.
+    Unavailable,
+    /// A frame that is not the JSON we expect.
+    MalformedFrame,
+    /// A frame over `max_frame_bytes`.
+    OversizedFrame,
+    /// The socket closed or went silent.
+    Closed,
+    /// An RPC error we do not know.
+    Rpc,
+}
+
+impl GatewayErrorKind {
+    /// Every kind, in label order.
+    pub const ALL: [GatewayErrorKind; 11] = [
+        GatewayErrorKind::Connect,
+        GatewayErrorKind::Timeout,
+        GatewayErrorKind::Auth,
+        GatewayErrorKind::Protocol,
+        GatewayErrorKind::NotPaired,
+        GatewayErrorKind::MissingScope,
+        GatewayErrorKind::Unavailable,
+        GatewayErrorKind::MalformedFrame,
+        GatewayErrorKind::OversizedFrame,
+        GatewayErrorKind::Closed,
+        GatewayErrorKind::Rpc,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayErrorKind::Connect => "connect",
+            GatewayErrorKind::Timeout => "timeout",
+            GatewayErrorKind::Auth => "auth",
+            GatewayErrorKind::Protocol => "protocol",
+            GatewayErrorKind::NotPaired => "not_paired",
+            GatewayErrorKind::MissingScope => "missing_scope",
+            GatewayErrorKind::Unavailable => "unavailable",
+            GatewayErrorKind::MalformedFrame => "malformed_frame",
+            GatewayErrorKind::OversizedFrame => "oversized_frame",
+            GatewayErrorKind::Closed => "closed",
+            GatewayErrorKind::Rpc => "rpc",
+        }
+    }
+}
+
 /// `lastDisconnect`: null, a string, or `{at, status?, error?, loggedOut?}`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LastDisconnect {

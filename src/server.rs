@@ -1,10 +1,14 @@
 //! The HTTP surface: `/metrics`, `/health/detail`, `/healthz`, `/readyz`,
-//! `/api/v1/history` and a small status page. Handlers only read snapshots.
+//! the `/api/v1/...` endpoints and a small status page. Handlers only read
+//! published snapshots; a change (a silence) is a command to its owner.
 
-use crate::app::{Phase, Shared, Snapshot};
-use crate::metrics::Format;
+use crate::alert::dispatch::Command;
+use crate::alert::Published;
+use crate::clock::{rfc3339, Clock};
+use crate::metrics::{Exposition, Format};
 use crate::redact::redact;
-use crate::state::{rfc3339, Event};
+use crate::snapshot::Snapshot;
+use crate::state::{Event, Phase};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -15,7 +19,29 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Everything the server reads, and where it sends commands.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    /// Latest snapshot of the state.
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// Alerts firing and silences.
+    pub alerting: watch::Receiver<Arc<Published>>,
+    /// Commands to the silences' owner.
+    pub commands: mpsc::Sender<Command>,
+    /// Cached `/metrics` bytes.
+    pub exposition: Arc<Exposition>,
+    /// Required bearer token, if any.
+    pub bearer: Option<crate::config::Secret>,
+    /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
+    pub events: broadcast::Sender<Arc<str>>,
+    /// Ends long-lived responses on shutdown.
+    pub cancel: CancellationToken,
+    /// The clock.
+    pub clock: Clock,
+}
 
 /// Builds the router.
 pub fn router(shared: Shared) -> Router {
@@ -62,6 +88,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn snapshot(s: &Shared) -> Arc<Snapshot> {
     s.snapshot.borrow().clone()
+}
+
+fn alerting(s: &Shared) -> Arc<Published> {
+    s.alerting.borrow().clone()
 }
 
 /// Picks the exposition format from an Accept header.
@@ -178,29 +208,43 @@ async fn events(
 
 /// Built-in alerts firing now.
 async fn alerts(State(s): State<Shared>) -> Json<Value> {
-    let snap = snapshot(&s);
+    let p = alerting(&s);
     let now = s.clock.now();
-    let sil = s.silences.lock().unwrap_or_else(|p| p.into_inner());
-    Json(json!(snap
-        .alerts
+    Json(json!(p
+        .firing
         .iter()
         .map(|a| json!({
             "alert": a.name, "severity": a.severity, "channel": a.channel, "account": a.account,
             "integration": a.integration,
             "active_since": rfc3339(a.active_since), "summary": a.summary, "description": redact(&a.description),
-            "fix": a.fix, "runbook": a.runbook, "silenced": sil.mutes(a, now),
+            "fix": a.fix, "runbook": a.runbook, "silenced": p.silences.mutes(a, now),
         }))
         .collect::<Vec<_>>()))
 }
 
-fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+fn error(code: StatusCode, message: String) -> Response {
+    (code, Json(json!({ "error": message }))).into_response()
 }
 
 /// Silences and maintenance windows, newest first.
 async fn silences(State(s): State<Shared>) -> Json<Value> {
-    let sil = s.silences.lock().unwrap_or_else(|p| p.into_inner());
-    Json(json!(sil.list(s.clock.now())))
+    Json(json!(alerting(&s).silences.list(s.clock.now())))
+}
+
+/// Sends `cmd` to the silences' owner and waits for its answer.
+async fn ask<T>(
+    s: &Shared,
+    cmd: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    let gone = || {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alerting is not running".into(),
+        )
+    };
+    s.commands.send(cmd(tx)).await.map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())
 }
 
 /// Creates a silence: `{"matchers": ["channel=whatsapp"], "duration": "2h", "comment": "..."}`
@@ -208,32 +252,20 @@ async fn silences(State(s): State<Shared>) -> Json<Value> {
 async fn add_silence(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
     let new: crate::alert::silence::NewSilence = match serde_json::from_slice(&body) {
         Ok(n) => n,
-        Err(e) => return bad_request(format!("body: {e}")),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
     };
     let silence = match new.build(s.clock.now()) {
         Ok(x) => x,
-        Err(e) => return bad_request(e.to_string()),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let saved = s
-        .silences
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .add(silence);
-    match saved {
-        Ok(x) => {
-            tracing::info!(id = %x.id, matchers = %x.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","), ends_at = %x.ends_at, "Silence added.");
-            s.reevaluate.notify_one();
-            (
-                StatusCode::OK,
-                Json(json!({"silenceID": x.id, "silence": x.with_status(s.clock.now())})),
-            )
-                .into_response()
-        }
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": format!("cannot save silences.json: {e}")})),
+    match ask(&s, |tx| Command::AddSilence(silence, tx)).await {
+        Ok(Ok(x)) => (
+            StatusCode::OK,
+            Json(json!({"silenceID": x.id, "silence": x.with_status(s.clock.now())})),
         )
             .into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(r) => r,
     }
 }
 
@@ -242,25 +274,13 @@ async fn expire_silence(
     State(s): State<Shared>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    let r = s
-        .silences
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .expire(&id, s.clock.now());
-    match r {
-        Ok(x) => {
-            tracing::info!(id = %x.id, "Silence expired.");
-            s.reevaluate.notify_one();
-            Json(json!(x)).into_response()
+    match ask(&s, |tx| Command::ExpireSilence(id, tx)).await {
+        Ok(Ok(x)) => Json(json!(x)).into_response(),
+        Ok(Err(e @ crate::alert::silence::SilenceError::NotFound(_))) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
         }
-        Err(e @ crate::alert::silence::SilenceError::NotFound(_)) => {
-            (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
-        }
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(r) => r,
     }
 }
 
@@ -288,54 +308,58 @@ async fn history(State(s): State<Shared>, Query(q): Query<HistoryQuery>) -> Json
     Json(json!(items))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+static PAGE: std::sync::LazyLock<minijinja::Environment<'static>> =
+    std::sync::LazyLock::new(|| {
+        let mut env = minijinja::Environment::new();
+        env.add_template("status.html", include_str!("web/status.html"))
+            .expect("the status page template is valid");
+        env
+    });
 
-async fn index(State(s): State<Shared>) -> Html<String> {
+async fn index(State(s): State<Shared>) -> Response {
     let snap = snapshot(&s);
-    let mut rows = String::new();
-    for a in snap.accounts.iter() {
-        rows.push_str(&format!(
-            "<tr class=\"{st}\"><td>{}</td><td>{}</td><td>{st}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            esc(&a.channel),
-            esc(&a.account),
-            rfc3339(a.since),
-            a.reason.map(|r| r.as_str()).unwrap_or(""),
-            a.reconnect_attempts,
-            st = a.state.as_str(),
-        ));
+    let accounts: Vec<Value> = snap
+        .accounts
+        .iter()
+        .map(|a| {
+            json!({
+                "channel": a.channel, "account": a.account, "state": a.state.as_str(),
+                "since": rfc3339(a.since), "reason": a.reason.map(|r| r.as_str()).unwrap_or(""),
+                "reconnects": a.reconnect_attempts,
+            })
+        })
+        .collect();
+    let events: Vec<Value> = snap
+        .history
+        .iter()
+        .take(20)
+        .map(|e| {
+            let mut v = e.to_json();
+            for k in ["to", "reason"] {
+                if v[k].is_null() {
+                    v[k] = json!("");
+                }
+            }
+            v
+        })
+        .collect();
+    let ctx = json!({
+        "url": snap.gateway_url, "status": snap.status(),
+        "version": snap.version.as_deref().unwrap_or("?"),
+        "accounts": accounts, "events": events,
+    });
+    match PAGE
+        .get_template("status.html")
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+    {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot render the status page.");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot render the status page\n",
+            )
+                .into_response()
+        }
     }
-    let mut events = String::new();
-    for e in snap.history.iter().take(20) {
-        let v = e.to_json();
-        events.push_str(&format!(
-            "<li>{} {}/{} {} {}</li>\n",
-            esc(v["at"].as_str().unwrap_or("")),
-            esc(v["channel"].as_str().unwrap_or("")),
-            esc(v["account"].as_str().unwrap_or("")),
-            esc(v["kind"].as_str().unwrap_or("")),
-            esc(&format!(
-                "{} {}",
-                v["to"].as_str().unwrap_or(""),
-                v["reason"].as_str().unwrap_or("")
-            )),
-        ));
-    }
-    Html(format!(
-        r#"<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>clawwatch</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}
-.connected td:nth-child(3){{color:#080}}.connecting td:nth-child(3),.reconnecting td:nth-child(3){{color:#a60}}
-.disconnected td:nth-child(3),.error td:nth-child(3),.auth_required td:nth-child(3){{color:#c00;font-weight:bold}}</style></head>
-<body><h1>clawwatch</h1><p>gateway {url}: <b id="status">{status}</b> (version {ver})</p>
-<table><tr><th>channel</th><th>account</th><th>state</th><th>since</th><th>reason</th><th>reconnects</th></tr>
-{rows}</table><h2>Recent events</h2><ul>{events}</ul>
-<p><a href="/metrics">/metrics</a> · <a href="/health/detail">/health/detail</a> · <a href="/api/v1/history">/api/v1/history</a> · <a href="/api/v1/events">/api/v1/events</a></p></body></html>"#,
-        url = esc(&snap.gateway_url),
-        status = snap.status(),
-        ver = esc(snap.version.as_deref().unwrap_or("?")),
-    ))
 }

@@ -1,10 +1,10 @@
 //! Every capture of a real gateway under tests/fixtures/openclaw goes
 //! through the parser, and the derived states are asserted exactly.
 
-use clawwatch::derive::{derive, Tuning};
 use clawwatch::model::{ChannelsStatus, Reason, State};
 use clawwatch::source::gateway::explain_rpc_error;
-use clawwatch::state::Tracker;
+use clawwatch::state::derive::{derive, Tuning};
+use clawwatch::state::{StatesFile, Tracker};
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
@@ -213,7 +213,7 @@ fn events_and_rpc_frames() {
 /// Replays a captured `channels.status` sequence through the tracker and
 /// returns the distinct (state, reason) runs of one account.
 fn replay(name: &str, channel: &str) -> Vec<(State, Option<Reason>)> {
-    let mut t = Tracker::new(Tuning::default(), None, 10_000);
+    let mut t = Tracker::new(Tuning::default(), StatesFile::None);
     let mut runs: Vec<(State, Option<Reason>)> = Vec::new();
     let mut skipped = 0;
     for line in fixture(&format!("sequences/{name}.status.jsonl")).lines() {
@@ -284,7 +284,7 @@ fn sequence_discord_rest_401() {
 
 #[test]
 fn token_revoked_counts_one_disconnect() {
-    let mut t = Tracker::new(Tuning::default(), None, 10_000);
+    let mut t = Tracker::new(Tuning::default(), StatesFile::None);
     let mut disconnects = 0;
     for line in fixture("sequences/telegram-token-revoked.status.jsonl").lines() {
         let rec: Value = serde_json::from_str(line).unwrap();

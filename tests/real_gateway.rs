@@ -5,8 +5,8 @@
 //! drain takes minutes.
 
 mod common;
-use clawwatch::derive::{derive, Tuning};
 use clawwatch::model::ChannelsStatus;
+use clawwatch::state::derive::{derive, Tuning};
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -3,11 +3,15 @@
 //! earlier; clawwatch sends the resolve itself.
 
 use super::outbox::Notification;
-use super::webhook::SendError;
+use super::NotifyError;
 use crate::clock::rfc3339;
 
 /// Sends a notice's alerts as Alertmanager alerts.
-pub async fn send(client: &reqwest::Client, base: &str, n: &Notification) -> Result<(), SendError> {
+pub async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    n: &Notification,
+) -> Result<(), NotifyError> {
     let body: Vec<serde_json::Value> = n
         .alerts
         .iter()
@@ -37,6 +41,6 @@ pub async fn send(client: &reqwest::Client, base: &str, n: &Notification) -> Res
         .json(&body)
         .send()
         .await
-        .map_err(|e| SendError::Retry(e.without_url().to_string()))?;
-    super::webhook::classify(resp.status())
+        .map_err(super::request_failed)?;
+    super::classify(resp.status())
 }

@@ -2,7 +2,7 @@
 //! (STARTTLS) or `smtps://` (implicit TLS); several recipients; optional login.
 
 use super::outbox::Notification;
-use super::webhook::SendError;
+use super::{FailureReason, NotifyError};
 use crate::config::{IntegrationConfig, Secret};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -29,30 +29,13 @@ impl Mailer {
     /// Builds the transport; the error names the key to fix.
     pub fn new(cfg: &IntegrationConfig, password: Option<&Secret>) -> Result<Mailer, String> {
         let url = cfg.smtp.as_deref().ok_or("smtp is required")?;
-        let (implicit, rest) = match (url.strip_prefix("smtps://"), url.strip_prefix("smtp://")) {
-            (Some(r), _) => (true, r),
-            (None, Some(r)) => (false, r),
-            _ => return Err(format!("smtp {url:?} must start with smtp:// or smtps://")),
-        };
-        let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse::<u16>()
-                    .map_err(|_| format!("smtp port {p:?} is not a number"))?,
-            ),
-            None => (hostport, if implicit { 465 } else { 25 }),
-        };
-        let starttls = query.split('&').any(|kv| kv == "tls=required");
-        let builder = if implicit {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| e.to_string())?
-        } else if starttls {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| e.to_string())?
-        } else {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        };
-        let mut builder = builder
-            .port(port)
+        if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+            return Err("smtp must start with smtp:// or smtps://".into());
+        }
+        // lettre's own URL rules: smtps:// is implicit TLS, ?tls=required
+        // STARTTLS; its errors never quote the URL (it may hold a password).
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("smtp: {e}"))?
             .timeout(Some(std::time::Duration::from_secs(15)));
         if let (Some(user), Some(pass)) = (&cfg.username, password) {
             builder =
@@ -80,7 +63,7 @@ impl Mailer {
     }
 
     /// Sends one notice to every recipient.
-    pub async fn send(&self, n: &Notification, now: crate::clock::Ts) -> Result<(), SendError> {
+    pub async fn send(&self, n: &Notification, now: crate::clock::Ts) -> Result<(), NotifyError> {
         let mut m = Message::builder().from(self.from.clone());
         for t in &self.to {
             m = m.to(t.clone());
@@ -90,11 +73,69 @@ impl Mailer {
         let msg = m
             .subject(subject)
             .body(body)
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
+            .map_err(|e| NotifyError::permanent(FailureReason::Other, e.to_string()))?;
         match self.transport.send(msg).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-            Err(e) => Err(SendError::Retry(e.to_string())),
+            Err(e) => Err(classify(&e)),
         }
+    }
+}
+
+/// An SMTP failure as a notify error; the server's reply is scrubbed (it
+/// can quote an address or a credential).
+fn classify(e: &lettre::transport::smtp::Error) -> NotifyError {
+    let text = crate::redact::redact(&e.to_string());
+    if e.is_permanent() {
+        let auth = e
+            .status()
+            .is_some_and(|c| matches!(c.to_string().as_str(), "530" | "534" | "535"));
+        let reason = if auth {
+            FailureReason::AuthError
+        } else {
+            FailureReason::ClientError
+        };
+        NotifyError::permanent(reason, text)
+    } else if e.is_transient() {
+        NotifyError::retry(FailureReason::ServerError, text)
+    } else if e.is_timeout() {
+        NotifyError::retry(FailureReason::Timeout, text)
+    } else {
+        NotifyError::retry(FailureReason::Network, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer(smtp: &str) -> Result<Mailer, String> {
+        Mailer::new(
+            &IntegrationConfig {
+                name: "m".into(),
+                kind: "email".into(),
+                smtp: Some(smtp.into()),
+                from: Some("a@example.org".into()),
+                to: vec!["b@example.org".into()],
+                ..Default::default()
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn smtp_urls_as_lettre_reads_them() {
+        for ok in [
+            "smtp://127.0.0.1:2525",
+            "smtp://mail.example.org:587?tls=required",
+            "smtps://mail.example.org",
+        ] {
+            assert!(mailer(ok).is_ok(), "{ok}");
+        }
+        let e = mailer("smtp://user:hunter2@:25").err().unwrap();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(
+            mailer("http://x").err().unwrap(),
+            "smtp must start with smtp:// or smtps://"
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! events, the gateway's phase and the `disconnect` log counts, with
 //! for-durations tracked across calls. Names are SPEC.md's.
 
+use crate::clock::Ts;
 use crate::model::{Reason, State};
-use crate::state::{AccountView, Event, Ts};
+use crate::state::{AccountView, Event};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -457,6 +458,7 @@ mod tests {
             recovery_exhausted: false,
             mode: None,
             probe_latency: None,
+            counts: Default::default(),
         }
     }
 

@@ -6,7 +6,6 @@
 use crate::clock::Ts;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 
 /// One alert inside a notice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,7 +149,6 @@ enum File {
 /// Queue plus what was announced.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    path: Option<PathBuf>,
     /// Waiting for delivery, oldest first.
     pub pending: VecDeque<Notification>,
     delivered: VecDeque<String>,
@@ -166,35 +164,35 @@ pub fn backoff(attempts: u32) -> f64 {
 }
 
 impl Outbox {
-    /// Loads `dir/outbox.json` (empty when absent), bounded to `max` pending.
-    pub fn open(dir: Option<PathBuf>, max: usize) -> Outbox {
-        let path = dir.map(|d| d.join("outbox.json"));
-        let empty = || File::V2 {
-            pending: Vec::new(),
-            delivered: Vec::new(),
-            groups: BTreeMap::new(),
-        };
-        let file = match path.as_ref().map(std::fs::read) {
-            Some(Ok(b)) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "Cannot read outbox.json (moved aside to outbox.json.bad); starting with an empty outbox.");
-                if let Some(p) = &path {
-                    let _ = std::fs::rename(p, p.with_extension("json.bad"));
-                }
-                empty()
-            }),
-            _ => empty(),
+    /// From the bytes of `outbox.json` (`None`: no file yet), bounded to
+    /// `max` pending. An unreadable file is an error; the caller moves it aside.
+    pub fn load(bytes: Option<&[u8]>, max: usize) -> Result<Outbox, String> {
+        let file = match bytes {
+            Some(b) => serde_json::from_slice(b).map_err(|e| e.to_string())?,
+            None => File::V2 {
+                pending: Vec::new(),
+                delivered: Vec::new(),
+                groups: BTreeMap::new(),
+            },
         };
         let File::V2 {
             pending,
             delivered,
             groups,
         } = file;
-        Outbox {
-            path,
+        Ok(Outbox {
             pending: pending.into(),
             delivered: delivered.into(),
             groups,
             max: max.max(1),
+        })
+    }
+
+    /// An empty outbox bounded to `max` pending.
+    pub fn new(max: usize) -> Outbox {
+        Outbox {
+            max: max.max(1),
+            ..Default::default()
         }
     }
 
@@ -302,33 +300,15 @@ impl Outbox {
             .retain(|n| !(n.id == id && n.integration == integration));
     }
 
-    /// Writes the file atomically.
-    pub fn save(&self) -> std::io::Result<()> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
+    /// The bytes of `outbox.json`.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let file = File::V2 {
             pending: self.pending.iter().cloned().collect(),
             delivered: self.delivered.iter().cloned().collect(),
             groups: self.groups.clone(),
         };
-        write_atomic(
-            path,
-            &serde_json::to_vec(&file).map_err(std::io::Error::other)?,
-        )
+        serde_json::to_vec(&file).expect("plain data serializes")
     }
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("json.new");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -365,8 +345,7 @@ pub(crate) mod tests {
 
     #[test]
     fn survives_a_restart_dedups_and_bounds() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = Outbox::open(Some(dir.path().into()), 2);
+        let mut o = Outbox::new(2);
         assert!(o.push(n("a")).is_empty());
         assert!(o.push(n("a")).is_empty());
         assert!(o.push(n("b")).is_empty());
@@ -378,8 +357,7 @@ pub(crate) mod tests {
             vec!["a"]
         );
         assert!(o.failed("b", "hook", 100.0, None, 120.0).is_empty());
-        o.save().unwrap();
-        let mut o = Outbox::open(Some(dir.path().into()), 2);
+        let mut o = Outbox::load(Some(&o.to_bytes()), 2).unwrap();
         assert_eq!(
             o.pending
                 .iter()
@@ -407,7 +385,7 @@ pub(crate) mod tests {
 
     #[test]
     fn falls_back_once_after_failing_long_enough() {
-        let mut o = Outbox::open(None, 10);
+        let mut o = Outbox::new(10);
         o.push(n("a"));
         assert!(o.failed("a", "hook", 0.0, None, 120.0).is_empty());
         assert!(o.failed("a", "hook", 60.0, Some(30.0), 120.0).is_empty());
@@ -424,12 +402,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_bad_file_is_moved_aside() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("outbox.json"), b"{not json").unwrap();
-        let o = Outbox::open(Some(dir.path().into()), 2);
-        assert!(o.pending.is_empty());
-        assert!(dir.path().join("outbox.json.bad").exists());
+    fn a_bad_file_is_an_error() {
+        assert!(Outbox::load(Some(b"{not json"), 2).is_err());
+        assert!(Outbox::load(None, 2).unwrap().pending.is_empty());
     }
 
     #[test]

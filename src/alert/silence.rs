@@ -6,7 +6,6 @@
 use super::engine::Alert;
 use crate::clock::{rfc3339, Ts};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// One label condition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,6 +382,7 @@ impl Window {
     }
 }
 
+/// `silences.json`: versioned; pinned by a literal test.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "version")]
 enum File {
@@ -390,45 +390,40 @@ enum File {
     V1 { silences: Vec<Silence> },
 }
 
-/// The silences, shared by the HTTP API and the alert task.
-#[derive(Debug, Default)]
+/// The silences and the maintenance windows. The dispatcher owns the one
+/// that changes (and its file); readers get published copies.
+#[derive(Debug, Clone, Default)]
 pub struct Silences {
-    path: Option<PathBuf>,
     list: Vec<Silence>,
     windows: Vec<Window>,
 }
 
 impl Silences {
-    /// Loads `dir/silences.json` (empty when absent); expired ones older
-    /// than a day are forgotten.
-    pub fn open(dir: Option<PathBuf>, windows: Vec<Window>) -> Silences {
-        let path = dir.map(|d| d.join("silences.json"));
+    /// From the bytes of `silences.json` (`None`: no file yet).
+    pub fn load(bytes: Option<&[u8]>, windows: Vec<Window>) -> Result<Silences, String> {
         let mut list = Vec::new();
-        if let Some(b) = path.as_ref().and_then(|p| std::fs::read(p).ok()) {
-            match serde_json::from_slice::<File>(&b) {
-                Ok(File::V1 { silences }) => {
-                    for mut s in silences {
-                        let ok = s.matchers.iter_mut().all(|m| m.compile().is_ok());
-                        if let (true, Ok(a), Ok(b)) = (
-                            ok,
-                            parse_time("startsAt", &s.starts_at),
-                            parse_time("endsAt", &s.ends_at),
-                        ) {
-                            (s.start, s.end) = (a, b);
-                            list.push(s);
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "Cannot read silences.json; starting without silences.")
+        if let Some(b) = bytes {
+            let File::V1 { silences } =
+                serde_json::from_slice::<File>(b).map_err(|e| e.to_string())?;
+            for mut s in silences {
+                let ok = s.matchers.iter_mut().all(|m| m.compile().is_ok());
+                if let (true, Ok(a), Ok(b)) = (
+                    ok,
+                    parse_time("startsAt", &s.starts_at),
+                    parse_time("endsAt", &s.ends_at),
+                ) {
+                    (s.start, s.end) = (a, b);
+                    list.push(s);
                 }
             }
         }
-        Silences {
-            path,
-            list,
-            windows,
-        }
+        Ok(Silences { list, windows })
+    }
+
+    /// The same silences under other maintenance windows (a reload).
+    pub fn with_windows(mut self, windows: Vec<Window>) -> Silences {
+        self.windows = windows;
+        self
     }
 
     /// Silences and windows (active ones), newest first.
@@ -450,12 +445,11 @@ impl Silences {
         self.list.iter().any(|s| s.mutes(a, now)) || self.windows.iter().any(|w| w.mutes(a, now))
     }
 
-    /// Adds a silence and saves.
-    pub fn add(&mut self, s: Silence) -> std::io::Result<Silence> {
+    /// Adds a silence; expired ones older than a day are forgotten.
+    pub fn add(&mut self, s: Silence) -> Silence {
         self.list.retain(|x| x.end > s.start - 86400.0);
         self.list.push(s.clone());
-        self.save()?;
-        Ok(s)
+        s
     }
 
     /// Ends a silence now (it stays listed as expired for a day).
@@ -473,21 +467,15 @@ impl Silences {
                 s.starts_at = rfc3339(now);
             }
         }
-        let out = s.clone().with_status(now);
-        self.save()
-            .map_err(|e| SilenceError::Time(format!("cannot save silences: {e}")))?;
-        Ok(out)
+        Ok(s.clone().with_status(now))
     }
 
-    fn save(&self) -> std::io::Result<()> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let bytes = serde_json::to_vec(&File::V1 {
+    /// The bytes of `silences.json`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&File::V1 {
             silences: self.list.clone(),
         })
-        .map_err(std::io::Error::other)?;
-        crate::alert::outbox::write_atomic(path, &bytes)
+        .expect("plain data serializes")
     }
 }
 
@@ -535,8 +523,7 @@ mod tests {
 
     #[test]
     fn silences_persist_and_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Silences::open(Some(dir.path().into()), vec![]);
+        let mut s = Silences::load(None, vec![]).unwrap();
         let new = NewSilence {
             matchers: vec![MatcherIn::Text("channel=whatsapp".into())],
             starts_at: None,
@@ -546,16 +533,17 @@ mod tests {
             created_by: "me".into(),
             id: None,
         };
-        let sil = s.add(new.build(1000.0).unwrap()).unwrap();
+        let sil = s.add(new.build(1000.0).unwrap());
         assert!(s.mutes(&alert("whatsapp"), 1000.0));
         assert!(!s.mutes(&alert("telegram"), 1000.0));
         assert!(!s.mutes(&alert("whatsapp"), 4600.0));
-        let mut s = Silences::open(Some(dir.path().into()), vec![]);
+        let mut s = Silences::load(Some(&s.to_bytes()), vec![]).unwrap();
         assert_eq!(s.list(2000.0)[0].status, "active");
         s.expire(&sil.id, 2000.0).unwrap();
         assert!(!s.mutes(&alert("whatsapp"), 2000.0));
-        let s = Silences::open(Some(dir.path().into()), vec![]);
+        let s = Silences::load(Some(&s.to_bytes()), vec![]).unwrap();
         assert_eq!(s.list(2000.0)[0].status, "expired");
+        assert!(Silences::load(Some(b"{not json"), vec![]).is_err());
         assert!(matches!(
             Silences::default().expire("nope", 0.0),
             Err(SilenceError::NotFound(_))

@@ -3,7 +3,7 @@
 //! The bot token is part of every request URL: errors are scrubbed.
 
 use super::outbox::Notification;
-use super::webhook::SendError;
+use super::{FailureReason, NotifyError};
 use crate::config::Secret;
 use teloxide::payloads::SendMessageSetters;
 use teloxide::requests::Requester;
@@ -58,7 +58,7 @@ impl Telegram {
     }
 
     /// Sends one notice.
-    pub async fn send(&self, n: &Notification, now: crate::clock::Ts) -> Result<(), SendError> {
+    pub async fn send(&self, n: &Notification, now: crate::clock::Ts) -> Result<(), NotifyError> {
         let text = self.templates.text(n, now);
         let mut req = self.bot.send_message(self.chat.clone(), truncate(&text));
         if let Some(t) = self.thread {
@@ -67,20 +67,38 @@ impl Telegram {
         match req.await {
             Ok(_) => Ok(()),
             Err(RequestError::RetryAfter(s)) => {
-                Err(SendError::RetryAfter(s.duration().as_secs_f64()))
+                Err(NotifyError::retry_after(s.duration().as_secs_f64()))
             }
-            Err(RequestError::Api(ApiError::Unknown(e))) => {
-                Err(SendError::Retry(crate::redact::redact(&e)))
-            }
+            Err(RequestError::Api(ApiError::Unknown(e))) => Err(NotifyError::retry(
+                FailureReason::ServerError,
+                crate::redact::redact(&e),
+            )),
             Err(RequestError::Api(e)) => {
-                Err(SendError::Permanent(crate::redact::redact(&e.to_string())))
+                let reason = match e {
+                    ApiError::InvalidToken => FailureReason::AuthError,
+                    _ => FailureReason::ClientError,
+                };
+                Err(NotifyError::permanent(
+                    reason,
+                    crate::redact::redact(&e.to_string()),
+                ))
             }
             // The URL holds the token: keep only what failed.
-            Err(RequestError::Network(e)) => Err(SendError::Retry(format!(
-                "network error talking to the Bot API{}",
-                if e.is_timeout() { " (timeout)" } else { "" }
-            ))),
-            Err(e) => Err(SendError::Retry(crate::redact::redact(&e.to_string()))),
+            Err(RequestError::Network(e)) => Err(NotifyError::retry(
+                if e.is_timeout() {
+                    FailureReason::Timeout
+                } else {
+                    FailureReason::Network
+                },
+                format!(
+                    "network error talking to the Bot API{}",
+                    if e.is_timeout() { " (timeout)" } else { "" }
+                ),
+            )),
+            Err(e) => Err(NotifyError::retry(
+                FailureReason::Other,
+                crate::redact::redact(&e.to_string()),
+            )),
         }
     }
 }

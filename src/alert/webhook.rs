@@ -4,20 +4,7 @@
 //! body in `X-Clawwatch-Signature: sha256=<hex>`.
 
 use super::outbox::Notification;
-
-/// Why a delivery failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SendError {
-    /// Worth another try (connection, timeout, 5xx, 429).
-    #[error("{0} (will retry)")]
-    Retry(String),
-    /// Will not get better by itself (other 4xx).
-    #[error("{0} (giving up)")]
-    Permanent(String),
-    /// The receiver asked us to wait this many seconds (Telegram's retry_after).
-    #[error("rate limited, retry after {0} s")]
-    RetryAfter(f64),
-}
+use super::{FailureReason, NotifyError};
 
 /// A configured webhook.
 #[derive(Clone)]
@@ -69,9 +56,13 @@ pub fn signature(key: &ring::hmac::Key, body: &[u8]) -> String {
 
 impl Webhook {
     /// Sends one notice.
-    pub async fn send(&self, client: &reqwest::Client, n: &Notification) -> Result<(), SendError> {
-        let bytes =
-            serde_json::to_vec(&body(n)).map_err(|e| SendError::Permanent(e.to_string()))?;
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        n: &Notification,
+    ) -> Result<(), NotifyError> {
+        let bytes = serde_json::to_vec(&body(n))
+            .map_err(|e| NotifyError::permanent(FailureReason::Other, e.to_string()))?;
         let mut req = client
             .post(&self.url)
             .header("X-Clawwatch-Id", &n.id)
@@ -83,20 +74,9 @@ impl Webhook {
             .body(bytes)
             .send()
             .await
-            // without_url: a webhook URL can carry a secret.
-            .map_err(|e| SendError::Retry(e.without_url().to_string()))?;
-        classify(resp.status())
-    }
-}
-
-/// 2xx delivered; 5xx, 408 and 429 worth another try; other codes final.
-pub fn classify(code: reqwest::StatusCode) -> Result<(), SendError> {
-    if code.is_success() {
-        Ok(())
-    } else if code.is_server_error() || code.as_u16() == 429 || code.as_u16() == 408 {
-        Err(SendError::Retry(format!("HTTP {code}")))
-    } else {
-        Err(SendError::Permanent(format!("HTTP {code}")))
+            // A webhook URL can carry a secret: the error drops it.
+            .map_err(super::request_failed)?;
+        super::classify(resp.status())
     }
 }
 

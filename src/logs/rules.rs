@@ -298,7 +298,7 @@ impl RuleSet {
                     .ok()?
                     .parse()
                     .ok()?;
-                match crate::derive::discord_close(code)? {
+                match crate::state::derive::discord_close(code)? {
                     Reason::AuthFailed => Some((State::AuthRequired, Reason::AuthFailed)),
                     r @ (Reason::DisallowedIntents | Reason::Protocol) => Some((State::Error, r)),
                     _ => None,

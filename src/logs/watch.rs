@@ -8,35 +8,12 @@ use super::scan::{Counters, Scanner};
 use super::tail::{restore, Tailer};
 use crate::clock::Clock;
 use crate::metrics::{LevelLabels, Metrics, RotationLabels, RuleLabels};
-use crate::model::{Reason, State};
-use crate::source::Observation;
+use crate::observation::{LogEffect, LogHit, Observation};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-
-/// What a match asks of the state machine.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LogEffect {
-    /// Put the account into this state now.
-    State(State, Reason),
-    /// A Discord socket reconnect (`reconnect scheduled`).
-    Reconnect,
-}
-
-/// A match that concerns an account's state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogHit {
-    /// Rule name.
-    pub rule: String,
-    /// Attributed channel.
-    pub channel: String,
-    /// Attributed account, if the line names one.
-    pub account: Option<String>,
-    /// What to do.
-    pub effect: LogEffect,
-}
 
 /// How to follow the logs.
 #[derive(Debug)]
@@ -54,11 +31,11 @@ pub struct Settings {
 }
 
 /// The gateway's channel ids (empty until the first poll: then OpenClaw's list).
-pub type Known = Arc<RwLock<Vec<String>>>;
+pub type Known = watch::Receiver<Vec<String>>;
 
 fn known_fn(known: Known) -> Box<dyn Fn(&str) -> bool + Send + Sync> {
     Box::new(move |c: &str| {
-        let k = known.read().unwrap_or_else(|p| p.into_inner());
+        let k = known.borrow();
         if k.is_empty() {
             KNOWN_CHANNELS.contains(&c)
         } else {

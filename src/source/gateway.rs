@@ -4,11 +4,12 @@
 //! Every failure becomes one [`Observation::Down`] with the fix in its text;
 //! the same failure repeated is logged once.
 
-use super::Observation;
 use crate::clock::Clock;
 use crate::config::Secret;
-use crate::metrics::{GatewayErrorKind, KindLabels, MethodLabels, Metrics};
+use crate::metrics::{KindLabels, MethodLabels, Metrics};
 use crate::model::ChannelsStatus;
+use crate::model::GatewayErrorKind;
+use crate::observation::Observation;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! The gateway's HTTP `/readyz`, for `openclaw_gateway_ready` and uptime.
 
-use super::Observation;
+use crate::observation::Observation;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

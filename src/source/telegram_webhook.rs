@@ -3,8 +3,8 @@
 //! The bot token and API root come from the gateway's own config (JSON5,
 //! read only); the token never leaves this module, not even in errors.
 
-use super::Observation;
 use crate::config::Secret;
+use crate::observation::Observation;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -388,7 +388,7 @@ mod tests {
             ..Default::default()
         };
         let r = Router::new(&cfg, &ints()).unwrap();
-        let mut o = Outbox::open(None, 100);
+        let mut o = Outbox::new(100);
         let firing = [alert("OpenClawChannelAuthRequired", "whatsapp", 10.0)];
         let no = |_: &Alert| false;
         assert_eq!(dispatch(&mut o, &r, &firing, no, true, 10.0).queued, 2);
@@ -474,7 +474,7 @@ mod tests {
             ..Default::default()
         };
         let r = Router::new(&cfg, &ints()).unwrap();
-        let mut o = Outbox::open(None, 100);
+        let mut o = Outbox::new(100);
         let no = |_: &Alert| false;
         let a = alert("OpenClawChannelDown", "whatsapp", 0.0);
         let b = alert("OpenClawChannelDown", "discord", 5.0);
@@ -529,7 +529,7 @@ mod tests {
             ..Default::default()
         };
         let r = Router::new(&cfg, &ints()).unwrap();
-        let mut o = Outbox::open(None, 100);
+        let mut o = Outbox::new(100);
         let a = [alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)];
         let no = |_: &Alert| false;
         assert_eq!(dispatch(&mut o, &r, &a, no, true, 0.0).queued, 1);
@@ -547,7 +547,7 @@ mod tests {
             ..Default::default()
         };
         let r = Router::new(&cfg, &ints()).unwrap();
-        let mut o = Outbox::open(None, 100);
+        let mut o = Outbox::new(100);
         let a = [alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)];
         let all = |_: &Alert| true;
         let no = |_: &Alert| false;
@@ -569,7 +569,7 @@ mod tests {
             ..Default::default()
         };
         let r = Router::new(&cfg, &ints()).unwrap();
-        let mut o = Outbox::open(None, 100);
+        let mut o = Outbox::new(100);
         let no = |_: &Alert| false;
         dispatch(
             &mut o,

@@ -1,4 +1,4 @@
-//! `clawwatch status`: the at-a-glance table from a running sidecar.
+//! The at-a-glance table of `clawwatch status`, from `/health/detail`.
 
 use serde_json::Value;
 use std::fmt::Write as _;

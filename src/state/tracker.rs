@@ -1,14 +1,12 @@
-//! The per-account state machines. One writer (the state task) owns a
-//! [`Tracker`]; everything it learns comes out as [`Event`]s and a
-//! [`Snapshot`] that readers share.
+//! The per-account state machines: every watched account's state, reason
+//! and `since`, from `channels.status` rows and state-changing log lines.
+//! Pure: the time comes in as an argument and nothing touches a file.
 
-use crate::derive::{self, Tuning};
+use super::derive::{self, Tuning};
+use crate::clock::{ms_to_ts, rfc3339, Ts};
 use crate::model::{AccountRow, ChannelsStatus, Reason, State};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
-
-pub use crate::clock::{ms_to_ts, rfc3339, Ts};
+use std::collections::BTreeMap;
 
 /// Identity of a watched account.
 pub type Key = (String, String);
@@ -44,9 +42,24 @@ pub struct AccountView {
     pub mode: Option<String>,
     /// The last successful probe's round trip, seconds.
     pub probe_latency: Option<f64>,
+    /// What clawwatch counted for this account since it first saw it.
+    pub counts: Counts,
 }
 
-/// Something that happened, for metrics, history and (later) alerts.
+/// Counters of one account; they only grow while it is watched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// State changes.
+    pub transitions: u64,
+    /// Disconnects.
+    pub disconnects: u64,
+    /// Reconnect attempts (the gateway's field moving up, and log lines).
+    pub reconnect_attempts: u64,
+    /// Restarts by the gateway (`lastStartAt` moved).
+    pub restarts: u64,
+}
+
+/// Something that happened, for metrics, history and alerts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
@@ -136,6 +149,10 @@ pub struct Update {
     pub probe_latency: Vec<(Key, f64)>,
     /// Accounts the gateway no longer reports.
     pub removed: Vec<Key>,
+    /// Accounts the gateway restarted (`lastStartAt` moved forward).
+    pub restarts: Vec<Key>,
+    /// Some account's state or `since` changed: the states file is stale.
+    pub dirty: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -146,21 +163,33 @@ struct Tracked {
     exhausted_at_start: Option<Option<i64>>,
     /// A log line set the state: (state the last poll derived, hold until).
     log_override: Option<(State, Ts)>,
+    last_start_at: Option<i64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// `states.json`: each account's state and since, so that `since`
+/// survives a restart. Versioned; pinned by a literal test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
-enum Persisted {
+pub enum StatesFile {
+    /// Version 1.
     #[serde(rename = "1")]
     V1 {
+        /// `channel/account` -> state and since.
         accounts: BTreeMap<String, PersistedAccount>,
     },
+    /// Nothing kept (no state dir, or a first start).
+    #[default]
+    #[serde(skip)]
+    None,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PersistedAccount {
-    state: State,
-    since: Ts,
+/// One account in [`StatesFile`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersistedAccount {
+    /// State.
+    pub state: State,
+    /// When it began.
+    pub since: Ts,
 }
 
 /// All accounts' state machines.
@@ -170,30 +199,21 @@ pub struct Tracker {
     accounts: BTreeMap<Key, Tracked>,
     order: Vec<String>,
     persisted: BTreeMap<String, PersistedAccount>,
-    state_file: Option<PathBuf>,
-    history: VecDeque<Event>,
-    history_size: usize,
     polled: bool,
 }
 
 impl Tracker {
-    /// A tracker; `state_dir` keeps `since` across restarts.
-    pub fn new(tuning: Tuning, state_dir: Option<PathBuf>, history_size: usize) -> Tracker {
-        let state_file = state_dir.map(|d| d.join("states.json"));
-        let persisted = state_file
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice::<Persisted>(&b).ok())
-            .map(|Persisted::V1 { accounts }| accounts)
-            .unwrap_or_default();
+    /// A tracker that resumes the `since` of accounts kept in `kept`.
+    pub fn new(tuning: Tuning, kept: StatesFile) -> Tracker {
+        let persisted = match kept {
+            StatesFile::V1 { accounts } => accounts,
+            StatesFile::None => BTreeMap::new(),
+        };
         Tracker {
             tuning,
             accounts: BTreeMap::new(),
             order: Vec::new(),
             persisted,
-            state_file,
-            history: VecDeque::new(),
-            history_size: history_size.max(1),
             polled: false,
         }
     }
@@ -214,7 +234,6 @@ impl Tracker {
         let gw_now = status.ts.unwrap_or((now * 1000.0) as i64);
         self.order = status.channel_order.clone();
         let mut seen = std::collections::BTreeSet::new();
-        let mut dirty = false;
         for ch in &status.channel_order {
             let Some(rows) = status.accounts.get(ch) else {
                 continue;
@@ -222,7 +241,7 @@ impl Tracker {
             for row in rows.iter().filter(|r| r.is_watched()) {
                 let key = (ch.clone(), row.account_id.clone());
                 seen.insert(key.clone());
-                dirty |= self.apply_row(&key, row, gw_now, probed, now, &mut up);
+                up.dirty |= self.apply_row(&key, row, gw_now, probed, now, &mut up);
             }
         }
         let gone: Vec<Key> = self
@@ -234,16 +253,9 @@ impl Tracker {
         for k in gone {
             self.accounts.remove(&k);
             up.removed.push(k);
-            dirty = true;
+            up.dirty = true;
         }
-        for e in &up.events {
-            self.history.push_front(e.clone());
-        }
-        self.history.truncate(self.history_size);
         self.polled = true;
-        if dirty {
-            self.persist();
-        }
         up
     }
 
@@ -288,11 +300,13 @@ impl Tracker {
                             recovery_exhausted: false,
                             mode: None,
                             probe_latency: None,
+                            counts: Counts::default(),
                         },
                         last_disconnect_at: row.last_disconnect.as_ref().and_then(|l| l.at),
                         last_probe_at: None,
                         exhausted_at_start: None,
                         log_override: None,
+                        last_start_at: row.last_start_at,
                     },
                 );
                 self.accounts.get_mut(key).expect("inserted above")
@@ -313,14 +327,22 @@ impl Tracker {
         let v = &mut tracked.view;
         if !changed {
             if attempts > v.reconnect_attempts {
-                up.reconnect_attempts
-                    .push((key.clone(), attempts - v.reconnect_attempts));
+                let n = attempts - v.reconnect_attempts;
+                up.reconnect_attempts.push((key.clone(), n));
+                v.counts.reconnect_attempts += n;
             }
+            // A moving lastStartAt is a restart by the gateway.
+            if tracked.last_start_at.is_some() && row.last_start_at > tracked.last_start_at {
+                up.restarts.push(key.clone());
+                v.counts.restarts += 1;
+            }
+            tracked.last_start_at = row.last_start_at;
             let ld_at = row.last_disconnect.as_ref().and_then(|l| l.at);
             let new_close = ld_at.is_some() && ld_at > tracked.last_disconnect_at;
             tracked.last_disconnect_at = ld_at.or(tracked.last_disconnect_at);
             let moved = derived.state != v.state;
             if moved {
+                v.counts.transitions += 1;
                 up.events.push(Event::Transition {
                     at: now,
                     channel: ch.clone(),
@@ -331,6 +353,7 @@ impl Tracker {
                 });
             }
             if derived.state.is_failure() && (new_close || moved && !v.state.is_failure()) {
+                v.counts.disconnects += 1;
                 up.events.push(Event::Disconnect {
                     at: now,
                     channel: ch.clone(),
@@ -407,6 +430,7 @@ impl Tracker {
         }
         let from = t.view.state;
         t.log_override = Some((from, now + 60.0));
+        t.view.counts.transitions += 1;
         up.events.push(Event::Transition {
             at: now,
             channel: key.0.clone(),
@@ -416,6 +440,7 @@ impl Tracker {
             reason: Some(reason),
         });
         if state.is_failure() && !from.is_failure() {
+            t.view.counts.disconnects += 1;
             up.events.push(Event::Disconnect {
                 at: now,
                 channel: key.0.clone(),
@@ -426,12 +451,23 @@ impl Tracker {
         t.view.state = state;
         t.view.reason = Some(reason);
         t.view.since = now;
-        for e in &up.events {
-            self.history.push_front(e.clone());
-        }
-        self.history.truncate(self.history_size);
-        self.persist();
+        up.dirty = true;
         up
+    }
+
+    /// A reconnect attempt the gateway's counters do not show (a Discord
+    /// socket reconnect in the log). Without an account it applies to the
+    /// channel's only account; the account it counted for, if any.
+    pub fn count_reconnect(&mut self, channel: &str, account: Option<&str>) -> Option<Key> {
+        let account = account
+            .map(str::to_owned)
+            .or_else(|| self.only_account(channel))?;
+        let key = (channel.to_string(), account);
+        // Counted even before the first poll lists the account, as before.
+        if let Some(t) = self.accounts.get_mut(&key) {
+            t.view.counts.reconnect_attempts += 1;
+        }
+        Some(key)
     }
 
     /// The account a line without one belongs to: the channel's only account.
@@ -443,10 +479,8 @@ impl Tracker {
         }
     }
 
-    fn persist(&self) {
-        let Some(file) = &self.state_file else {
-            return;
-        };
+    /// What `states.json` should hold now.
+    pub fn kept(&self) -> StatesFile {
         let accounts = self
             .accounts
             .values()
@@ -460,14 +494,17 @@ impl Tracker {
                 )
             })
             .collect();
-        let body =
-            serde_json::to_vec_pretty(&Persisted::V1 { accounts }).expect("plain data serializes");
-        // Write a sibling then rename: a crash leaves either the old or the new file, never half of one.
-        let tmp = file.with_extension("json.new");
-        let res = std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, file));
-        if let Err(e) = res {
-            tracing::debug!(path = %file.display(), error = %e, "Cannot save state file.");
-        }
+        StatesFile::V1 { accounts }
+    }
+
+    /// Every account, by channel then account id.
+    pub fn iter(&self) -> impl Iterator<Item = &AccountView> {
+        self.accounts.values().map(|t| &t.view)
+    }
+
+    /// One account's view.
+    pub fn get(&self, key: &Key) -> Option<&AccountView> {
+        self.accounts.get(key).map(|t| &t.view)
     }
 
     /// Accounts in the gateway's channel order.
@@ -482,11 +519,6 @@ impl Tracker {
             );
         }
         out
-    }
-
-    /// Recent events, newest first.
-    pub fn history(&self) -> impl Iterator<Item = &Event> {
-        self.history.iter()
     }
 }
 
@@ -504,7 +536,7 @@ mod tests {
 
     #[test]
     fn transitions_disconnects_and_attempts() {
-        let mut t = Tracker::new(Tuning::default(), None, 10);
+        let mut t = Tracker::new(Tuning::default(), StatesFile::None);
         let starting = json!([{"accountId":"default","running":true,"connected":false,"lifecycle":"starting","lastStartAt":1000,"reconnectAttempts":0}]);
         let up0 = t.apply(&status(starting, 2000), false, 1.0);
         assert!(up0.events.is_empty());
@@ -542,31 +574,38 @@ mod tests {
         let later = json!([{"accountId":"default","running":false,"connected":false,"lifecycle":"recovering","restartPending":true,"reconnectAttempts":3,"lastError":"fetch failed","lastDisconnect":{"at":7000}}]);
         let up3 = t.apply(&status(later, 8000), false, 5.0);
         assert_eq!(up3.events.len(), 1);
-        assert_eq!(t.history().count(), 4);
+        assert_eq!(
+            t.views()[0].counts,
+            Counts {
+                transitions: 2,
+                disconnects: 2,
+                reconnect_attempts: 3,
+                restarts: 0
+            }
+        );
         let gone = t.apply(&status(json!([]), 9000), false, 6.0);
         assert_eq!(gone.removed, vec![("telegram".into(), "default".into())]);
     }
 
     #[test]
     fn since_survives_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
         let row = json!([{"accountId":"default","running":false,"lifecycle":"blocked","terminalDisconnect":true,"lastError":"Unauthorized"}]);
-        let mut a = Tracker::new(Tuning::default(), Some(dir.path().into()), 10);
-        a.apply(&status(row.clone(), 1000), false, 100.0);
-        let mut b = Tracker::new(Tuning::default(), Some(dir.path().into()), 10);
+        let mut a = Tracker::new(Tuning::default(), StatesFile::None);
+        assert!(a.apply(&status(row.clone(), 1000), false, 100.0).dirty);
+        let kept = serde_json::to_value(a.kept()).unwrap();
+        assert_eq!(
+            kept,
+            json!({"version":"1","accounts":{"telegram/default":{"state":"auth_required","since":100.0}}})
+        );
+        let mut b = Tracker::new(Tuning::default(), serde_json::from_value(kept).unwrap());
         b.apply(&status(row, 2000), false, 200.0);
         let v = &b.views()[0];
         assert_eq!((v.state, v.since), (State::AuthRequired, 100.0));
-        let file = std::fs::read_to_string(dir.path().join("states.json")).unwrap();
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&file).unwrap(),
-            json!({"version":"1","accounts":{"telegram/default":{"state":"auth_required","since":100.0}}})
-        );
     }
 
     #[test]
     fn exhausted_until_the_next_start() {
-        let mut t = Tracker::new(Tuning::default(), None, 10);
+        let mut t = Tracker::new(Tuning::default(), StatesFile::None);
         let gave = json!([{"accountId":"default","running":false,"connected":false,"restartPending":false,"reconnectAttempts":10,"lastStartAt":50,"lastError":"Unauthorized"}]);
         t.apply(&status(gave, 100), false, 1.0);
         assert!(t.views()[0].recovery_exhausted);

@@ -1,0 +1,470 @@
+//! The dispatcher: one task that owns the outbox, the silences and their
+//! files. It evaluates the engine on each new snapshot (and every 5 s, for
+//! for-durations), routes and groups the firing alerts into notices, stores
+//! them before anything is sent, hands each integration's oldest due notice
+//! to that integration's delivery worker, and applies silence commands from
+//! the server. Readers get [`Published`] copies; nobody else touches the
+//! outbox or a silence.
+
+use super::engine::{Engine, Inputs, ALERTS};
+use super::outbox::{Notification, Outbox};
+use super::route::Router;
+use super::silence::{Silence, SilenceError, Silences, Window};
+use super::{NotifyError, Published, Retry, Sink};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::{AlertLabels, Exposition, Metrics, NotifyLabels};
+use crate::snapshot::Snapshot;
+use crate::state::Phase;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// What the server asks of the silences' owner.
+#[derive(Debug)]
+pub enum Command {
+    /// Add a checked silence; answers with it, or why it was not saved.
+    AddSilence(Silence, oneshot::Sender<Result<Silence, String>>),
+    /// End a silence now.
+    ExpireSilence(String, oneshot::Sender<Result<Silence, SilenceError>>),
+}
+
+/// How the rest of the sidecar talks to the dispatcher.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    /// Commands (silences).
+    pub commands: mpsc::Sender<Command>,
+    /// Alerts firing and silences, after every change.
+    pub published: watch::Receiver<Arc<Published>>,
+}
+
+/// A delivery attempt's outcome, from a worker.
+type Outcome = (Notification, Result<(), NotifyError>);
+
+/// The dispatcher's state; [`Dispatcher::run`] drives it.
+pub struct Dispatcher {
+    engine: Engine,
+    router: Option<Router>,
+    sinks: Vec<(String, Sink)>,
+    fallback_after: f64,
+    outbox: Outbox,
+    silences: Silences,
+    dir: Option<PathBuf>,
+    metrics: Metrics,
+    exposition: Arc<Exposition>,
+    clock: Clock,
+    published: watch::Sender<Arc<Published>>,
+    commands: mpsc::Receiver<Command>,
+    busy: BTreeSet<String>,
+    last_error: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("pending", &self.outbox.pending.len())
+            .finish()
+    }
+}
+
+/// Reads one of the dispatcher's files; an unreadable one is moved aside
+/// to `<name>.bad` (and logged), so that the next save does not destroy it.
+async fn load<T>(
+    dir: &Option<PathBuf>,
+    name: &str,
+    decode: impl FnOnce(Option<&[u8]>) -> Result<T, String>,
+    empty: impl FnOnce() -> T,
+) -> T {
+    let Some(path) = dir.as_ref().map(|d| d.join(name)) else {
+        return empty();
+    };
+    let bytes = match crate::durable::read_async(path.clone()).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "Cannot read a state file; starting without it.");
+            return empty();
+        }
+    };
+    match decode(bytes.as_deref()) {
+        Ok(v) => v,
+        Err(e) => {
+            let aside = path.with_file_name(format!("{name}.bad"));
+            let moved = tokio::task::spawn_blocking({
+                let (p, a) = (path.clone(), aside.clone());
+                move || std::fs::rename(p, a)
+            })
+            .await;
+            tracing::error!(path = %path.display(), moved_to = %aside.display(), moved = matches!(moved, Ok(Ok(()))), error = %e, "Cannot read a state file (moved aside); starting without it.");
+            empty()
+        }
+    }
+}
+
+/// Logs and counts notices the full outbox pushed out.
+fn count_dropped(metrics: &Metrics, dropped: &[Notification]) {
+    for n in dropped {
+        tracing::error!(integration = %n.integration, id = %n.id, "Outbox full: dropped the oldest notification (raise alerting.outbox_max).");
+        metrics
+            .notifications
+            .get_or_create(&NotifyLabels {
+                integration: n.integration.clone(),
+                result: "dropped",
+            })
+            .inc();
+    }
+}
+
+impl Dispatcher {
+    /// Builds the dispatcher for `cfg`, reading the outbox and silences
+    /// kept in `dir`. The error names the config key to fix.
+    pub async fn open(
+        cfg: &Config,
+        dir: Option<PathBuf>,
+        metrics: Metrics,
+        exposition: Arc<Exposition>,
+        clock: Clock,
+    ) -> Result<(Dispatcher, Handle), String> {
+        let sinks = super::sinks(cfg)?;
+        let router = if sinks.is_empty() {
+            None
+        } else {
+            Some(Router::new(&cfg.alerting, &super::integration_kinds(cfg))?)
+        };
+        let windows = cfg
+            .alerting
+            .maintenance
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Window::new(i, m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let max = cfg.alerting.outbox_max;
+        let outbox = load(
+            &dir,
+            "outbox.json",
+            |b| Outbox::load(b, max),
+            || Outbox::new(max),
+        )
+        .await;
+        if !outbox.pending.is_empty() {
+            tracing::info!(
+                waiting = outbox.pending.len(),
+                "Notifications from before the restart are waiting in the outbox."
+            );
+        }
+        let w = windows.clone();
+        let silences = load(
+            &dir,
+            "silences.json",
+            |b| Silences::load(b, w),
+            || Silences::load(None, windows).unwrap_or_default(),
+        )
+        .await;
+        metrics.queue_length.set(outbox.pending.len() as i64);
+        // Counters start at 0, so that the first failure shows in rate().
+        for (name, _) in &sinks {
+            for result in ["sent", "failed", "dropped"] {
+                let _ = metrics.notifications.get_or_create(&NotifyLabels {
+                    integration: name.clone(),
+                    result,
+                });
+            }
+        }
+        let (published, published_rx) = watch::channel(Arc::new(Published {
+            firing: Arc::default(),
+            silences: Arc::new(silences.clone()),
+        }));
+        let (commands_tx, commands) = mpsc::channel(64);
+        let d = Dispatcher {
+            engine: Engine::new((&cfg.alerting).into()),
+            router,
+            sinks,
+            fallback_after: cfg.alerting.fallback_after.as_secs_f64(),
+            outbox,
+            silences,
+            dir,
+            metrics,
+            exposition,
+            clock,
+            published,
+            commands,
+            busy: BTreeSet::new(),
+            last_error: HashMap::new(),
+        };
+        let handle = Handle {
+            commands: commands_tx,
+            published: published_rx,
+        };
+        Ok((d, handle))
+    }
+
+    /// Runs until cancelled, re-evaluating on each new snapshot.
+    pub async fn run(
+        mut self,
+        mut snapshots: watch::Receiver<Arc<Snapshot>>,
+        cancel: CancellationToken,
+    ) {
+        let Ok(client) = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+        else {
+            tracing::error!("Cannot build the HTTP client for notifications.");
+            return;
+        };
+        let (outcomes_tx, mut outcomes) = mpsc::channel::<Outcome>(64);
+        let mut workers = tokio::task::JoinSet::new();
+        let mut queues: BTreeMap<String, mpsc::Sender<Notification>> = BTreeMap::new();
+        for (name, sink) in std::mem::take(&mut self.sinks) {
+            let (tx, rx) = mpsc::channel(1);
+            queues.insert(name, tx);
+            workers.spawn(worker(
+                sink,
+                client.clone(),
+                rx,
+                outcomes_tx.clone(),
+                self.clock.clone(),
+                cancel.clone(),
+            ));
+        }
+        drop(outcomes_tx);
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let first = snapshots.borrow_and_update().clone();
+        self.evaluate(&first).await;
+        loop {
+            self.kick(&queues);
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = snapshots.changed() => {
+                    if r.is_err() { break }
+                    let snap = snapshots.borrow_and_update().clone();
+                    self.evaluate(&snap).await;
+                }
+                // For-durations run out without an event.
+                _ = tick.tick() => {
+                    let snap = snapshots.borrow().clone();
+                    self.evaluate(&snap).await;
+                }
+                Some(cmd) = self.commands.recv() => {
+                    self.command(cmd).await;
+                    let snap = snapshots.borrow().clone();
+                    self.evaluate(&snap).await;
+                }
+                Some(outcome) = outcomes.recv() => self.outcome(outcome).await,
+                // A retry comes due.
+                _ = tokio::time::sleep(Duration::from_millis(500)), if !queues.is_empty() => {}
+            }
+        }
+        drop(queues);
+        while workers.join_next().await.is_some() {}
+    }
+
+    async fn save_outbox(&self) {
+        let Some(path) = self.dir.as_ref().map(|d| d.join("outbox.json")) else {
+            return;
+        };
+        if let Err(e) = crate::durable::write_async(path, self.outbox.to_bytes()).await {
+            tracing::error!(error = %e, "Cannot save the outbox; queued notifications may be lost on a crash.");
+        }
+    }
+
+    async fn save_silences(&self) -> Result<(), String> {
+        let Some(path) = self.dir.as_ref().map(|d| d.join("silences.json")) else {
+            return Ok(());
+        };
+        crate::durable::write_async(path, self.silences.to_bytes())
+            .await
+            .map_err(|e| format!("cannot save silences.json: {e}"))
+    }
+
+    /// Evaluates the alerts on `snap`, queues what they say and publishes.
+    async fn evaluate(&mut self, snap: &Snapshot) {
+        let now = self.clock.now();
+        let failing = self.outbox.failing();
+        let inputs = Inputs {
+            accounts: &snap.accounts,
+            history: &snap.history,
+            gateway_up: snap.phase == Phase::Up,
+            disconnect_matches: &snap.disconnect_matches,
+            failing: &failing,
+            last_log_line: snap.last_log_line,
+        };
+        let firing = self.engine.evaluate(&inputs, now);
+        let mut counts: BTreeMap<&'static str, i64> = ALERTS.iter().map(|n| (*n, 0)).collect();
+        for a in &firing {
+            *counts.entry(a.name).or_insert(0) += 1;
+        }
+        for (alert, n) in counts {
+            self.metrics
+                .alerts_firing
+                .get_or_create(&AlertLabels { alert })
+                .set(n);
+        }
+        if let Some(router) = &self.router {
+            let silences = &self.silences;
+            let d = super::route::dispatch(
+                &mut self.outbox,
+                router,
+                &firing,
+                |a| silences.mutes(a, now),
+                snap.polled,
+                now,
+            );
+            count_dropped(&self.metrics, &d.dropped);
+            if d.changed {
+                // Stored before anything is sent.
+                self.save_outbox().await;
+            }
+            self.metrics
+                .queue_length
+                .set(self.outbox.pending.len() as i64);
+        }
+        self.publish(firing);
+        self.exposition.touch();
+        self.exposition.refresh();
+    }
+
+    fn publish(&self, firing: Vec<super::engine::Alert>) {
+        self.published.send_modify(|p| {
+            *p = Arc::new(Published {
+                firing: Arc::new(firing),
+                silences: p.silences.clone(),
+            })
+        });
+    }
+
+    fn publish_silences(&self) {
+        let silences = Arc::new(self.silences.clone());
+        self.published.send_modify(|p| {
+            *p = Arc::new(Published {
+                firing: p.firing.clone(),
+                silences,
+            })
+        });
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddSilence(s, reply) => {
+                let s = self.silences.add(s);
+                let saved = self.save_silences().await;
+                if saved.is_ok() {
+                    tracing::info!(id = %s.id, matchers = %s.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","), ends_at = %s.ends_at, "Silence added.");
+                }
+                self.publish_silences();
+                let _ = reply.send(saved.map(|()| s));
+            }
+            Command::ExpireSilence(id, reply) => {
+                let now = self.clock.now();
+                let r = match self.silences.expire(&id, now) {
+                    Ok(s) => match self.save_silences().await {
+                        Ok(()) => {
+                            tracing::info!(id = %s.id, "Silence expired.");
+                            Ok(s)
+                        }
+                        Err(e) => Err(SilenceError::Time(e)),
+                    },
+                    Err(e) => Err(e),
+                };
+                self.publish_silences();
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Hands each idle integration its oldest due notice.
+    fn kick(&mut self, queues: &BTreeMap<String, mpsc::Sender<Notification>>) {
+        if queues.is_empty() {
+            return;
+        }
+        for n in self.outbox.due(self.clock.now()) {
+            if self.busy.contains(&n.integration) {
+                continue;
+            }
+            let Some(q) = queues.get(&n.integration) else {
+                continue;
+            };
+            let integration = n.integration.clone();
+            if q.try_send(n).is_ok() {
+                self.busy.insert(integration);
+            }
+        }
+    }
+
+    async fn outcome(&mut self, (n, result): Outcome) {
+        self.busy.remove(&n.integration);
+        let label = |r: &'static str| NotifyLabels {
+            integration: n.integration.clone(),
+            result: r,
+        };
+        let m = &self.metrics;
+        match result {
+            Ok(()) => {
+                self.outbox.delivered(&n.id, &n.integration);
+                m.notifications.get_or_create(&label("sent")).inc();
+                self.last_error.remove(&n.integration);
+            }
+            Err(e) => {
+                // Log a failure when its text changes, count every one.
+                let text = e.to_string();
+                if self.last_error.get(&n.integration) != Some(&text) {
+                    tracing::warn!(integration = %n.integration, reason = e.reason.as_str(), error = %text, "Notification not delivered.");
+                    self.last_error.insert(n.integration.clone(), text);
+                }
+                m.notifications.get_or_create(&label("failed")).inc();
+                let after = match e.retry {
+                    Retry::Backoff => Some(None),
+                    Retry::After(s) => Some(Some(s)),
+                    Retry::Never => None,
+                };
+                match after {
+                    Some(after) => {
+                        let copies = self.outbox.failed(
+                            &n.id,
+                            &n.integration,
+                            self.clock.now(),
+                            after,
+                            self.fallback_after,
+                        );
+                        for c in copies {
+                            tracing::warn!(integration = %n.integration, fallback = %c.integration, id = %n.id, "Still failing: sending a copy through the fallback.");
+                            count_dropped(m, &self.outbox.push(c));
+                        }
+                    }
+                    None => {
+                        tracing::error!(integration = %n.integration, id = %n.id, "Notification dropped: the receiver refused it for good.");
+                        m.notifications.get_or_create(&label("dropped")).inc();
+                        self.outbox.drop_one(&n.id, &n.integration);
+                    }
+                }
+            }
+        }
+        self.save_outbox().await;
+        self.metrics
+            .queue_length
+            .set(self.outbox.pending.len() as i64);
+        self.exposition.touch();
+        self.exposition.refresh();
+    }
+}
+
+/// Sends one integration's notices, one at a time, in the order given.
+async fn worker(
+    sink: Sink,
+    client: reqwest::Client,
+    mut notices: mpsc::Receiver<Notification>,
+    outcomes: mpsc::Sender<Outcome>,
+    clock: Clock,
+    cancel: CancellationToken,
+) {
+    while let Some(n) = notices.recv().await {
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = sink.send(&client, &n, clock.now()) => r,
+        };
+        if outcomes.send((n, result)).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Wiring: builds every part from the config and starts the tasks. The
+//! sources send observations to the state writer; the writer publishes
+//! snapshots; the dispatcher turns them into alerts and notices; the
+//! server reads both and sends commands. Nothing here decides anything.
+
+pub mod writer;
+
+use crate::alert::dispatch::Dispatcher;
+use crate::clock::Clock;
+use crate::config::{Config, Problem, StatesConfig};
+use crate::durable::Latest;
+use crate::export::Export;
+use crate::history::History;
+use crate::metrics::{Exposition, Metrics};
+use crate::observation::Observation;
+use crate::redact::display_url;
+use crate::snapshot::{Publisher, Snapshot};
+use crate::source::{gateway, readyz, telegram_webhook};
+use crate::state::derive::Tuning;
+use crate::state::{Model, StatesFile, Tracker};
+use anyhow::Context as _;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use writer::{EventStream, Feedback, Keeper, Writer};
+
+/// Every problem of a config: its own keys and what alerting builds from it.
+pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
+    let mut out = crate::config::validate(cfg, for_run);
+    out.extend(crate::alert::problems(cfg));
+    out
+}
+
+/// The state machine's thresholds from `[states]`.
+pub fn tuning(states: &StatesConfig) -> Tuning {
+    let mut t = Tuning {
+        connect_timeout: states.connect_timeout,
+        ..Tuning::default()
+    };
+    for (ch, v) in &states.stale_after {
+        match ch.as_str() {
+            "telegram" => t.stale_after_telegram = v.0,
+            "discord" => t.stale_after_discord = v.0,
+            "whatsapp" => t.stale_after_whatsapp = v.0,
+            _ => t.stale_after_other = v.0,
+        }
+    }
+    t
+}
+
+/// What the sidecar runs on, besides its config.
+#[derive(Debug, Clone, Default)]
+pub struct Deps {
+    /// Where state survives restarts (`None`: nowhere).
+    pub state_dir: Option<PathBuf>,
+    /// The clock every task reads.
+    pub clock: Clock,
+    /// Reach the gateway through this in-memory pipe instead of its URL.
+    pub gateway: Option<crate::pipe::Pipe>,
+}
+
+/// Handles to a running sidecar.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// Cancel to stop everything.
+    pub cancel: CancellationToken,
+    /// Finishes when everything stopped.
+    pub done: tokio::task::JoinHandle<()>,
+    /// The HTTP routes, for requests without a socket (`oneshot`).
+    pub router: axum::Router,
+}
+
+/// Starts the sidecar on `cfg`; the returned handle stops it.
+pub async fn start(cfg: Config, state_dir: Option<PathBuf>) -> anyhow::Result<Running> {
+    start_with(
+        cfg,
+        Deps {
+            state_dir,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Reads `states.json`; a file that cannot be read only costs the `since`
+/// of the accounts.
+async fn kept_states(dir: &Option<PathBuf>) -> StatesFile {
+    let Some(path) = dir.as_ref().map(|d| d.join("states.json")) else {
+        return StatesFile::None;
+    };
+    match crate::durable::read_async(path.clone()).await {
+        Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "Cannot read the states file; states start now.");
+            StatesFile::None
+        }),
+        Ok(None) => StatesFile::None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "Cannot read the states file; states start now.");
+            StatesFile::None
+        }
+    }
+}
+
+/// [`start`] with every dependency given.
+pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
+    let Deps {
+        state_dir,
+        clock,
+        gateway: pipe,
+    } = deps;
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    metrics.config_reload_ok.set(1);
+    let exposition = Arc::new(Exposition::new(registry));
+    let cancel = CancellationToken::new();
+
+    let listen: SocketAddr = cfg
+        .server
+        .listen
+        .parse()
+        .with_context(|| format!("server.listen {:?}", cfg.server.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another clawwatch running there? (set server.listen or --listen)"))?;
+    let addr = listener.local_addr()?;
+
+    if let Some(dir) = state_dir.clone() {
+        let made =
+            tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir).map(|_| dir)).await?;
+        if let Err(e) = made {
+            tracing::warn!(error = %e, "Cannot create the state dir; states, silences and the outbox will not survive a restart.");
+        }
+    }
+
+    // The state writer and what it feeds.
+    let url = display_url(&cfg.gateway.url);
+    let (snapshot, snapshots) = Publisher::new(Snapshot::new(url, clock.now()));
+    let (events, _) = broadcast::channel::<Arc<str>>(4096);
+    let (channels_tx, channels_rx) = watch::channel(Vec::<String>::new());
+    let (webhooks_tx, webhooks_rx) = watch::channel(Vec::<String>::new());
+    let mut set = tokio::task::JoinSet::new();
+    let keeper = state_dir.as_ref().map(|d| {
+        let (latest, task) = Latest::new(d.join("states.json"));
+        set.spawn(task);
+        Keeper(latest)
+    });
+    let tracker = Tracker::new(tuning(&cfg.states), kept_states(&state_dir).await);
+    let writer = Writer {
+        model: Model::new(tracker, !cfg.logs.paths.is_empty(), clock.now()),
+        export: Export::new(metrics.clone(), exposition.clone()),
+        history: History::new(cfg.states.history_size),
+        snapshot,
+        stream: EventStream {
+            events: events.clone(),
+        },
+        keeper,
+        feedback: Feedback {
+            channels: channels_tx,
+            webhooks: webhooks_tx,
+        },
+        clock: clock.clone(),
+    };
+    exposition.refresh();
+    let (obs_tx, obs_rx) = mpsc::channel::<Observation>(64);
+    set.spawn(writer.run(obs_rx, cancel.clone()));
+
+    // Alerting.
+    let (dispatcher, alerting) = Dispatcher::open(
+        &cfg,
+        state_dir.clone(),
+        metrics.clone(),
+        exposition.clone(),
+        clock.clone(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    set.spawn(dispatcher.run(snapshots.clone(), cancel.clone()));
+
+    // Sources.
+    let settings = gateway::Settings {
+        url: cfg.gateway.url.clone(),
+        credentials: gateway::Credentials {
+            token: cfg.gateway.token.clone(),
+            scopes: vec!["operator.read".into()],
+        },
+        poll_interval: cfg.gateway.poll_interval,
+        probe_interval: cfg.gateway.probe_interval.0,
+        probe_timeout: cfg.gateway.probe_timeout,
+        rpc_timeout: cfg.gateway.rpc_timeout,
+        connect_timeout: cfg.gateway.connect_timeout,
+        max_frame_bytes: cfg.gateway.max_frame_bytes,
+        pipe,
+    };
+    set.spawn(gateway::run(
+        settings,
+        obs_tx.clone(),
+        metrics.clone(),
+        clock.clone(),
+        cancel.clone(),
+    ));
+    set.spawn(telegram_webhook::run(
+        cfg.gateway
+            .openclaw_config
+            .clone()
+            .or_else(telegram_webhook::default_config_path),
+        cfg.gateway
+            .probe_interval
+            .0
+            .unwrap_or(Duration::from_secs(60)),
+        cfg.gateway.rpc_timeout,
+        webhooks_rx,
+        obs_tx.clone(),
+        cancel.clone(),
+    ));
+    set.spawn(readyz::run(
+        cfg.gateway.readyz(),
+        cfg.gateway.poll_interval,
+        cfg.gateway.rpc_timeout,
+        obs_tx.clone(),
+        cancel.clone(),
+    ));
+    if !cfg.logs.paths.is_empty() {
+        let settings = crate::logs::watch::Settings {
+            patterns: cfg.logs.paths.clone(),
+            state_dir: state_dir.clone(),
+            poll: cfg.logs.poll_interval,
+            max_line_bytes: cfg.logs.max_line_bytes,
+            rules: crate::logs::rules::RuleSet::new(&cfg.rules)?,
+        };
+        let (m, tx, ev, clk, c) = (
+            metrics.clone(),
+            obs_tx,
+            events.clone(),
+            clock.clone(),
+            cancel.clone(),
+        );
+        // File reads block: the log source has a thread of its own.
+        let handle = std::thread::Builder::new()
+            .name("clawwatch-logs".into())
+            .spawn(move || crate::logs::watch::run(settings, m, channels_rx, tx, ev, clk, c))
+            .context("starting the log thread")?;
+        let c = cancel.clone();
+        set.spawn(async move {
+            c.cancelled().await;
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        });
+    } else {
+        drop(obs_tx);
+    }
+
+    // The server.
+    let shared = crate::server::Shared {
+        snapshot: snapshots,
+        alerting: alerting.published,
+        commands: alerting.commands,
+        exposition,
+        bearer: cfg.server.bearer_token.clone(),
+        events,
+        cancel: cancel.clone(),
+        clock,
+    };
+    let router = crate::server::router(shared);
+    let served = router.clone();
+    let c = cancel.clone();
+    set.spawn(async move {
+        let res = axum::serve(listener, served)
+            .with_graceful_shutdown(async move { c.cancelled().await })
+            .await;
+        if let Err(e) = res {
+            tracing::error!(error = %e, "HTTP server failed.");
+        }
+    });
+    let done = tokio::spawn(async move { while set.join_next().await.is_some() {} });
+    Ok(Running {
+        addr,
+        cancel,
+        done,
+        router,
+    })
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

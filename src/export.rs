@@ -1,0 +1,181 @@
+//! The state metrics: each step's changes applied to the `openclaw_*`
+//! families, then the exposition re-encoded once, so a scrape costs a copy.
+
+use crate::metrics::{
+    AccountLabels, Exposition, Initiator, Metrics, ReasonLabels, RestartLabels, StateLabels,
+    TelegramLabels, TransitionLabels,
+};
+use crate::model::State;
+use crate::state::{Change, Consumer, Event, Key, Model, Phase};
+use std::sync::Arc;
+
+/// Keeps the metric families in step with the model.
+#[derive(Debug)]
+pub struct Export {
+    metrics: Metrics,
+    exposition: Arc<Exposition>,
+}
+
+fn labels((channel, account): &Key) -> AccountLabels {
+    AccountLabels {
+        channel: channel.clone(),
+        account: account.clone(),
+    }
+}
+
+impl Export {
+    /// Exports into `metrics`, re-encoding `exposition` after each step.
+    pub fn new(metrics: Metrics, exposition: Arc<Exposition>) -> Export {
+        Export {
+            metrics,
+            exposition,
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        let m = &self.metrics;
+        match e {
+            Event::Transition {
+                channel,
+                account,
+                to,
+                ..
+            } => {
+                m.transitions
+                    .get_or_create(&TransitionLabels {
+                        channel: channel.clone(),
+                        account: account.clone(),
+                        to: *to,
+                    })
+                    .inc();
+            }
+            Event::Disconnect {
+                channel,
+                account,
+                reason,
+                ..
+            } => {
+                m.disconnects
+                    .get_or_create(&ReasonLabels {
+                        channel: channel.clone(),
+                        account: account.clone(),
+                        reason: *reason,
+                    })
+                    .inc();
+            }
+        }
+    }
+
+    fn accounts(&self, model: &Model) {
+        let m = &self.metrics;
+        for a in model.tracker.iter() {
+            let l = AccountLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+            };
+            for s in State::ALL {
+                m.channel_state
+                    .get_or_create(&StateLabels {
+                        channel: a.channel.clone(),
+                        account: a.account.clone(),
+                        state: s,
+                    })
+                    .set(i64::from(s == a.state));
+            }
+            m.channel_up
+                .get_or_create(&l)
+                .set(i64::from(a.state == State::Connected));
+            m.state_since.get_or_create(&l).set(a.since);
+            m.recovery_exhausted
+                .get_or_create(&l)
+                .set(i64::from(a.recovery_exhausted));
+            // Counters exist from the first sight of an account, so rate() works.
+            let _ = m.reconnect_attempts.get_or_create(&l);
+            let _ = m.restarts.get_or_create(&RestartLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+                initiator: Initiator::Gateway,
+            });
+            match a.probe_ok {
+                Some(ok) => {
+                    m.probe_success.get_or_create(&l).set(i64::from(ok));
+                }
+                None => {
+                    m.probe_success.remove(&l);
+                }
+            }
+            for (fam, v) in [
+                (&m.last_inbound, a.last_inbound_at),
+                (&m.last_event, a.last_event_at),
+            ] {
+                match v {
+                    Some(t) => {
+                        fam.get_or_create(&l).set(t);
+                    }
+                    None => {
+                        fam.remove(&l);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Consumer for Export {
+    fn consume(&mut self, model: &Model, changes: &[Change]) {
+        let m = &self.metrics;
+        for c in changes {
+            match c {
+                Change::Event(e) => self.event(e),
+                Change::ReconnectAttempts(key, n) => {
+                    m.reconnect_attempts.get_or_create(&labels(key)).inc_by(*n);
+                }
+                Change::ProbeLatency(key, secs) => {
+                    m.heartbeat_latency
+                        .get_or_create(&labels(key))
+                        .observe(*secs);
+                }
+                Change::Restart((channel, account)) => {
+                    m.restarts
+                        .get_or_create(&RestartLabels {
+                            channel: channel.clone(),
+                            account: account.clone(),
+                            initiator: Initiator::Gateway,
+                        })
+                        .inc();
+                }
+                Change::Removed((channel, account)) => m.remove_account(channel, account),
+                Change::Accounts => self.accounts(model),
+                Change::Gateway => {
+                    m.gateway_up
+                        .set(i64::from(model.gateway.phase == Phase::Up));
+                    m.gateway_ready
+                        .set(i64::from(model.gateway.ready == Some(true)));
+                }
+                Change::WebhookAccounts { gone, .. } => {
+                    for account in gone {
+                        m.webhook_pending.remove(&TelegramLabels {
+                            account: account.clone(),
+                        });
+                    }
+                }
+                Change::WebhookPending(account, pending) => {
+                    let l = TelegramLabels {
+                        account: account.clone(),
+                    };
+                    match pending {
+                        Some(n) => {
+                            m.webhook_pending.get_or_create(&l).set(*n as i64);
+                        }
+                        None => {
+                            m.webhook_pending.remove(&l);
+                        }
+                    }
+                }
+                Change::Kept | Change::ChannelOrder(_) | Change::LogCounts => {}
+            }
+        }
+        self.exposition.touch();
+        self.exposition.refresh();
+    }
+}

@@ -1,0 +1,246 @@
+//! The pure core: the [`Model`] of the gateway and its accounts, and
+//! [`step`], which applies one observation at a given time and says what
+//! changed. No I/O, no clock reads, no tokio: the state writer owns the
+//! model and hands each step's [`Change`]s to the consumers (metrics,
+//! snapshot, history, event stream, states file).
+
+pub mod derive;
+pub mod tracker;
+
+pub use tracker::{AccountView, Counts, Event, Key, StatesFile, Tracker, Update};
+
+use crate::clock::Ts;
+use crate::observation::{LogEffect, Observation};
+use crate::redact::redact;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The gateway as clawwatch sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// No `channels.status` answer yet, or `UNAVAILABLE`.
+    Starting,
+    /// Answering.
+    Up,
+    /// Unreachable, refused us, or mismatched.
+    Down,
+}
+
+/// What clawwatch knows of the gateway process itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gateway {
+    /// Phase of the connection.
+    pub phase: Phase,
+    /// `/readyz`.
+    pub ready: Option<bool>,
+    /// `server.version`.
+    pub version: Option<String>,
+    /// Uptime (seconds) and when it was read.
+    pub uptime: Option<(f64, Ts)>,
+    /// Why it is down or starting (scrubbed).
+    pub error: Option<String>,
+    /// When the last `channels.status` answer arrived.
+    pub checked_at: Option<Ts>,
+}
+
+/// Everything the state writer owns.
+#[derive(Debug)]
+pub struct Model {
+    /// The accounts' state machines.
+    pub tracker: Tracker,
+    /// The gateway process.
+    pub gateway: Gateway,
+    /// Telegram accounts in webhook mode.
+    pub webhook_accounts: Vec<String>,
+    /// `disconnect` rule matches so far, per attributed channel.
+    pub disconnect_matches: BTreeMap<String, u64>,
+    /// When a log line was last read (`None`: logs not watched).
+    pub last_log_line: Option<Ts>,
+    /// The gateway's channel ids, in its order.
+    pub channel_order: Vec<String>,
+}
+
+/// What one step changed, for the consumers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A transition or disconnect.
+    Event(Event),
+    /// The gateway's `reconnectAttempts` rose by `n`, or a log line counted one.
+    ReconnectAttempts(Key, u64),
+    /// A successful probe round trip, seconds.
+    ProbeLatency(Key, f64),
+    /// The gateway restarted the account.
+    Restart(Key),
+    /// The gateway no longer reports the account.
+    Removed(Key),
+    /// Some account's fields changed (states, timestamps, probe results).
+    Accounts,
+    /// The states file is stale.
+    Kept,
+    /// The gateway's phase, readiness, version or error changed.
+    Gateway,
+    /// The Telegram accounts in webhook mode are now these; `gone` left it.
+    WebhookAccounts {
+        /// Now in webhook mode.
+        now: Vec<String>,
+        /// No longer in it.
+        gone: Vec<String>,
+    },
+    /// A webhook account's pending updates (`None`: unknown or not webhook).
+    WebhookPending(String, Option<u64>),
+    /// The gateway's channel ids changed.
+    ChannelOrder(Vec<String>),
+    /// New log counts.
+    LogCounts,
+}
+
+impl Model {
+    /// A model before anything was observed. `logs_watched` starts the
+    /// log-stall clock at `now`.
+    pub fn new(tracker: Tracker, logs_watched: bool, now: Ts) -> Model {
+        Model {
+            tracker,
+            gateway: Gateway {
+                phase: Phase::Starting,
+                ready: None,
+                version: None,
+                uptime: None,
+                error: None,
+                checked_at: None,
+            },
+            webhook_accounts: Vec::new(),
+            disconnect_matches: BTreeMap::new(),
+            last_log_line: logs_watched.then_some(now),
+            channel_order: Vec::new(),
+        }
+    }
+}
+
+/// Something the state writer hands each step to: it sees the model after
+/// the step and what the step changed.
+pub trait Consumer {
+    /// Takes one step's changes.
+    fn consume(&mut self, model: &Model, changes: &[Change]);
+}
+
+fn events(out: &mut Vec<Change>, up: &Update) {
+    out.extend(up.events.iter().cloned().map(Change::Event));
+}
+
+/// Applies one observation at `now` (the local wall clock) and returns
+/// what changed, in order.
+pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
+    let mut out = Vec::new();
+    match obs {
+        Observation::Connected { version, uptime_ms } => {
+            m.gateway.version = version;
+            if let Some(u) = uptime_ms {
+                m.gateway.uptime = Some((u as f64 / 1000.0, now));
+            }
+            out.push(Change::Gateway);
+        }
+        Observation::Down { message, .. } => {
+            m.gateway.phase = Phase::Down;
+            m.gateway.error = Some(redact(&message));
+            out.push(Change::Gateway);
+        }
+        Observation::Starting { message } => {
+            m.gateway.phase = Phase::Starting;
+            m.gateway.error = Some(redact(&message));
+            out.push(Change::Gateway);
+        }
+        Observation::Ready { ready, uptime_ms } => {
+            m.gateway.ready = ready;
+            if let Some(u) = uptime_ms {
+                m.gateway.uptime = Some((u as f64 / 1000.0, now));
+            }
+            out.push(Change::Gateway);
+        }
+        Observation::WebhookPending { account, pending } => {
+            let pending = pending.filter(|_| m.webhook_accounts.contains(&account));
+            out.push(Change::WebhookPending(account, pending));
+        }
+        Observation::Logs { hits, disconnects } => {
+            m.disconnect_matches = disconnects;
+            m.last_log_line = Some(now);
+            out.push(Change::LogCounts);
+            for h in hits {
+                match h.effect {
+                    LogEffect::State(state, reason) => {
+                        let up = m.tracker.apply_log(
+                            &h.channel,
+                            h.account.as_deref(),
+                            state,
+                            reason,
+                            now,
+                        );
+                        if !up.events.is_empty() {
+                            events(&mut out, &up);
+                            out.push(Change::Accounts);
+                            out.push(Change::Kept);
+                        }
+                    }
+                    LogEffect::Reconnect => {
+                        if let Some(key) =
+                            m.tracker.count_reconnect(&h.channel, h.account.as_deref())
+                        {
+                            out.push(Change::ReconnectAttempts(key, 1));
+                        }
+                    }
+                }
+            }
+        }
+        Observation::Status { status, probed } => {
+            m.gateway.phase = Phase::Up;
+            m.gateway.error = None;
+            m.gateway.checked_at = Some(now);
+            out.push(Change::Gateway);
+            if m.channel_order != status.channel_order {
+                m.channel_order.clone_from(&status.channel_order);
+                out.push(Change::ChannelOrder(m.channel_order.clone()));
+            }
+            let up = m.tracker.apply(&status, probed, now);
+            events(&mut out, &up);
+            for (key, n) in &up.reconnect_attempts {
+                out.push(Change::ReconnectAttempts(key.clone(), *n));
+            }
+            for (key, secs) in &up.probe_latency {
+                out.push(Change::ProbeLatency(key.clone(), *secs));
+            }
+            for key in &up.removed {
+                out.push(Change::Removed(key.clone()));
+            }
+            for key in &up.restarts {
+                out.push(Change::Restart(key.clone()));
+            }
+            out.push(Change::Accounts);
+            if up.dirty {
+                out.push(Change::Kept);
+            }
+            let now_webhook: Vec<String> = m
+                .tracker
+                .iter()
+                .filter(|a| a.channel == "telegram" && a.mode.as_deref() == Some("webhook"))
+                .map(|a| a.account.clone())
+                .collect();
+            if now_webhook != m.webhook_accounts {
+                let gone = m
+                    .webhook_accounts
+                    .iter()
+                    .filter(|a| !now_webhook.contains(a))
+                    .cloned()
+                    .collect();
+                m.webhook_accounts.clone_from(&now_webhook);
+                out.push(Change::WebhookAccounts {
+                    now: now_webhook,
+                    gone,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
