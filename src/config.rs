@@ -591,6 +591,18 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
             "must be at least 65536".into(),
         ));
     }
+    for (i, p) in cfg.logs.paths.iter().enumerate() {
+        let name = Path::new(p)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("");
+        if let Err(e) = globset::Glob::new(name) {
+            out.push(err(
+                &format!("logs.paths[{i}]"),
+                format!("{p:?}: {}", e.kind()),
+            ));
+        }
+    }
     if cfg.states.history_size == 0 {
         out.push(err("states.history_size", "must be at least 1".into()));
     }

@@ -8,7 +8,7 @@ use super::scan::{Counters, Scanner};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -140,7 +140,7 @@ pub struct Pass {
 
 /// Follows a set of glob patterns.
 pub struct Tailer {
-    patterns: Vec<String>,
+    patterns: Vec<Pattern>,
     files: HashMap<(u64, u64), Tracked>,
     checkpoint_file: Option<PathBuf>,
     resume: HashMap<(u64, u64), FileCheckpoint>,
@@ -164,51 +164,56 @@ impl std::fmt::Debug for Tailer {
     }
 }
 
-/// Paths matching a pattern with `*` and `?` in the file name.
-pub fn expand(pattern: &str) -> Vec<PathBuf> {
-    let p = Path::new(pattern);
-    let (dir, name) = match (p.parent(), p.file_name().and_then(|n| n.to_str())) {
-        (Some(d), Some(n)) => (
-            if d.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                d
-            },
-            n,
-        ),
-        _ => return vec![],
-    };
-    if !name.contains(['*', '?']) {
-        return if p.is_file() {
-            vec![p.to_path_buf()]
-        } else {
-            vec![]
-        };
-    }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    let mut out: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| wildcard(name.as_bytes(), n.as_bytes()))
-        })
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
+/// A path whose file name may hold glob syntax (`*`, `?`, `[...]`,
+/// `{a,b}`); the directory part is literal. Compiled once.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    path: PathBuf,
+    dir: PathBuf,
+    glob: Option<globset::GlobMatcher>,
 }
 
-fn wildcard(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => wildcard(&p[1..], s) || (!s.is_empty() && wildcard(p, &s[1..])),
-        (Some(b'?'), Some(_)) => wildcard(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => wildcard(&p[1..], &s[1..]),
-        _ => false,
+impl Pattern {
+    /// Compiles `pattern`; the error says what is wrong with its glob.
+    pub fn new(pattern: &str) -> Result<Pattern, String> {
+        let path = PathBuf::from(pattern);
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let glob = if name.contains(['*', '?', '[', '{']) {
+            let g = globset::GlobBuilder::new(name)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| e.kind().to_string())?;
+            Some(g.compile_matcher())
+        } else {
+            None
+        };
+        Ok(Pattern { path, dir, glob })
+    }
+
+    /// The files that match now, sorted.
+    pub fn expand(&self) -> Vec<PathBuf> {
+        let Some(glob) = &self.glob else {
+            return if self.path.is_file() {
+                vec![self.path.clone()]
+            } else {
+                vec![]
+            };
+        };
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return vec![];
+        };
+        let mut out: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| glob.is_match(e.file_name()))
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        out.sort();
+        out
     }
 }
 
@@ -223,7 +228,7 @@ impl Tailer {
         let checkpoint_file = state_dir.map(|d| d.join("log-checkpoints.json"));
         // After a crash mid-write the temporary file is the newer one.
         let cp = checkpoint_file.as_ref().and_then(|f| {
-            [f.with_extension("json.new"), f.clone()]
+            [crate::durable::temp_of(f), f.clone()]
                 .iter()
                 .find_map(|p| {
                     std::fs::read(p)
@@ -252,7 +257,11 @@ impl Tailer {
             }
         }
         let t = Tailer {
-            patterns,
+            // Patterns that do not compile match nothing (check-config says why).
+            patterns: patterns
+                .iter()
+                .filter_map(|p| Pattern::new(p).ok())
+                .collect(),
             files: HashMap::new(),
             checkpoint_file,
             first: cp.is_none(),
@@ -282,7 +291,7 @@ impl Tailer {
         for t in self.files.values_mut() {
             t.seen = false;
         }
-        let paths: Vec<PathBuf> = self.patterns.iter().flat_map(|p| expand(p)).collect();
+        let paths: Vec<PathBuf> = self.patterns.iter().flat_map(Pattern::expand).collect();
         let first = std::mem::replace(&mut self.first, false);
         if self.vacated.len() > 256 {
             self.vacated.clear();
@@ -528,20 +537,16 @@ impl Tailer {
         }
     }
 
-    /// Writes offsets and counters in one atomic step.
+    /// Writes offsets and counters in one durable step.
     pub fn save(&self, scanner: &Scanner, c: &Counters) -> std::io::Result<()> {
         let Some(file) = &self.checkpoint_file else {
             return Ok(());
         };
         let cp = self.checkpoint(scanner, c);
-        let tmp = file.with_extension("json.new");
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec(&cp).map_err(std::io::Error::other)?)?;
-            // Durable before the rename makes it current.
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, file)
+        crate::durable::write(
+            file,
+            &serde_json::to_vec(&cp).map_err(std::io::Error::other)?,
+        )
     }
 
     /// The checkpoint as it would be written now.
@@ -612,6 +617,7 @@ mod tests {
     use crate::logs::parse::KNOWN_CHANNELS;
     use crate::logs::rules::RuleSet;
     use std::fs::OpenOptions;
+    use std::io::Write as _;
 
     fn scanner() -> Scanner {
         Scanner::new(
@@ -781,6 +787,33 @@ mod tests {
         assert_eq!(r.c.total_lines(), 2);
         assert_eq!(r.c.matches.get(&(0, String::new())), Some(&2));
         assert_eq!(r.lines[0].len(), 64 * 1024);
+    }
+
+    #[test]
+    fn patterns_are_globs_on_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["openclaw-2026-11-26.log", "openclaw-2026-11-26.1.log", "other.log", "a.txt"] {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        let names = |p: &str| -> Vec<String> {
+            Pattern::new(&dir.path().join(p).display().to_string())
+                .unwrap()
+                .expand()
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names("openclaw-*.log"),
+            ["openclaw-2026-11-26.1.log", "openclaw-2026-11-26.log"]
+        );
+        assert_eq!(names("{other,a}.*"), ["a.txt", "other.log"]);
+        assert_eq!(names("a.txt"), ["a.txt"]);
+        assert!(names("nope.log").is_empty());
+        assert_eq!(
+            Pattern::new("/tmp/[a.log").unwrap_err(),
+            "unclosed character class; missing ']'"
+        );
     }
 
     #[test]

@@ -216,7 +216,7 @@ impl Sim {
         }
     }
 
-    fn elapsed(&self) -> Duration {
+    fn uptime(&self) -> Duration {
         self.opts.clock.instant() - self.started
     }
 
@@ -225,7 +225,7 @@ impl Sim {
     }
 
     fn starting(&self) -> bool {
-        self.elapsed() < self.opts.startup_delay
+        self.uptime() < self.opts.startup_delay
     }
 
     fn channels_status(&self, probe: bool) -> Value {
@@ -429,7 +429,7 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn startupz(State(sim): State<Arc<Sim>>) -> Response {
-    let up = sim.elapsed().as_millis() as u64;
+    let up = sim.uptime().as_millis() as u64;
     if sim.starting() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -451,7 +451,7 @@ async fn readyz(State(sim): State<Arc<Sim>>) -> Response {
     };
     let ready = failing.is_empty();
     let body =
-        json!({"ready": ready, "failing": failing, "uptimeMs": sim.elapsed().as_millis() as u64});
+        json!({"ready": ready, "failing": failing, "uptimeMs": sim.uptime().as_millis() as u64});
     let code = if ready {
         StatusCode::OK
     } else {
@@ -557,7 +557,7 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
         "type": "hello-ok", "protocol": 4,
         "server": {"version": SIM_VERSION, "buildId": "clawwatch-simulator", "bootId": format!("{:x}", sim.started_ms), "connId": nonce},
         "features": {"methods": ["health", "status", "channels.status"], "events": ["tick", "health", "connect.challenge"], "capabilities": []},
-        "snapshot": {"presence": [], "health": sim.health(), "uptimeMs": sim.elapsed().as_millis() as u64},
+        "snapshot": {"presence": [], "health": sim.health(), "uptimeMs": sim.uptime().as_millis() as u64},
         "auth": {"method": "token", "role": "operator", "scopes": scopes},
         "policy": {"maxPayload": 26214400, "maxBufferedBytes": 52428800, "tickIntervalMs": sim.opts.tick_ms},
     });

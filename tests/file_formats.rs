@@ -1,0 +1,111 @@
+//! The files the sidecar keeps carry a version, and this release reads
+//! what the previous one wrote: `tests/fixtures/state-0.1.0/` was written
+//! by clawwatch 0.1.0 (commit d52f66c) running the `cycle` scenario with a
+//! dead webhook and one silence.
+
+mod common;
+use clawwatch::alert::outbox::Outbox;
+use clawwatch::alert::silence::Silences;
+use clawwatch::logs::tail::Checkpoint;
+use clawwatch::state::StatesFile;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/state-0.1.0")
+        .join(name)
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap()
+}
+
+#[test]
+fn every_file_has_a_version() {
+    for name in [
+        "states.json",
+        "outbox.json",
+        "silences.json",
+        "log-checkpoints.json",
+    ] {
+        let v: serde_json::Value = serde_json::from_slice(&read(name)).unwrap();
+        assert!(v["version"].is_string(), "{name}");
+    }
+}
+
+#[test]
+fn the_previous_release_files_decode() {
+    let StatesFile::V1 { accounts } = serde_json::from_slice(&read("states.json")).unwrap() else {
+        panic!("states.json is not version 1");
+    };
+    assert_eq!(
+        accounts.keys().collect::<Vec<_>>(),
+        ["discord/default", "telegram/default", "whatsapp/default"]
+    );
+    assert_eq!(accounts["whatsapp/default"].since, 1796431763.7626493);
+
+    let outbox = Outbox::load(Some(&read("outbox.json")), 100).unwrap();
+    assert_eq!(outbox.pending.len(), 5);
+    assert_eq!(outbox.groups.len(), 1);
+    assert_eq!(
+        outbox.pending[0].id,
+        "OpenClawChannelAuthRequired/whatsapp/default@1796431714.7660327/firing"
+    );
+
+    let silences = Silences::load(Some(&read("silences.json")), vec![]).unwrap();
+    let list = silences.list(1796431800.0);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, "c92b688915a9b62b0798c285dbde8ac1");
+    assert_eq!(list[0].status, "active");
+    assert_eq!(
+        list[0]
+            .matchers
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>(),
+        ["channel=\"whatsapp\"", "alertname=~\"OpenClaw.*\""]
+    );
+
+    let cp: Checkpoint = serde_json::from_slice(&read("log-checkpoints.json")).unwrap();
+    let Checkpoint::V1 { files, matches, .. } = cp;
+    assert_eq!(files.len(), 1);
+    assert_eq!(matches["disconnect"]["telegram"], 1);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_sidecar_resumes_from_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["states.json", "outbox.json", "silences.json"] {
+        std::fs::copy(fixture(name), dir.path().join(name)).unwrap();
+    }
+    let clock = clawwatch::clock::Clock::fake(1796431800.0);
+    let (sim, pipe) = clawwatch::simulate::start_on_pipe(clawwatch::simulate::Options {
+        scenario: "steady".into(),
+        token: Some(common::TOKEN.into()),
+        clock: clock.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut cfg = common::config(sim.addr);
+    cfg.gateway.readyz_url = Some("http://127.0.0.1:9/readyz".into());
+    let side = clawwatch::app::start_with(
+        cfg,
+        clawwatch::app::Deps {
+            state_dir: Some(dir.path().into()),
+            clock,
+            gateway: Some(pipe),
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (code, _, body) = common::call(&side.router, "GET", "/api/v1/silences", &[], "").await;
+    assert_eq!(code, 200);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list[0]["id"], "c92b688915a9b62b0798c285dbde8ac1");
+    assert_eq!(list[0]["comment"], "relinking");
+    side.cancel.cancel();
+    sim.cancel.cancel();
+    let _ = side.done.await;
+}
