@@ -50,42 +50,7 @@ pub enum Command {
         speed: f64,
     },
     /// Run the simulated gateway alone (WebSocket RPC, HTTP and JSON logs).
-    Simulate {
-        /// Address for the WebSocket RPC and HTTP endpoints.
-        #[arg(long, default_value = "127.0.0.1:18789")]
-        listen: SocketAddr,
-        /// Write OpenClaw-style JSON logs here.
-        #[arg(long)]
-        log_dir: Option<PathBuf>,
-        /// steady, whatsapp-logged-out, discord-disallowed-intents,
-        /// telegram-reconnect-storm, flapping, fleet, cycle.
-        #[arg(long, default_value = "cycle")]
-        scenario: String,
-        /// Gateway token clients must present (any token when unset).
-        #[arg(long, env = "OPENCLAW_GATEWAY_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Time compression: 10 runs the scenario ten times faster.
-        #[arg(long, default_value_t = 1.0)]
-        speed: f64,
-        /// Repeat the scenario timeline forever.
-        #[arg(long)]
-        repeat: bool,
-        /// Accounts in the fleet scenario.
-        #[arg(long, default_value_t = 1000)]
-        fleet_size: usize,
-        /// tickIntervalMs announced to clients.
-        #[arg(long, default_value_t = 30_000)]
-        tick_ms: u64,
-        /// Answer UNAVAILABLE this long after start, like a starting gateway.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
-        startup_delay: std::time::Duration,
-        /// Rotate the log at this size, keeping 5 archives (as the gateway does).
-        #[arg(long, default_value_t = 100 << 20)]
-        log_max_bytes: u64,
-        /// Telegram accounts' mode.
-        #[arg(long, default_value = "polling", value_parser = ["polling", "webhook"])]
-        telegram_mode: String,
-    },
+    Simulate(SimulateArgs),
     /// Show every channel's state at a glance, from a running sidecar.
     Status {
         /// Sidecar URL.
@@ -184,4 +149,43 @@ pub enum LogsCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `clawwatch simulate` options.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Address for the WebSocket RPC and HTTP endpoints.
+    #[arg(long, default_value = "127.0.0.1:18789")]
+    pub listen: SocketAddr,
+    /// Write OpenClaw-style JSON logs here.
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    /// steady, whatsapp-logged-out, discord-disallowed-intents,
+    /// telegram-reconnect-storm, flapping, fleet, cycle.
+    #[arg(long, default_value = "cycle")]
+    pub scenario: String,
+    /// Gateway token clients must present (any token when unset).
+    #[arg(long, env = "OPENCLAW_GATEWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Time compression: 10 runs the scenario ten times faster.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Repeat the scenario timeline forever.
+    #[arg(long)]
+    pub repeat: bool,
+    /// Accounts in the fleet scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub fleet_size: usize,
+    /// tickIntervalMs announced to clients.
+    #[arg(long, default_value_t = 30_000)]
+    pub tick_ms: u64,
+    /// Answer UNAVAILABLE this long after start, like a starting gateway.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub startup_delay: std::time::Duration,
+    /// Rotate the log at this size, keeping 5 archives (as the gateway does).
+    #[arg(long, default_value_t = 100 << 20)]
+    pub log_max_bytes: u64,
+    /// Telegram accounts' mode.
+    #[arg(long, default_value = "polling", value_parser = ["polling", "webhook"])]
+    pub telegram_mode: String,
 }

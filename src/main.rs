@@ -31,34 +31,7 @@ async fn main() -> ExitCode {
             scenario,
             speed,
         } => cmd::demo::run(listen, scenario, speed).await,
-        Command::Simulate {
-            listen,
-            log_dir,
-            scenario,
-            token,
-            speed,
-            repeat,
-            fleet_size,
-            tick_ms,
-            startup_delay,
-            telegram_mode,
-            log_max_bytes,
-        } => {
-            let opts = clawwatch::simulate::Options {
-                scenario,
-                token,
-                log_dir,
-                speed,
-                repeat,
-                fleet_size,
-                tick_ms,
-                startup_delay,
-                telegram_mode,
-                log_max_bytes,
-                clock: clawwatch::clock::Clock::system(),
-            };
-            cmd::simulate::run(listen, opts).await
-        }
+        Command::Simulate(args) => cmd::simulate::run(args).await,
         Command::Status { url, json } => cmd::client::status(&url, json).await,
         Command::Silence { url, command } => cmd::client::silence(&url, command).await,
         Command::Logs {

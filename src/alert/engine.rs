@@ -444,21 +444,8 @@ mod tests {
 
     fn acct(state: State, since: Ts) -> AccountView {
         AccountView {
-            channel: "whatsapp".into(),
-            account: "default".into(),
-            state,
             reason: (state != State::Connected).then_some(Reason::LoggedOut),
-            since,
-            reconnect_attempts: 0,
-            last_error: None,
-            last_inbound_at: None,
-            last_event_at: None,
-            last_transport_activity_at: None,
-            probe_ok: None,
-            recovery_exhausted: false,
-            mode: None,
-            probe_latency: None,
-            counts: Default::default(),
+            ..AccountView::new("whatsapp", "default", state, since)
         }
     }
 

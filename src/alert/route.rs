@@ -362,6 +362,17 @@ mod tests {
         }
     }
 
+    /// One route to the webhook, an empty outbox and one firing alert.
+    fn hook_router() -> (Router, Outbox, [Alert; 1]) {
+        let cfg = AlertingConfig {
+            integrations: Some(vec!["hook".into()]),
+            ..Default::default()
+        };
+        let r = Router::new(&cfg, &ints()).unwrap();
+        let a = [alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)];
+        (r, Outbox::new(100), a)
+    }
+
     fn ints() -> Vec<(String, String)> {
         vec![
             ("hook".into(), "webhook".into()),
@@ -524,13 +535,7 @@ mod tests {
 
     #[test]
     fn nothing_resolves_before_the_first_poll() {
-        let cfg = AlertingConfig {
-            integrations: Some(vec!["hook".into()]),
-            ..Default::default()
-        };
-        let r = Router::new(&cfg, &ints()).unwrap();
-        let mut o = Outbox::new(100);
-        let a = [alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)];
+        let (r, mut o, a) = hook_router();
         let no = |_: &Alert| false;
         assert_eq!(dispatch(&mut o, &r, &a, no, true, 0.0).queued, 1);
         // A restart: no accounts known yet.
@@ -542,13 +547,7 @@ mod tests {
 
     #[test]
     fn silences_mute_without_resolving() {
-        let cfg = AlertingConfig {
-            integrations: Some(vec!["hook".into()]),
-            ..Default::default()
-        };
-        let r = Router::new(&cfg, &ints()).unwrap();
-        let mut o = Outbox::new(100);
-        let a = [alert("OpenClawChannelAuthRequired", "whatsapp", 0.0)];
+        let (r, mut o, a) = hook_router();
         let all = |_: &Alert| true;
         let no = |_: &Alert| false;
         assert_eq!(dispatch(&mut o, &r, &a, all, true, 0.0).queued, 0);

@@ -1,13 +1,26 @@
 //! `clawwatch simulate`: the simulated gateway alone.
 
+use crate::cli::SimulateArgs;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
-/// Serves the simulator on `listen` until SIGINT or SIGTERM.
-pub async fn run(listen: SocketAddr, opts: crate::simulate::Options) -> anyhow::Result<ExitCode> {
+/// Serves the simulator on `--listen` until SIGINT or SIGTERM.
+pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let opts = crate::simulate::Options {
+        scenario: args.scenario,
+        token: args.token,
+        log_dir: args.log_dir,
+        speed: args.speed,
+        repeat: args.repeat,
+        fleet_size: args.fleet_size,
+        tick_ms: args.tick_ms,
+        startup_delay: args.startup_delay,
+        telegram_mode: args.telegram_mode,
+        log_max_bytes: args.log_max_bytes,
+        clock: crate::clock::Clock::system(),
+    };
     let scenario = opts.scenario.clone();
-    let sim = crate::simulate::start(listen, opts).await?;
+    let sim = crate::simulate::start(args.listen, opts).await?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,

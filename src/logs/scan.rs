@@ -53,6 +53,14 @@ impl Scanner {
         }
     }
 
+    /// The built-in rules over the channels every gateway knows.
+    pub fn builtin() -> Scanner {
+        Scanner::new(
+            RuleSet::new(&[]).expect("the built-in rules compile"),
+            Box::new(|c| crate::logs::parse::KNOWN_CHANNELS.contains(&c)),
+        )
+    }
+
     /// Replaces the channel-id test (the gateway's `channelOrder` changed).
     pub fn set_known(&mut self, known: Box<dyn Fn(&str) -> bool + Send + Sync>) {
         self.known = known;
@@ -164,18 +172,10 @@ impl Scanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::parse::KNOWN_CHANNELS;
-
-    fn scanner() -> Scanner {
-        Scanner::new(
-            RuleSet::new(&[]).unwrap(),
-            Box::new(|c| KNOWN_CHANNELS.contains(&c)),
-        )
-    }
 
     #[test]
     fn spec_example_on_the_fixture() {
-        let mut s = scanner();
+        let mut s = Scanner::builtin();
         let mut c = Counters::default();
         s.file(
             &Path::new(crate::FIXTURES).join("gateway-log-sample.jsonl"),
@@ -202,7 +202,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.log");
         std::fs::write(&p, "a disconnect\r\nb\nc disconnect").unwrap();
-        let mut s = scanner();
+        let mut s = Scanner::builtin();
         let mut c = Counters::default();
         s.file(&p, &mut c).unwrap();
         assert_eq!((c.total_lines(), c.bytes), (3, 28));

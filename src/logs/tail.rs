@@ -614,17 +614,8 @@ pub fn restore(cp: &Checkpoint, scanner: &Scanner) -> Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::parse::KNOWN_CHANNELS;
-    use crate::logs::rules::RuleSet;
     use std::fs::OpenOptions;
     use std::io::Write as _;
-
-    fn scanner() -> Scanner {
-        Scanner::new(
-            RuleSet::new(&[]).unwrap(),
-            Box::new(|c| KNOWN_CHANNELS.contains(&c)),
-        )
-    }
 
     struct Rig {
         dir: tempfile::TempDir,
@@ -646,7 +637,7 @@ mod tests {
             Rig {
                 dir,
                 tailer,
-                scanner: scanner(),
+                scanner: Scanner::builtin(),
                 c: Counters::default(),
                 lines: Vec::new(),
             }
@@ -792,7 +783,12 @@ mod tests {
     #[test]
     fn patterns_are_globs_on_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
-        for n in ["openclaw-2026-11-26.log", "openclaw-2026-11-26.1.log", "other.log", "a.txt"] {
+        for n in [
+            "openclaw-2026-11-26.log",
+            "openclaw-2026-11-26.1.log",
+            "other.log",
+            "a.txt",
+        ] {
             std::fs::write(dir.path().join(n), b"x").unwrap();
         }
         let names = |p: &str| -> Vec<String> {
@@ -819,7 +815,7 @@ mod tests {
     #[test]
     fn a_missing_directory_is_no_error() {
         let (mut t, _) = Tailer::new(vec!["/nonexistent/dir/openclaw-*.log".into()], None, 1024);
-        let mut s = scanner();
+        let mut s = Scanner::builtin();
         let mut c = Counters::default();
         let p = t.pass(&mut s, &mut c, &mut |s, l, c| s.line(l, c, |_, _, _| {}));
         assert_eq!((c.total_lines(), p.lag_bytes, p.read), (0, 0, false));

@@ -87,6 +87,27 @@ fn step(at_ms: u64, ch: &str, acct: &str, phase: Phase) -> Step {
     }
 }
 
+fn steady_all(out: &mut Vec<Step>) {
+    for ch in ["discord", "telegram", "whatsapp"] {
+        steady(out, ch);
+    }
+}
+
+/// Five downs from 10 s, `every` apart, each followed `back` later by `up`.
+fn bursts(
+    out: &mut Vec<Step>,
+    ch: &str,
+    (every, back): (u64, u64),
+    down: impl Fn(u64) -> Phase,
+    up: Phase,
+) {
+    for k in 0..5u64 {
+        let t = 10_000 + k * every;
+        out.push(step(t, ch, "default", down(k)));
+        out.push(step(t + back, ch, "default", up.clone()));
+    }
+}
+
 fn steady(out: &mut Vec<Step>, ch: &str) {
     out.push(step(0, ch, "default", Phase::Starting));
     out.push(step(2_000, ch, "default", Phase::Ready));
@@ -101,23 +122,15 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
     let mut period = Duration::from_secs(60);
     let name: &'static str = SCENARIOS.iter().find(|n| **n == name)?;
     match name {
-        "steady" => {
-            for ch in ["discord", "telegram", "whatsapp"] {
-                steady(&mut s, ch);
-            }
-        }
+        "steady" => steady_all(&mut s),
         "whatsapp-logged-out" => {
-            steady(&mut s, "discord");
-            steady(&mut s, "telegram");
-            steady(&mut s, "whatsapp");
+            steady_all(&mut s);
             s.push(step(10_000, "whatsapp", "default", Phase::LoggedOut));
             s.push(step(30_000, "whatsapp", "default", Phase::Starting));
             s.push(step(32_000, "whatsapp", "default", Phase::Ready));
         }
         "discord-disallowed-intents" => {
-            steady(&mut s, "discord");
-            steady(&mut s, "telegram");
-            steady(&mut s, "whatsapp");
+            steady_all(&mut s);
             s.push(step(
                 10_000,
                 "discord",
@@ -129,38 +142,18 @@ pub fn build(name: &str, fleet_size: usize) -> Option<Scenario> {
             ));
         }
         "telegram-reconnect-storm" => {
-            steady(&mut s, "discord");
-            steady(&mut s, "telegram");
-            steady(&mut s, "whatsapp");
-            for k in 0..5u64 {
-                let t = 10_000 + k * 2_000;
-                s.push(step(
-                    t,
-                    "telegram",
-                    "default",
-                    Phase::Restarting {
-                        error: NET.into(),
-                        attempt: k + 1,
-                    },
-                ));
-                s.push(step(t + 1_000, "telegram", "default", Phase::Starting));
-            }
+            steady_all(&mut s);
+            let down = |k: u64| Phase::Restarting {
+                error: NET.into(),
+                attempt: k + 1,
+            };
+            bursts(&mut s, "telegram", (2_000, 1_000), down, Phase::Starting);
             s.push(step(20_000, "telegram", "default", Phase::Ready));
         }
         "flapping" => {
-            steady(&mut s, "discord");
-            steady(&mut s, "telegram");
-            steady(&mut s, "whatsapp");
-            for k in 0..5u64 {
-                let t = 10_000 + k * 3_000;
-                s.push(step(
-                    t,
-                    "discord",
-                    "default",
-                    Phase::SocketReconnect { code: 1006 },
-                ));
-                s.push(step(t + 1_500, "discord", "default", Phase::Ready));
-            }
+            steady_all(&mut s);
+            let down = |_| Phase::SocketReconnect { code: 1006 };
+            bursts(&mut s, "discord", (3_000, 1_500), down, Phase::Ready);
         }
         "fleet" => {
             let chans = ["discord", "telegram", "whatsapp"];
@@ -307,6 +300,27 @@ fn base_row(channel: &str, account: &str, telegram_mode: &str) -> Map<String, Va
     r.as_object().cloned().unwrap_or_default()
 }
 
+/// Field writes on a status row.
+trait Row {
+    fn put(&mut self, fields: &[(&str, Value)]);
+    /// Every phase sets `running`, `connected` and `lifecycle`.
+    fn life(&mut self, running: bool, connected: bool, lifecycle: &str) {
+        self.put(&[
+            ("running", json!(running)),
+            ("connected", json!(connected)),
+            ("lifecycle", json!(lifecycle)),
+        ]);
+    }
+}
+
+impl Row for Map<String, Value> {
+    fn put(&mut self, fields: &[(&str, Value)]) {
+        for (k, v) in fields {
+            self.insert((*k).into(), v.clone());
+        }
+    }
+}
+
 impl World {
     /// Puts an account into a phase at gateway time `now_ms`; returns the log
     /// lines (level, subsystem, message) the real gateway writes for it.
@@ -318,191 +332,166 @@ impl World {
             row: base_row(channel, account, &mode),
         });
         let r = &mut acc.row;
-        let sub = format!("channels/{channel}");
+        let sub = match phase {
+            Phase::LoggedOut | Phase::Conflict => "gateway/channels/whatsapp".to_string(),
+            _ => format!("channels/{channel}"),
+        };
         let mut logs = Vec::new();
+        let mut log = |level: &'static str, message: String| {
+            logs.push(LogLine::new(level, sub.clone(), message))
+        };
         for k in ["terminalDisconnect", "healthState", "stateReason"] {
             r.remove(k);
         }
+        let closed = |code: &dyn std::fmt::Display| {
+            format!("discord gateway: Gateway websocket closed: {code}")
+        };
         match &phase {
             Phase::Starting => {
-                r.insert("running".into(), json!(true));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("starting"));
-                r.insert("restartPending".into(), json!(false));
-                r.insert("lastStartAt".into(), json!(now_ms));
-                r.insert("lastError".into(), Value::Null);
+                r.life(true, false, "starting");
+                r.put(&[
+                    ("restartPending", json!(false)),
+                    ("lastStartAt", json!(now_ms)),
+                    ("lastError", Value::Null),
+                ]);
                 if channel != "telegram" {
-                    r.insert("lastDisconnect".into(), Value::Null);
+                    r.put(&[("lastDisconnect", Value::Null)]);
                 }
                 if channel == "whatsapp" {
-                    r.insert("linked".into(), json!(true));
+                    r.put(&[("linked", json!(true))]);
                 }
-                logs.push(LogLine::new(
-                    "INFO",
-                    sub.clone(),
-                    format!("[{account}] starting provider"),
-                ));
+                log("INFO", format!("[{account}] starting provider"));
             }
             Phase::Ready | Phase::Stalled => {
-                r.insert("running".into(), json!(true));
-                r.insert("connected".into(), json!(true));
-                r.insert("lifecycle".into(), json!("ready"));
-                r.insert("restartPending".into(), json!(false));
-                r.insert("lastError".into(), Value::Null);
+                r.life(true, true, "ready");
+                r.put(&[("restartPending", json!(false)), ("lastError", Value::Null)]);
                 // Activity moves while Ready (see `rows`); a stall freezes it here.
                 // No capture shows WhatsApp's transport activity: leave it out.
                 if channel != "whatsapp" {
-                    r.insert("lastTransportActivityAt".into(), json!(now_ms));
+                    r.put(&[("lastTransportActivityAt", json!(now_ms))]);
                 }
                 if acc.phase != Phase::Ready && acc.phase != Phase::Stalled {
-                    r.insert("lastConnectedAt".into(), json!(now_ms));
-                    r.insert("lastEventAt".into(), json!(now_ms));
+                    r.put(&[
+                        ("lastConnectedAt", json!(now_ms)),
+                        ("lastEventAt", json!(now_ms)),
+                    ]);
                 }
                 if matches!(acc.phase, Phase::SocketReconnect { .. }) {
-                    logs.push(LogLine::new(
-                        "INFO",
-                        sub.clone(),
-                        "discord gateway: Gateway resumed".into(),
-                    ));
+                    log("INFO", "discord gateway: Gateway resumed".into());
                 }
             }
             Phase::Restarting { error, attempt } => {
-                r.insert("running".into(), json!(false));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("recovering"));
-                r.insert("restartPending".into(), json!(true));
-                r.insert("reconnectAttempts".into(), json!(attempt));
-                r.insert("lastError".into(), json!(error));
-                r.insert("lastStopAt".into(), json!(now_ms));
+                r.life(false, false, "recovering");
+                r.put(&[
+                    ("restartPending", json!(true)),
+                    ("reconnectAttempts", json!(attempt)),
+                    ("lastError", json!(error)),
+                    ("lastStopAt", json!(now_ms)),
+                ]);
                 let delay = (5u64 << (attempt.saturating_sub(1)).min(6)).min(300);
-                logs.push(LogLine::new(
-                    "ERROR",
-                    sub.clone(),
-                    format!("[{account}] channel exited: {error}"),
-                ));
-                logs.push(LogLine::new(
+                log("ERROR", format!("[{account}] channel exited: {error}"));
+                log(
                     "INFO",
-                    sub.clone(),
                     format!("[{account}] auto-restart attempt {attempt}/10 in {delay}s"),
-                ));
+                );
             }
             Phase::SocketReconnect { code } => {
-                r.insert("running".into(), json!(true));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("recovering"));
-                r.insert(
-                    "lastDisconnect".into(),
-                    json!({"at": now_ms, "status": code}),
-                );
-                r.insert("lastEventAt".into(), json!(now_ms));
-                r.insert(
-                    "lastError".into(),
-                    json!("Gateway reconnect scheduled in 4000ms (close, resume=false)"),
-                );
-                logs.push(LogLine::new(
-                    "INFO",
-                    sub.clone(),
-                    format!("discord gateway: Gateway websocket closed: {code}"),
-                ));
-                logs.push(LogLine::new(
-                    "INFO",
-                    sub.clone(),
-                    "discord gateway: Gateway reconnect scheduled in 4000ms (close, resume=false)"
-                        .into(),
-                ));
+                let scheduled = "Gateway reconnect scheduled in 4000ms (close, resume=false)";
+                r.life(true, false, "recovering");
+                r.put(&[
+                    ("lastDisconnect", json!({"at": now_ms, "status": code})),
+                    ("lastEventAt", json!(now_ms)),
+                    ("lastError", json!(scheduled)),
+                ]);
+                log("INFO", closed(code));
+                log("INFO", format!("discord gateway: {scheduled}"));
             }
             Phase::Blocked { error, close } => {
-                r.insert("running".into(), json!(false));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("blocked"));
-                r.insert("restartPending".into(), json!(false));
-                r.insert("terminalDisconnect".into(), json!(true));
-                r.insert("healthState".into(), json!("terminal-disconnect"));
-                r.insert("lastError".into(), json!(error));
-                r.insert("lastStopAt".into(), json!(now_ms));
+                r.life(false, false, "blocked");
+                r.put(&[
+                    ("restartPending", json!(false)),
+                    ("terminalDisconnect", json!(true)),
+                    ("healthState", json!("terminal-disconnect")),
+                    ("lastError", json!(error)),
+                    ("lastStopAt", json!(now_ms)),
+                ]);
                 if let Some(c) = close {
-                    r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": c}));
-                    r.insert("lastEventAt".into(), json!(now_ms));
-                    logs.push(LogLine::new(
-                        "INFO",
-                        sub.clone(),
-                        format!("discord gateway: Gateway websocket closed: {c}"),
-                    ));
+                    r.put(&[
+                        ("lastDisconnect", json!({"at": now_ms, "status": c})),
+                        ("lastEventAt", json!(now_ms)),
+                    ]);
+                    log("INFO", closed(c));
                     if *c == 4014 {
-                        logs.push(LogLine::new("ERROR", sub.clone(), "discord: gateway closed with code 4014 (missing privileged gateway intents). Enable the required intents in the Discord Developer Portal or disable them in config.".into()));
+                        log("ERROR", "discord: gateway closed with code 4014 (missing privileged gateway intents). Enable the required intents in the Discord Developer Portal or disable them in config.".into());
                     }
                 } else {
-                    logs.push(LogLine::new(
-                        "ERROR",
-                        sub.clone(),
-                        format!("[{account}] channel exited: {error}"),
-                    ));
+                    log("ERROR", format!("[{account}] channel exited: {error}"));
                 }
-                logs.push(LogLine::new(
+                log(
                     "INFO",
-                    sub.clone(),
                     format!("[{account}] auto-restart skipped, terminal disconnect"),
-                ));
+                );
             }
             Phase::GaveUp { error } => {
-                r.insert("running".into(), json!(false));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("stopped"));
-                r.insert("restartPending".into(), json!(false));
-                r.insert("reconnectAttempts".into(), json!(10));
-                r.insert("lastError".into(), json!(error));
-                r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push(LogLine::new(
+                r.life(false, false, "stopped");
+                r.put(&[
+                    ("restartPending", json!(false)),
+                    ("reconnectAttempts", json!(10)),
+                    ("lastError", json!(error)),
+                    ("lastStopAt", json!(now_ms)),
+                ]);
+                log(
                     "ERROR",
-                    sub.clone(),
                     format!("[{account}] giving up after 10 restart attempts"),
-                ));
+                );
             }
             Phase::Stopped => {
-                r.insert("running".into(), json!(false));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("stopped"));
-                r.insert("restartPending".into(), json!(false));
-                r.insert("lastError".into(), Value::Null);
-                r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push(LogLine::new(
+                r.life(false, false, "stopped");
+                r.put(&[
+                    ("restartPending", json!(false)),
+                    ("lastError", Value::Null),
+                    ("lastStopAt", json!(now_ms)),
+                ]);
+                log(
                     "WARN",
-                    sub.clone(),
                     format!("[{account}] channel exited without an error"),
-                ));
+                );
             }
             Phase::NotLinked => {
-                r.insert("linked".into(), json!(false));
-                r.insert("running".into(), json!(false));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("stopped"));
-                r.insert("healthState".into(), json!("stopped"));
-                r.insert("stateReason".into(), json!("not linked"));
+                r.life(false, false, "stopped");
+                r.put(&[
+                    ("linked", json!(false)),
+                    ("healthState", json!("stopped")),
+                    ("stateReason", json!("not linked")),
+                ]);
             }
             Phase::LoggedOut => {
-                r.insert("running".into(), json!(false));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("blocked"));
-                r.insert("healthState".into(), json!("logged-out"));
-                r.insert("lastDisconnect".into(), json!({"at": now_ms, "status": 401, "loggedOut": true, "error": "Connection Failure"}));
-                r.insert("lastStopAt".into(), json!(now_ms));
-                logs.push(LogLine::new(
+                r.life(false, false, "blocked");
+                r.put(&[
+                        ("healthState", json!("logged-out")),
+                        (
+                            "lastDisconnect",
+                            json!({"at": now_ms, "status": 401, "loggedOut": true, "error": "Connection Failure"}),
+                        ),
+                        ("lastStopAt", json!(now_ms)),
+                    ],
+                );
+                log(
                     "WARN",
-                    "gateway/channels/whatsapp".into(),
                     format!("[{account}] web reconnect: connection closed"),
-                ));
-                logs.push(LogLine::new("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp session logged out. Run `openclaw channels login --channel whatsapp` to relink.")));
+                );
+                log("ERROR", format!("[{account}] WhatsApp session logged out. Run `openclaw channels login --channel whatsapp` to relink."));
             }
             Phase::Conflict => {
-                r.insert("running".into(), json!(false));
-                r.insert("connected".into(), json!(false));
-                r.insert("lifecycle".into(), json!("blocked"));
-                r.insert("healthState".into(), json!("conflict"));
-                r.insert(
-                    "lastDisconnect".into(),
-                    json!({"at": now_ms, "status": 440, "error": "Stream Errored (conflict)"}),
-                );
-                logs.push(LogLine::new("ERROR", "gateway/channels/whatsapp".into(), format!("[{account}] WhatsApp Web connection closed (status 440: session conflict). Stopping web monitoring.")));
+                r.life(false, false, "blocked");
+                r.put(&[
+                    ("healthState", json!("conflict")),
+                    (
+                        "lastDisconnect",
+                        json!({"at": now_ms, "status": 440, "error": "Stream Errored (conflict)"}),
+                    ),
+                ]);
+                log("ERROR", format!("[{account}] WhatsApp Web connection closed (status 440: session conflict). Stopping web monitoring."));
             }
         }
         acc.phase = phase;

@@ -46,6 +46,29 @@ pub struct AccountView {
     pub counts: Counts,
 }
 
+impl AccountView {
+    /// An account first seen in `state` at `since`, nothing else known yet.
+    pub fn new(channel: &str, account: &str, state: State, since: Ts) -> AccountView {
+        AccountView {
+            channel: channel.to_string(),
+            account: account.to_string(),
+            state,
+            reason: None,
+            since,
+            reconnect_attempts: 0,
+            last_error: None,
+            last_inbound_at: None,
+            last_event_at: None,
+            last_transport_activity_at: None,
+            probe_ok: None,
+            recovery_exhausted: false,
+            mode: None,
+            probe_latency: None,
+            counts: Counts::default(),
+        }
+    }
+}
+
 /// Counters of one account; they only grow while it is watched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -286,21 +309,9 @@ impl Tracker {
                     key.clone(),
                     Tracked {
                         view: AccountView {
-                            channel: ch.clone(),
-                            account: acct.clone(),
-                            state: derived.state,
                             reason: derived.reason,
-                            since,
                             reconnect_attempts: attempts,
-                            last_error: None,
-                            last_inbound_at: None,
-                            last_event_at: None,
-                            last_transport_activity_at: None,
-                            probe_ok: None,
-                            recovery_exhausted: false,
-                            mode: None,
-                            probe_latency: None,
-                            counts: Counts::default(),
+                            ..AccountView::new(ch, acct, derived.state, since)
                         },
                         last_disconnect_at: row.last_disconnect.as_ref().and_then(|l| l.at),
                         last_probe_at: None,
