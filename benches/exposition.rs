@@ -59,12 +59,21 @@ fn main() {
     let cached = time(5000, || {
         std::hint::black_box(e.get(Format::OpenMetrics));
     });
+    let text = String::from_utf8(e.get(Format::OpenMetrics).to_vec()).expect("utf-8");
+    let sort = time(50, || {
+        std::hint::black_box(clawwatch::metrics::sort_samples(&text));
+    });
     let p = |v: &[f64], q: f64| v[((v.len() as f64 - 1.0) * q) as usize];
     println!("exposition of 1,000 accounts: {bytes} bytes");
     println!(
         "encode on every scrape: p50 {:.3} ms  p99 {:.3} ms",
         p(&fresh, 0.5),
         p(&fresh, 0.99)
+    );
+    println!(
+        "  of which sorting samples: p50 {:.3} ms  p99 {:.3} ms",
+        p(&sort, 0.5),
+        p(&sort, 0.99)
     );
     println!(
         "cached bytes:           p50 {:.4} ms  p99 {:.4} ms",

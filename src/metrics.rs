@@ -531,29 +531,49 @@ pub fn sort_samples(text: &str) -> String {
         Lines,
         Series,
     }
-    fn series_key(line: &str) -> String {
+    // The labels of a sample line without `le` (a number, which the
+    // encoder writes first).
+    fn series_of(line: &str) -> &str {
         let labels = line.split_once('{').map_or("", |(_, l)| l);
         let labels = labels.rsplit_once('}').map_or(labels, |(l, _)| l);
-        labels
-            .split(',')
-            .filter(|kv| !kv.starts_with("le="))
-            .collect::<Vec<_>>()
-            .join(",")
+        match labels.strip_prefix("le=\"") {
+            Some(rest) => rest.split_once("\",").map_or("", |(_, l)| l),
+            None => labels,
+        }
     }
-    let mut out = String::with_capacity(text.len());
-    let mut block: Vec<&str> = Vec::new();
-    let mut kind = Kind::Plain;
-    let flush = |out: &mut String, block: &mut Vec<&str>, kind: Kind| {
+    fn flush<'a>(out: &mut String, block: &mut Vec<&'a str>, kind: Kind) {
         match kind {
             Kind::Lines => block.sort_unstable(),
-            Kind::Series => block.sort_by_cached_key(|l| series_key(l)),
+            Kind::Series => {
+                // A series' lines stand together: sort whole runs by their
+                // labels, without a key per line.
+                let mut runs: Vec<&[&'a str]> = Vec::new();
+                let mut rest = &block[..];
+                while let Some(first) = rest.first() {
+                    let key = series_of(first);
+                    let n = rest.iter().take_while(|l| series_of(l) == key).count();
+                    let (run, tail) = rest.split_at(n);
+                    runs.push(run);
+                    rest = tail;
+                }
+                runs.sort_by_key(|r| series_of(r[0]));
+                for l in runs.into_iter().flatten() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+                block.clear();
+                return;
+            }
             Kind::Plain => {}
         }
         for l in block.drain(..) {
             out.push_str(l);
             out.push('\n');
         }
-    };
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut block: Vec<&str> = Vec::new();
+    let mut kind = Kind::Plain;
     for line in text.lines() {
         if line.starts_with('#') {
             flush(&mut out, &mut block, kind);
@@ -631,6 +651,21 @@ mod tests {
         assert_eq!(
             to_prometheus_text(om),
             "# HELP a_total_x_total Things.\n# TYPE a_total_x_total counter\na_total_x_total 3\n# HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n# HELP c_seconds Age.\n# TYPE c_seconds gauge\nc_seconds 2.5\n"
+        );
+    }
+
+    #[test]
+    fn samples_sort_by_line_and_histogram_series_by_labels() {
+        let text = "# TYPE g gauge\ng{a=\"z\"} 1\ng{a=\"b\"} 2\n\
+# TYPE h histogram\n\
+h_sum{c=\"y\"} 1\nh_count{c=\"y\"} 1\nh_bucket{le=\"0.1\",c=\"y\"} 1\nh_bucket{le=\"+Inf\",c=\"y\"} 1\n\
+h_sum{c=\"x\"} 2\nh_count{c=\"x\"} 2\nh_bucket{le=\"0.1\",c=\"x\"} 0\nh_bucket{le=\"+Inf\",c=\"x\"} 2\n# EOF\n";
+        assert_eq!(
+            sort_samples(text),
+            "# TYPE g gauge\ng{a=\"b\"} 2\ng{a=\"z\"} 1\n\
+# TYPE h histogram\n\
+h_sum{c=\"x\"} 2\nh_count{c=\"x\"} 2\nh_bucket{le=\"0.1\",c=\"x\"} 0\nh_bucket{le=\"+Inf\",c=\"x\"} 2\n\
+h_sum{c=\"y\"} 1\nh_count{c=\"y\"} 1\nh_bucket{le=\"0.1\",c=\"y\"} 1\nh_bucket{le=\"+Inf\",c=\"y\"} 1\n# EOF\n"
         );
     }
 }

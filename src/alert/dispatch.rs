@@ -295,11 +295,16 @@ impl Dispatcher {
         for a in &firing {
             *counts.entry(a.name).or_insert(0) += 1;
         }
+        // Encoding the exposition costs milliseconds on a large fleet: only
+        // when a figure this task exports moved.
+        let mut moved = false;
         for (alert, n) in counts {
-            self.metrics
+            let was = self
+                .metrics
                 .alerts_firing
                 .get_or_create(&AlertLabels { alert })
                 .set(n);
+            moved |= was != n;
         }
         if let Some(router) = &self.router {
             let silences = &self.silences;
@@ -312,17 +317,19 @@ impl Dispatcher {
                 now,
             );
             count_dropped(&self.metrics, &d.dropped);
+            moved |= !d.dropped.is_empty();
             if d.changed {
                 // Stored before anything is sent.
                 self.save_outbox().await;
             }
-            self.metrics
-                .queue_length
-                .set(self.outbox.pending.len() as i64);
+            let len = self.outbox.pending.len() as i64;
+            moved |= self.metrics.queue_length.set(len) != len;
         }
         self.publish(firing);
-        self.exposition.touch();
-        self.exposition.refresh();
+        if moved {
+            self.exposition.touch();
+            self.exposition.refresh();
+        }
     }
 
     fn publish(&self, firing: Vec<super::engine::Alert>) {
