@@ -176,6 +176,6 @@ impl Consumer for Export {
             }
         }
         self.exposition.touch();
-        self.exposition.refresh();
+        self.exposition.schedule();
     }
 }

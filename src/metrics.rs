@@ -1,6 +1,7 @@
 //! Every metric family clawwatch exports, registered once, plus the cached
-//! exposition. Scrapes serve bytes encoded after the last change, so a scrape
-//! costs a copy, not an encode of every account.
+//! exposition. Changes are encoded once, on the blocking pool; a scrape
+//! serves those bytes (waiting only for an encode still owed), so it costs a
+//! copy, not an encode of every account.
 
 use crate::model::{GatewayErrorKind, Reason, State};
 use bytes::Bytes;
@@ -12,8 +13,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 impl EncodeLabelValue for State {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
@@ -428,11 +429,15 @@ impl Metrics {
 }
 
 /// The registry plus the encoding made after the last change. Encoding
-/// happens outside the cache lock, so a scrape never waits for one.
+/// happens outside the cache lock and, in a runtime, on the blocking pool:
+/// a 1,000-account encode takes milliseconds, which the one async thread
+/// would otherwise spend not answering scrapes.
 #[derive(Debug)]
 pub struct Exposition {
     registry: Registry,
     generation: AtomicU64,
+    /// An encode is queued on the blocking pool and has not started.
+    queued: AtomicBool,
     /// Held while encoding; its buffer is reused so that a large
     /// exposition is not reallocated on every update.
     scratch: Mutex<String>,
@@ -461,6 +466,7 @@ impl Exposition {
         Exposition {
             registry,
             generation: AtomicU64::new(1),
+            queued: AtomicBool::new(false),
             scratch: Mutex::new(String::new()),
             cache: Mutex::new(Cached::default()),
         }
@@ -475,8 +481,53 @@ impl Exposition {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Re-encodes if stale. The state task calls this after each update, so
-    /// scrapes find fresh bytes.
+    /// Re-encodes soon, off the async threads: on the blocking pool when
+    /// called inside a runtime (one queued encode covers any number of
+    /// calls), here and now otherwise. The writer calls this after each
+    /// update; [`Exposition::current`] waits for it when a scrape is early.
+    pub fn schedule(self: &Arc<Self>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.refresh();
+            return;
+        };
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        rt.spawn_blocking(move || {
+            // Cleared first: a change made during this encode queues the next.
+            me.queued.store(false, Ordering::Release);
+            me.refresh();
+        });
+    }
+
+    /// Whether the cached bytes predate the last change.
+    fn stale(&self) -> bool {
+        self.cached().generation != self.generation.load(Ordering::Acquire)
+    }
+
+    /// The encoding of every change made before this call, in the asked
+    /// format; encoding (if still owed) runs on the blocking pool.
+    pub async fn current(self: &Arc<Self>, format: Format) -> Bytes {
+        let ready =
+            !self.stale() && (format == Format::OpenMetrics || self.cached().prometheus.is_some());
+        if ready {
+            return self.get(format);
+        }
+        let me = self.clone();
+        match tokio::task::spawn_blocking(move || {
+            me.refresh();
+            me.get(format)
+        })
+        .await
+        {
+            Ok(b) => b,
+            // Only a panic while encoding; serve what is cached.
+            Err(_) => self.get(format),
+        }
+    }
+
+    /// Re-encodes now if stale.
     pub fn refresh(&self) {
         let mut text = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         let want = self.generation.load(Ordering::Acquire);
@@ -644,6 +695,27 @@ pub fn to_prometheus_text(om: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_scrape_reflects_every_change_made_before_it() {
+        let mut reg = Registry::default();
+        let c: Counter = Counter::default();
+        reg.register("n", "Changes.", c.clone());
+        let expo = Arc::new(Exposition::new(reg));
+        expo.refresh();
+        for i in 1..=200u64 {
+            c.inc();
+            expo.touch();
+            expo.schedule();
+            // Scrapes in between see a whole number, never a newer one.
+            let want = format!("n_total {i}\n");
+            for format in [Format::OpenMetrics, Format::Prometheus] {
+                let body = expo.current(format).await;
+                let text = std::str::from_utf8(&body).unwrap();
+                assert!(text.contains(&want), "after {i} changes: {text}");
+            }
+        }
+    }
 
     #[test]
     fn prometheus_text_conversion() {

@@ -105,16 +105,12 @@ pub fn negotiate(accept: Option<&str>) -> Format {
 
 async fn metrics(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = s.exposition.get(format);
+    let body = s.exposition.current(format).await;
     let ct = match format {
         Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
     };
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(ct))],
-        body.to_vec(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body).into_response()
 }
 
 /// The `/health/detail` document.

@@ -328,7 +328,7 @@ impl Dispatcher {
         self.publish(firing);
         if moved {
             self.exposition.touch();
-            self.exposition.refresh();
+            self.exposition.schedule();
         }
     }
 
@@ -452,7 +452,7 @@ impl Dispatcher {
             .queue_length
             .set(self.outbox.pending.len() as i64);
         self.exposition.touch();
-        self.exposition.refresh();
+        self.exposition.schedule();
     }
 }
 
