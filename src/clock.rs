@@ -71,13 +71,62 @@ impl Clock {
     }
 }
 
+/// The latest time accepted from outside (gateway, files, API), epoch ms:
+/// 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write.
+pub const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
+
+/// The latest time accepted from outside, epoch seconds.
+pub const MAX_TS: Ts = MAX_EPOCH_MS as f64 / 1000.0;
+
+/// An outside epoch-ms time if it lies in 1970..=9999, else `None`.
+pub fn checked_ms(ms: i64) -> Option<i64> {
+    (0..=MAX_EPOCH_MS).contains(&ms).then_some(ms)
+}
+
+/// An outside epoch-seconds time if it lies in 1970..=9999, else `None`.
+pub fn checked_ts(ts: Ts) -> Option<Ts> {
+    (0.0..=MAX_TS).contains(&ts).then_some(ts)
+}
+
 /// Epoch ms from the gateway to seconds.
 pub fn ms_to_ts(ms: i64) -> Ts {
     ms as f64 / 1000.0
 }
 
-/// RFC 3339 with milliseconds, UTC.
+/// RFC 3339 with milliseconds, UTC. Total: a time outside 1970..=9999 (or
+/// not a number) is written as the nearest end of that range.
 pub fn rfc3339(ts: Ts) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(ts.max(0.0));
-    humantime::format_rfc3339_millis(t).to_string()
+    if ts >= MAX_TS {
+        return "9999-12-31T23:59:59.999Z".into();
+    }
+    let ts = if ts.is_nan() { 0.0 } else { ts.max(0.0) };
+    let d = std::time::Duration::try_from_secs_f64(ts).unwrap_or_default();
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_total() {
+        assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1.5), "1970-01-01T00:00:01.500Z");
+        for far in [1e20, f64::INFINITY, MAX_TS + 1.0] {
+            assert_eq!(rfc3339(far), "9999-12-31T23:59:59.999Z");
+        }
+        for before in [-1.0, f64::NEG_INFINITY, f64::NAN] {
+            assert_eq!(rfc3339(before), "1970-01-01T00:00:00.000Z");
+        }
+    }
+
+    #[test]
+    fn outside_times_are_range_checked() {
+        assert_eq!(checked_ms(MAX_EPOCH_MS), Some(MAX_EPOCH_MS));
+        assert_eq!(checked_ms(MAX_EPOCH_MS + 1), None);
+        assert_eq!(checked_ms(-1), None);
+        assert_eq!(checked_ts(1.0e12), None);
+        assert_eq!(checked_ts(f64::NAN), None);
+        assert_eq!(checked_ts(1_700_000_000.0), Some(1_700_000_000.0));
+    }
 }

@@ -181,11 +181,13 @@ pub enum GatewayErrorKind {
     Closed,
     /// An RPC error we do not know.
     Rpc,
+    /// A field out of range or of the wrong type, read as absent.
+    BadField,
 }
 
 impl GatewayErrorKind {
     /// Every kind, in label order.
-    pub const ALL: [GatewayErrorKind; 11] = [
+    pub const ALL: [GatewayErrorKind; 12] = [
         GatewayErrorKind::Connect,
         GatewayErrorKind::Timeout,
         GatewayErrorKind::Auth,
@@ -197,6 +199,7 @@ impl GatewayErrorKind {
         GatewayErrorKind::OversizedFrame,
         GatewayErrorKind::Closed,
         GatewayErrorKind::Rpc,
+        GatewayErrorKind::BadField,
     ];
 
     /// Label value.
@@ -213,6 +216,7 @@ impl GatewayErrorKind {
             GatewayErrorKind::OversizedFrame => "oversized_frame",
             GatewayErrorKind::Closed => "closed",
             GatewayErrorKind::Rpc => "rpc",
+            GatewayErrorKind::BadField => "bad_field",
         }
     }
 }
@@ -270,14 +274,37 @@ pub struct AccountRow {
     pub health_state: Option<String>,
     pub mode: Option<String>,
     pub probe: Option<Probe>,
+    /// Fields present but out of range or of the wrong type (read as absent).
+    pub bad_fields: Vec<&'static str>,
 }
 
 fn b(v: &Value, k: &str) -> Option<bool> {
     v.get(k)?.as_bool()
 }
-fn ms(v: &Value, k: &str) -> Option<i64> {
-    let x = v.get(k)?;
-    x.as_i64().or_else(|| x.as_f64().map(|f| f as i64))
+/// A whole number in `range`; present but not one is noted in `bad`.
+fn int(
+    v: &Value,
+    k: &'static str,
+    range: std::ops::RangeInclusive<i64>,
+    bad: &mut Vec<&'static str>,
+) -> Option<i64> {
+    let x = v.get(k).filter(|x| !x.is_null())?;
+    let n = x.as_i64().or_else(|| {
+        x.as_f64()
+            .filter(|f| f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    match n.filter(|n| range.contains(n)) {
+        Some(n) => Some(n),
+        None => {
+            bad.push(k);
+            None
+        }
+    }
+}
+/// An epoch-ms time in 1970..=9999.
+fn at(v: &Value, k: &'static str, bad: &mut Vec<&'static str>) -> Option<i64> {
+    int(v, k, 0..=crate::clock::MAX_EPOCH_MS, bad)
 }
 fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k)?.as_str().map(str::to_owned)
@@ -287,14 +314,15 @@ impl AccountRow {
     /// Decodes one row; `None` when it has no `accountId`.
     pub fn from_value(v: &Value) -> Option<AccountRow> {
         let account_id = s(v, "accountId")?;
+        let mut bad = Vec::new();
         let last_disconnect = match v.get("lastDisconnect") {
             Some(Value::String(t)) => Some(LastDisconnect {
                 error: Some(t.clone()),
                 ..Default::default()
             }),
             Some(o @ Value::Object(_)) => Some(LastDisconnect {
-                at: ms(o, "at"),
-                status: ms(o, "status"),
+                at: at(o, "at", &mut bad),
+                status: int(o, "status", 0..=99_999, &mut bad),
                 error: s(o, "error"),
                 logged_out: b(o, "loggedOut").unwrap_or(false),
             }),
@@ -302,9 +330,12 @@ impl AccountRow {
         };
         let probe = v.get("probe").filter(|p| p.is_object()).map(|p| Probe {
             ok: b(p, "ok"),
-            status: ms(p, "status"),
+            status: int(p, "status", 0..=999, &mut bad),
             error: s(p, "error"),
-            elapsed_ms: p.get("elapsedMs").and_then(Value::as_f64),
+            elapsed_ms: p
+                .get("elapsedMs")
+                .and_then(Value::as_f64)
+                .filter(|ms| (0.0..=86_400_000.0).contains(ms)),
         });
         Some(AccountRow {
             account_id,
@@ -314,22 +345,24 @@ impl AccountRow {
             running: b(v, "running"),
             connected: b(v, "connected"),
             restart_pending: b(v, "restartPending"),
-            reconnect_attempts: ms(v, "reconnectAttempts").map(|n| n.max(0) as u64),
+            reconnect_attempts: int(v, "reconnectAttempts", 0..=u32::MAX.into(), &mut bad)
+                .map(|n| n as u64),
             terminal_disconnect: b(v, "terminalDisconnect"),
             ingress_unavailable: b(v, "ingressUnavailable"),
-            last_start_at: ms(v, "lastStartAt"),
-            last_stop_at: ms(v, "lastStopAt"),
-            last_connected_at: ms(v, "lastConnectedAt"),
-            last_inbound_at: ms(v, "lastInboundAt"),
-            last_event_at: ms(v, "lastEventAt"),
-            last_transport_activity_at: ms(v, "lastTransportActivityAt"),
-            last_probe_at: ms(v, "lastProbeAt"),
+            last_start_at: at(v, "lastStartAt", &mut bad),
+            last_stop_at: at(v, "lastStopAt", &mut bad),
+            last_connected_at: at(v, "lastConnectedAt", &mut bad),
+            last_inbound_at: at(v, "lastInboundAt", &mut bad),
+            last_event_at: at(v, "lastEventAt", &mut bad),
+            last_transport_activity_at: at(v, "lastTransportActivityAt", &mut bad),
+            last_probe_at: at(v, "lastProbeAt", &mut bad),
             last_disconnect,
             last_error: s(v, "lastError"),
             lifecycle: s(v, "lifecycle"),
             health_state: s(v, "healthState"),
             mode: s(v, "mode"),
             probe,
+            bad_fields: bad,
         })
     }
 
@@ -348,6 +381,8 @@ pub struct ChannelsStatus {
     pub channel_order: Vec<String>,
     /// Rows per channel.
     pub accounts: BTreeMap<String, Vec<AccountRow>>,
+    /// `ts` was present but not a time in 1970..=9999.
+    pub bad_ts: bool,
 }
 
 /// A payload that is not a `channels.status` answer.
@@ -367,8 +402,11 @@ struct RawStatus<'a> {
 impl ChannelsStatus {
     /// No rows yet: the payload's clock and channel order.
     fn header(ts: Option<&Value>, order: Option<&Value>) -> ChannelsStatus {
+        let mut bad = Vec::new();
+        let ts = ts.and_then(|x| at(&serde_json::json!({ "ts": x }), "ts", &mut bad));
         ChannelsStatus {
-            ts: ts.and_then(|x| x.as_i64().or_else(|| x.as_f64().map(|f| f as i64))),
+            ts,
+            bad_ts: !bad.is_empty(),
             channel_order: order
                 .and_then(Value::as_array)
                 .map(|a| {
@@ -379,6 +417,22 @@ impl ChannelsStatus {
                 .unwrap_or_default(),
             accounts: BTreeMap::new(),
         }
+    }
+
+    /// Fields read as absent because out of range or mistyped, as
+    /// `(channel, account, field)`; `ts` comes with an empty channel.
+    pub fn bad_fields(&self) -> Vec<(&str, &str, &'static str)> {
+        let mut out: Vec<_> = self.bad_ts.then_some(("", "", "ts")).into_iter().collect();
+        for (ch, rows) in &self.accounts {
+            for r in rows {
+                out.extend(
+                    r.bad_fields
+                        .iter()
+                        .map(|f| (ch.as_str(), r.account_id.as_str(), *f)),
+                );
+            }
+        }
+        out
     }
 
     /// Adds a channel's rows; a channel missing from the order goes last.
@@ -460,5 +514,50 @@ impl ChannelsStatus {
             out.insert(ch, rows);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn out_of_range_fields_read_as_absent_and_are_named() {
+        let status = ChannelsStatus::from_json(
+            &json!({
+                "ts": 1e300,
+                "channelOrder": ["telegram"],
+                "channelAccounts": {"telegram": [{
+                    "accountId": "default",
+                    "lastInboundAt": 300_000_000_000_000_i64,
+                    "lastStartAt": -5,
+                    "lastConnectedAt": 1_700_000_000_000_i64,
+                    "reconnectAttempts": 1.5,
+                    "lastDisconnect": {"at": "soon", "status": 4014},
+                    "probe": {"ok": true, "status": 200, "elapsedMs": f64::MAX}
+                }]}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let row = &status.accounts["telegram"][0];
+        assert_eq!(row.last_inbound_at, None);
+        assert_eq!(row.last_start_at, None);
+        assert_eq!(row.last_connected_at, Some(1_700_000_000_000));
+        assert_eq!(row.reconnect_attempts, None);
+        assert_eq!(row.last_disconnect.as_ref().unwrap().status, Some(4014));
+        assert_eq!(row.probe.as_ref().unwrap().elapsed_ms, None);
+        assert_eq!(status.ts, None);
+        assert_eq!(
+            status.bad_fields(),
+            vec![
+                ("", "", "ts"),
+                ("telegram", "default", "at"),
+                ("telegram", "default", "reconnectAttempts"),
+                ("telegram", "default", "lastStartAt"),
+                ("telegram", "default", "lastInboundAt"),
+            ]
+        );
     }
 }

@@ -248,6 +248,11 @@ impl NewSilence {
         if end <= start {
             return Err(SilenceError::Time("endsAt must be after startsAt".into()));
         }
+        if end > crate::clock::MAX_TS {
+            return Err(SilenceError::Time(
+                "the silence would end after 9999-12-31; give a shorter duration".into(),
+            ));
+        }
         if end <= now {
             return Err(SilenceError::Time("endsAt is in the past".into()));
         }
@@ -548,6 +553,26 @@ mod tests {
             Silences::default().expire("nope", 0.0),
             Err(SilenceError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_silence_past_year_9999_is_refused() {
+        let new = |d: &str| NewSilence {
+            matchers: vec![MatcherIn::Text("channel=whatsapp".into())],
+            starts_at: None,
+            ends_at: None,
+            duration: Some(d.into()),
+            comment: String::new(),
+            created_by: String::new(),
+            id: None,
+        };
+        let err = new("8000y").build(1_700_000_000.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the silence would end after 9999-12-31; give a shorter duration"
+        );
+        let ok = new("10y").build(1_700_000_000.0).unwrap();
+        assert_eq!(ok.ends_at, "2033-11-14T10:13:20.000Z");
     }
 
     #[test]

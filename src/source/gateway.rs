@@ -105,6 +105,9 @@ fn fail(kind: GatewayErrorKind, message: impl Into<String>) -> SessionError {
     }
 }
 
+/// The longest wait between tries, whatever the gateway hints.
+const MAX_BACKOFF_MS: u64 = 30_000;
+
 /// Maps an RPC error object to a kind and a line naming the fix.
 pub fn explain_rpc_error(url: &str, err: &Value) -> SessionError {
     let code = err.get("code").and_then(Value::as_str).unwrap_or("");
@@ -116,7 +119,8 @@ pub fn explain_rpc_error(url: &str, err: &Value) -> SessionError {
     let retry = err
         .get("retryAfterMs")
         .and_then(Value::as_u64)
-        .map(Duration::from_millis);
+        // A hint, not an order: never wait longer than the backoff's cap.
+        .map(|ms| Duration::from_millis(ms.min(MAX_BACKOFF_MS)));
     match (code, detail) {
         (_, "AUTH_TOKEN_MISMATCH") | (_, "AUTH_TOKEN_MISSING") => fail(
             GatewayErrorKind::Auth,
@@ -212,7 +216,7 @@ pub async fn run(
             backoff = Duration::from_secs(1);
         }
         let wait = err.retry_after.unwrap_or_else(|| jitter(backoff));
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        backoff = (backoff * 2).min(Duration::from_millis(MAX_BACKOFF_MS));
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -222,6 +226,42 @@ pub async fn run(
 
 fn jitter(d: Duration) -> Duration {
     d.mul_f64(rand::random_range(0.8..1.2))
+}
+
+/// Counts fields the gateway sent out of range (read as absent) and warns
+/// when the set of them changes, not on every poll.
+fn note_bad_fields(status: &ChannelsStatus, metrics: &Metrics, last: &mut String) {
+    let bad = status.bad_fields();
+    if !bad.is_empty() {
+        metrics
+            .gateway_errors
+            .get_or_create(&KindLabels {
+                kind: GatewayErrorKind::BadField,
+            })
+            .inc_by(bad.len() as u64);
+    }
+    let text = bad
+        .iter()
+        .take(8)
+        .map(|(ch, acct, f)| {
+            if ch.is_empty() {
+                (*f).to_string()
+            } else {
+                format!("{ch}/{acct} {f}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if text != *last {
+        if !text.is_empty() {
+            tracing::warn!(
+                kind = GatewayErrorKind::BadField.as_str(),
+                count = bad.len(),
+                "channels.status has fields out of range or of the wrong type, read as absent: {text}"
+            );
+        }
+        *last = text;
+    }
 }
 
 fn report(err: &SessionError, last: &mut Option<String>) {
@@ -464,6 +504,7 @@ async fn session(
         .await;
 
     let mut next_id: u64 = 0;
+    let mut last_bad = String::new();
     let mut pending: HashMap<String, Pending> = HashMap::new();
     let mut next_poll = clock.instant();
     let mut next_probe = s
@@ -627,6 +668,7 @@ async fn session(
                 match ChannelsStatus::from_json(frame.payload.map(|p| p.get()).unwrap_or("null")) {
                     Ok(status) => {
                         *last_logged = None;
+                        note_bad_fields(&status, metrics, &mut last_bad);
                         if tx
                             .send(Observation::Status {
                                 status,
@@ -717,6 +759,12 @@ mod tests {
                 Some(Duration::from_millis(1500))
             )
         );
+        // A hostile hint is capped at the backoff's 30 s.
+        let e = explain_rpc_error(
+            u,
+            &json!({"code":"UNAVAILABLE","message":"starting","retryAfterMs":u64::MAX}),
+        );
+        assert_eq!(e.retry_after, Some(Duration::from_secs(30)));
     }
 
     #[test]

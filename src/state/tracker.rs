@@ -228,10 +228,11 @@ pub struct Tracker {
 impl Tracker {
     /// A tracker that resumes the `since` of accounts kept in `kept`.
     pub fn new(tuning: Tuning, kept: StatesFile) -> Tracker {
-        let persisted = match kept {
+        let mut persisted = match kept {
             StatesFile::V1 { accounts } => accounts,
             StatesFile::None => BTreeMap::new(),
         };
+        persisted.retain(|_, p| crate::clock::checked_ts(p.since).is_some());
         Tracker {
             tuning,
             accounts: BTreeMap::new(),
@@ -301,7 +302,9 @@ impl Tracker {
                 // Keep the persisted `since` if the state did not change while we were away.
                 let pk = format!("{ch}/{acct}");
                 let since = match self.persisted.get(&pk) {
-                    Some(p) if p.state == derived.state => p.since,
+                    // A kept time in the future (a clock step, a hostile
+                    // file) would make every age negative: start now.
+                    Some(p) if p.state == derived.state && p.since <= now => p.since,
                     _ => now,
                 };
                 changed = true;
@@ -612,6 +615,22 @@ mod tests {
         b.apply(&status(row, 2000), false, 200.0);
         let v = &b.views()[0];
         assert_eq!((v.state, v.since), (State::AuthRequired, 100.0));
+    }
+
+    #[test]
+    fn kept_times_in_the_future_or_out_of_range_start_now() {
+        let row = json!([{"accountId":"default","running":false,"lifecycle":"blocked","terminalDisconnect":true,"lastError":"Unauthorized"}]);
+        for since in [json!(1e300), json!(-1.0), json!(5000.0)] {
+            let kept = json!({"version":"1","accounts":{"telegram/default":{"state":"auth_required","since":since}}});
+            let mut t = Tracker::new(Tuning::default(), serde_json::from_value(kept).unwrap());
+            t.apply(&status(row.clone(), 2000), false, 200.0);
+            let v = &t.views()[0];
+            assert_eq!(
+                (v.state, v.since),
+                (State::AuthRequired, 200.0),
+                "since {since}"
+            );
+        }
     }
 
     #[test]
