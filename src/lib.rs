@@ -26,6 +26,7 @@ pub mod simulate;
 pub mod snapshot;
 pub mod source;
 pub mod state;
+pub mod supervise;
 
 /// The captured gateway fixtures, for tests.
 #[doc(hidden)]

@@ -151,6 +151,44 @@ pub struct NotifyLabels {
     pub result: &'static str,
 }
 
+/// `{task}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// A supervised task's name.
+    pub task: &'static str,
+}
+
+/// `{reason}` of a refused HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// One of [`REFUSED`].
+    pub reason: &'static str,
+}
+
+/// Why the HTTP server refuses a request or a connection.
+pub const REFUSED: [&str; 10] = [
+    "body",
+    "headers",
+    "slow",
+    "idle",
+    "origin",
+    "host",
+    "content_type",
+    "subscribers",
+    "silences",
+    "matchers",
+];
+
+/// The supervised tasks; the first four are core: `/healthz` fails while one is down.
+pub const TASKS: [&str; 6] = [
+    "gateway",
+    "state",
+    "logs",
+    "delivery",
+    "readyz",
+    "telegram_webhook",
+];
+
 /// `{method}`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -202,6 +240,11 @@ pub struct Metrics {
     pub alerts_firing: Family<AlertLabels, Gauge>,
     pub notifications: Family<NotifyLabels, Counter>,
     pub queue_length: Gauge,
+    pub task_panics: Family<TaskLabels, Counter>,
+    pub http_refused: Family<RefusedLabels, Counter>,
+    pub ids_sanitized: Counter,
+    pub accounts_dropped: Counter,
+    pub log_files_open: Gauge,
 }
 
 impl Metrics {
@@ -233,6 +276,11 @@ impl Metrics {
             alerts_firing: Family::default(),
             notifications: Family::default(),
             queue_length: Gauge::default(),
+            task_panics: Family::default(),
+            http_refused: Family::default(),
+            ids_sanitized: Counter::default(),
+            accounts_dropped: Counter::default(),
+            log_files_open: Gauge::default(),
         };
         let r = registry;
         r.register(
@@ -329,6 +377,37 @@ impl Metrics {
         for kind in GatewayErrorKind::ALL {
             let _ = m.gateway_errors.get_or_create(&KindLabels { kind });
         }
+        r.register(
+            "clawwatch_task_panics",
+            "Panics of a supervised task; each is restarted with backoff",
+            m.task_panics.clone(),
+        );
+        for task in TASKS {
+            let _ = m.task_panics.get_or_create(&TaskLabels { task });
+        }
+        r.register(
+            "clawwatch_http_refused",
+            "HTTP requests and connections refused, by reason",
+            m.http_refused.clone(),
+        );
+        for reason in REFUSED {
+            let _ = m.http_refused.get_or_create(&RefusedLabels { reason });
+        }
+        r.register(
+            "clawwatch_ids_sanitized",
+            "Channel or account ids whose control characters were replaced by U+FFFD",
+            m.ids_sanitized.clone(),
+        );
+        r.register(
+            "clawwatch_accounts_dropped",
+            "Accounts not tracked because the account cap was reached",
+            m.accounts_dropped.clone(),
+        );
+        r.register(
+            "clawwatch_log_files_open",
+            "Log files held open now",
+            m.log_files_open.clone(),
+        );
         r.register(
             "clawwatch_config_last_reload_successful",
             "1 if the last config load succeeded",

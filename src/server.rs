@@ -33,6 +33,8 @@ pub struct Shared {
     pub commands: mpsc::Sender<Command>,
     /// Cached `/metrics` bytes.
     pub exposition: Arc<Exposition>,
+    /// Which supervised tasks are down.
+    pub health: crate::supervise::Health,
     /// Required bearer token, if any.
     pub bearer: Option<crate::config::Secret>,
     /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
@@ -49,7 +51,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/health/detail", get(health_detail))
-        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/history", get(history))
         .route("/api/v1/events", get(events))
@@ -164,6 +166,20 @@ async fn health_detail(State(s): State<Shared>) -> Response {
         _ => StatusCode::OK,
     };
     (code, Json(health_document(&snap, s.clock.now()))).into_response()
+}
+
+/// 200 while every core task runs; 503 naming the ones restarting after a panic.
+async fn healthz(State(s): State<Shared>) -> Response {
+    let down = s.health.core_down();
+    if down.is_empty() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("down after a panic, restarting: {}\n", down.join(", ")),
+        )
+            .into_response()
+    }
 }
 
 async fn readyz(State(s): State<Shared>) -> Response {

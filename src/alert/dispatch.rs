@@ -16,7 +16,10 @@ use crate::config::Config;
 use crate::metrics::{AlertLabels, Exposition, Metrics, NotifyLabels};
 use crate::snapshot::Snapshot;
 use crate::state::Phase;
+use crate::supervise::{panic_message, Supervisor};
+use futures_util::FutureExt as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +54,10 @@ pub struct Dispatcher {
     sinks: Vec<(String, Sink)>,
     fallback_after: f64,
     outbox: Outbox,
+    outbox_max: usize,
     silences: Silences,
+    windows: Vec<Window>,
+    health: crate::supervise::Health,
     dir: Option<PathBuf>,
     metrics: Metrics,
     exposition: Arc<Exposition>,
@@ -155,6 +161,7 @@ impl Dispatcher {
             );
         }
         let w = windows.clone();
+        let kept_windows = windows.clone();
         let silences = load(
             &dir,
             "silences.json",
@@ -183,7 +190,10 @@ impl Dispatcher {
             sinks,
             fallback_after: cfg.alerting.fallback_after.as_secs_f64(),
             outbox,
+            outbox_max: max,
             silences,
+            windows: kept_windows,
+            health: Default::default(),
             dir,
             metrics,
             exposition,
@@ -204,6 +214,7 @@ impl Dispatcher {
     pub async fn run(
         mut self,
         mut snapshots: watch::Receiver<Arc<Snapshot>>,
+        sup: Supervisor,
         cancel: CancellationToken,
     ) {
         let Ok(client) = reqwest::Client::builder()
@@ -229,35 +240,100 @@ impl Dispatcher {
             ));
         }
         drop(outcomes_tx);
+        self.health = sup.health.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
-        let first = snapshots.borrow_and_update().clone();
-        self.evaluate(&first).await;
+        let mut first = true;
+        let mut streak = 0u32;
+        let mut last_panic = tokio::time::Instant::now();
         loop {
-            self.kick(&queues);
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                r = snapshots.changed() => {
-                    if r.is_err() { break }
-                    let snap = snapshots.borrow_and_update().clone();
-                    self.evaluate(&snap).await;
+            // One turn of the loop; a panic in it is the delivery task's
+            // crash: counted, reported down for the backoff, then the outbox
+            // and silences are read back from disk as after a restart.
+            let turn = AssertUnwindSafe(self.turn(
+                &mut snapshots,
+                &queues,
+                &mut outcomes,
+                &mut tick,
+                std::mem::take(&mut first),
+                &cancel,
+            ))
+            .catch_unwind()
+            .await;
+            match turn {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(p) => {
+                    if last_panic.elapsed() >= Duration::from_secs(300) {
+                        streak = 0;
+                    }
+                    streak += 1;
+                    last_panic = tokio::time::Instant::now();
+                    let wait = sup.panicked("delivery", &panic_message(&*p), streak);
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    self.reload().await;
+                    sup.restarted("delivery");
                 }
-                // For-durations run out without an event.
-                _ = tick.tick() => {
-                    let snap = snapshots.borrow().clone();
-                    self.evaluate(&snap).await;
-                }
-                Some(cmd) = self.commands.recv() => {
-                    self.command(cmd).await;
-                    let snap = snapshots.borrow().clone();
-                    self.evaluate(&snap).await;
-                }
-                Some(outcome) = outcomes.recv() => self.outcome(outcome).await,
-                // A retry comes due.
-                _ = tokio::time::sleep(Duration::from_millis(500)), if !queues.is_empty() => {}
             }
         }
         drop(queues);
         while workers.join_next().await.is_some() {}
+    }
+
+    /// One evaluation or command; false when the loop should end.
+    async fn turn(
+        &mut self,
+        snapshots: &mut watch::Receiver<Arc<Snapshot>>,
+        queues: &BTreeMap<String, mpsc::Sender<Notification>>,
+        outcomes: &mut mpsc::Receiver<Outcome>,
+        tick: &mut tokio::time::Interval,
+        first: bool,
+        cancel: &CancellationToken,
+    ) -> bool {
+        if first {
+            let snap = snapshots.borrow_and_update().clone();
+            self.evaluate(&snap).await;
+        }
+        self.kick(queues);
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            r = snapshots.changed() => {
+                if r.is_err() { return false }
+                let snap = snapshots.borrow_and_update().clone();
+                self.evaluate(&snap).await;
+            }
+            // For-durations run out without an event.
+            _ = tick.tick() => {
+                let snap = snapshots.borrow().clone();
+                self.evaluate(&snap).await;
+            }
+            Some(cmd) = self.commands.recv() => {
+                self.command(cmd).await;
+                let snap = snapshots.borrow().clone();
+                self.evaluate(&snap).await;
+            }
+            Some(outcome) = outcomes.recv() => self.outcome(outcome).await,
+            // A retry comes due.
+            _ = tokio::time::sleep(Duration::from_millis(500)), if !queues.is_empty() => {}
+        }
+        true
+    }
+
+    /// The outbox and silences as the files hold them, after a crash.
+    async fn reload(&mut self) {
+        let Some(dir) = self.dir.clone() else { return };
+        if let Ok(Some(b)) = crate::durable::read_async(dir.join("outbox.json")).await {
+            if let Ok(o) = Outbox::load(Some(&b), self.outbox_max) {
+                self.outbox = o;
+            }
+        }
+        if let Ok(Some(b)) = crate::durable::read_async(dir.join("silences.json")).await {
+            if let Ok(x) = Silences::load(Some(&b), self.windows.clone()) {
+                self.silences = x;
+            }
+        }
     }
 
     async fn save_outbox(&self) {
@@ -282,6 +358,7 @@ impl Dispatcher {
     async fn evaluate(&mut self, snap: &Snapshot) {
         let now = self.clock.now();
         let failing = self.outbox.failing();
+        let panics = self.health.panics();
         let inputs = Inputs {
             accounts: &snap.accounts,
             history: &snap.history,
@@ -289,6 +366,7 @@ impl Dispatcher {
             disconnect_matches: &snap.disconnect_matches,
             failing: &failing,
             last_log_line: snap.last_log_line,
+            panics: &panics,
         };
         let firing = self.engine.evaluate(&inputs, now);
         let mut counts: BTreeMap<&'static str, i64> = ALERTS.iter().map(|n| (*n, 0)).collect();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// The alerts the built-in engine evaluates (SPEC.md's names; the sidecar's
 /// own `ClawwatchDown` exists only as a Prometheus rule).
-pub const ALERTS: [&str; 11] = [
+pub const ALERTS: [&str; 12] = [
     "OpenClawChannelAuthRequired",
     "OpenClawChannelDown",
     "OpenClawRecoveryExhausted",
@@ -23,7 +23,11 @@ pub const ALERTS: [&str; 11] = [
     "OpenClawGatewayDown",
     "ClawwatchNotificationsFailing",
     "ClawwatchLogStalled",
+    "ClawwatchTaskPanicking",
 ];
+
+/// `ClawwatchTaskPanicking` fires while a task panicked within this window.
+pub const PANIC_WINDOW: f64 = 900.0;
 
 /// Thresholds; the defaults are what a person would want.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +164,8 @@ pub struct Inputs<'a> {
     pub failing: &'a BTreeMap<String, Ts>,
     /// When a log line was last read (None: logs not watched).
     pub last_log_line: Option<Ts>,
+    /// Each supervised task that panicked: how often and when last.
+    pub panics: &'a BTreeMap<&'static str, (u64, Ts)>,
 }
 
 /// Tracks for-durations and keyword counts between evaluations.
@@ -434,6 +440,37 @@ impl Engine {
                 });
             }
         }
+        let recent: Vec<_> = inp
+            .panics
+            .iter()
+            .filter(|(_, (_, last))| now - last < PANIC_WINDOW)
+            .collect();
+        if !recent.is_empty() {
+            let names: Vec<String> = recent
+                .iter()
+                .map(|(t, (n, last))| {
+                    format!(
+                        "{t} ({n} since start, last {})",
+                        crate::clock::rfc3339(*last)
+                    )
+                })
+                .collect();
+            out.push(Alert {
+                name: "ClawwatchTaskPanicking",
+                severity: "critical",
+                channel: None,
+                account: None,
+                integration: None,
+                active_since: recent.iter().map(|(_, (_, l))| *l).fold(now, f64::min),
+                summary: "a clawwatch task panicked and was restarted".into(),
+                description: format!(
+                    "Panicked within the last 15 minutes: {}. Each restarts after a backoff; while a core task is down /healthz answers 503 and clawwatch may miss a change.",
+                    names.join(", ")
+                ),
+                fix: "Look for `A task panicked` in clawwatch's log (journalctl -u clawwatch) and report it with the panic text; upgrade if a newer release fixes it.".into(),
+                runbook: runbook("ClawwatchTaskPanicking"),
+            });
+        }
         out
     }
 }
@@ -451,6 +488,7 @@ mod tests {
 
     static NO_MATCHES: BTreeMap<String, u64> = BTreeMap::new();
     static NOT_FAILING: BTreeMap<String, Ts> = BTreeMap::new();
+    static NO_PANICS: BTreeMap<&'static str, (u64, Ts)> = BTreeMap::new();
 
     /// The gateway up, no log matches, nothing failing.
     fn inputs<'a>(accounts: &'a [AccountView], history: &'a [Event]) -> Inputs<'a> {
@@ -461,7 +499,31 @@ mod tests {
             disconnect_matches: &NO_MATCHES,
             failing: &NOT_FAILING,
             last_log_line: None,
+            panics: &NO_PANICS,
         }
+    }
+
+    #[test]
+    fn a_panic_fires_for_fifteen_minutes() {
+        let mut e = Engine::default();
+        let panics = BTreeMap::from([("state", (2u64, 1000.0)), ("readyz", (1, 10.0))]);
+        let run = |e: &mut Engine, now| {
+            e.evaluate(
+                &Inputs {
+                    panics: &panics,
+                    ..inputs(&[], &[])
+                },
+                now,
+            )
+        };
+        let got = run(&mut e, 1000.0 + 899.0);
+        assert_eq!(names(&got), ["ClawwatchTaskPanicking"]);
+        assert_eq!(got[0].active_since, 1000.0);
+        assert_eq!(
+            got[0].description,
+            "Panicked within the last 15 minutes: state (2 since start, last 1970-01-01T00:16:40.000Z). Each restarts after a backoff; while a core task is down /healthz answers 503 and clawwatch may miss a change."
+        );
+        assert!(run(&mut e, 1000.0 + 900.0).is_empty());
     }
 
     fn names(alerts: &[Alert]) -> Vec<&'static str> {

@@ -18,6 +18,7 @@ use crate::snapshot::{Publisher, Snapshot};
 use crate::source::{gateway, readyz, telegram_webhook};
 use crate::state::derive::Tuning;
 use crate::state::{Model, StatesFile, Tracker};
+use crate::supervise::{Health, Supervisor};
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
@@ -61,6 +62,9 @@ pub struct Deps {
     pub clock: Clock,
     /// Reach the gateway through this in-memory pipe instead of its URL.
     pub gateway: Option<crate::pipe::Pipe>,
+    /// Tests: the state task panics on this many of its next steps.
+    #[doc(hidden)]
+    pub state_panics: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Handles to a running sidecar.
@@ -113,12 +117,21 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         state_dir,
         clock,
         gateway: pipe,
+        state_panics,
     } = deps;
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
     metrics.config_reload_ok.set(1);
     let exposition = Arc::new(Exposition::new(registry));
     let cancel = CancellationToken::new();
+    let health = Health::default();
+    let sup = Supervisor {
+        health: health.clone(),
+        metrics: metrics.clone(),
+        exposition: exposition.clone(),
+        clock: clock.clone(),
+        cancel: cancel.clone(),
+    };
 
     let listen: SocketAddr = cfg
         .server
@@ -165,10 +178,11 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
             webhooks: webhooks_tx,
         },
         clock: clock.clone(),
+        injected_panics: state_panics,
     };
     exposition.refresh();
     let (obs_tx, obs_rx) = mpsc::channel::<Observation>(64);
-    set.spawn(writer.run(obs_rx, cancel.clone()));
+    set.spawn(writer.run(obs_rx, sup.clone(), cancel.clone()));
 
     // Alerting.
     let (dispatcher, alerting) = Dispatcher::open(
@@ -180,7 +194,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    set.spawn(dispatcher.run(snapshots.clone(), cancel.clone()));
+    set.spawn(dispatcher.run(snapshots.clone(), sup.clone(), cancel.clone()));
 
     // Sources.
     let settings = gateway::Settings {
@@ -197,34 +211,51 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         max_frame_bytes: cfg.gateway.max_frame_bytes,
         pipe,
     };
-    set.spawn(gateway::run(
-        settings,
+    let (tx, m, clk, c) = (
         obs_tx.clone(),
         metrics.clone(),
         clock.clone(),
         cancel.clone(),
-    ));
-    set.spawn(telegram_webhook::run(
-        cfg.gateway
-            .openclaw_config
-            .clone()
-            .or_else(telegram_webhook::default_config_path),
-        cfg.gateway
-            .probe_interval
-            .0
-            .unwrap_or(Duration::from_secs(60)),
-        cfg.gateway.rpc_timeout,
-        webhooks_rx,
-        obs_tx.clone(),
-        cancel.clone(),
-    ));
-    set.spawn(readyz::run(
+    );
+    set.spawn(sup.clone().run("gateway", move || {
+        gateway::run(
+            settings.clone(),
+            tx.clone(),
+            m.clone(),
+            clk.clone(),
+            c.clone(),
+        )
+    }));
+    let oc_config = cfg
+        .gateway
+        .openclaw_config
+        .clone()
+        .or_else(telegram_webhook::default_config_path);
+    let every = cfg
+        .gateway
+        .probe_interval
+        .0
+        .unwrap_or(Duration::from_secs(60));
+    let (timeout, tx, c) = (cfg.gateway.rpc_timeout, obs_tx.clone(), cancel.clone());
+    set.spawn(sup.clone().run("telegram_webhook", move || {
+        telegram_webhook::run(
+            oc_config.clone(),
+            every,
+            timeout,
+            webhooks_rx.clone(),
+            tx.clone(),
+            c.clone(),
+        )
+    }));
+    let (url, poll, tx, c) = (
         cfg.gateway.readyz(),
         cfg.gateway.poll_interval,
-        cfg.gateway.rpc_timeout,
         obs_tx.clone(),
         cancel.clone(),
-    ));
+    );
+    set.spawn(sup.clone().run("readyz", move || {
+        readyz::run(url.clone(), poll, timeout, tx.clone(), c.clone())
+    }));
     if !cfg.logs.paths.is_empty() {
         let settings = crate::logs::watch::Settings {
             patterns: cfg.logs.paths.clone(),
@@ -241,9 +272,22 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
             cancel.clone(),
         );
         // File reads block: the log source has a thread of its own.
+        let s = sup.clone();
         let handle = std::thread::Builder::new()
             .name("clawwatch-logs".into())
-            .spawn(move || crate::logs::watch::run(settings, m, channels_rx, tx, ev, clk, c))
+            .spawn(move || {
+                s.run_blocking("logs", || {
+                    crate::logs::watch::run(
+                        settings.clone(),
+                        m.clone(),
+                        channels_rx.clone(),
+                        tx.clone(),
+                        ev.clone(),
+                        clk.clone(),
+                        c.clone(),
+                    )
+                })
+            })
             .context("starting the log thread")?;
         let c = cancel.clone();
         set.spawn(async move {
@@ -261,6 +305,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         commands: alerting.commands,
         exposition,
         bearer: cfg.server.bearer_token.clone(),
+        health,
         events,
         cancel: cancel.clone(),
         clock,

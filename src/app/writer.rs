@@ -10,7 +10,11 @@ use crate::history::History;
 use crate::observation::Observation;
 use crate::snapshot::Publisher;
 use crate::state::{step, Change, Consumer, Event, Model};
+use crate::supervise::{panic_message, Supervisor};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -102,11 +106,21 @@ pub struct Writer {
     pub feedback: Feedback,
     /// The clock.
     pub clock: Clock,
+    /// Tests: panic on this many of the next steps.
+    pub injected_panics: Arc<AtomicU32>,
 }
 
 impl Writer {
     /// Applies one observation and hands the changes on.
     pub fn apply(&mut self, obs: Observation) {
+        let take = |n: u32| n.checked_sub(1);
+        if self
+            .injected_panics
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, take)
+            .is_ok()
+        {
+            panic!("a panic injected by a test");
+        }
         let changes = step(&mut self.model, obs, self.clock.now());
         self.export.consume(&self.model, &changes);
         let history = self.history.record(&changes);
@@ -119,16 +133,41 @@ impl Writer {
         self.feedback.consume(&self.model, &changes);
     }
 
-    /// Runs until cancelled or every source is gone.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Observation>, cancel: CancellationToken) {
+    /// Runs until cancelled or every source is gone. A panic in a step is
+    /// the state task's crash: counted, reported down for the backoff, then
+    /// the model restarts from what the states file keeps, as after a
+    /// process restart, and the sources' next observations fill it again.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Observation>,
+        sup: Supervisor,
+        cancel: CancellationToken,
+    ) {
+        let mut streak = 0u32;
+        let mut last_panic = tokio::time::Instant::now();
         loop {
-            tokio::select! {
+            let o = tokio::select! {
                 _ = cancel.cancelled() => return,
                 o = rx.recv() => match o {
-                    Some(o) => self.apply(o),
+                    Some(o) => o,
                     None => return,
                 },
+            };
+            let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(o))) else {
+                continue;
+            };
+            if last_panic.elapsed() >= Duration::from_secs(300) {
+                streak = 0;
             }
+            streak += 1;
+            last_panic = tokio::time::Instant::now();
+            let wait = sup.panicked("state", &panic_message(&*p), streak);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            self.model = self.model.restarted(self.clock.now());
+            sup.restarted("state");
         }
     }
 }

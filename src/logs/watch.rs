@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How to follow the logs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Paths or globs.
     pub patterns: Vec<String>,

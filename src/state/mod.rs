@@ -115,6 +115,12 @@ impl Model {
             channel_order: Vec::new(),
         }
     }
+
+    /// A model restarted after a crash in a step: only what the states file
+    /// keeps survives, as after a process restart.
+    pub fn restarted(&self, now: Ts) -> Model {
+        Model::new(self.tracker.restarted(), self.last_log_line.is_some(), now)
+    }
 }
 
 /// Something the state writer hands each step to: it sees the model after

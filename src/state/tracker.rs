@@ -493,6 +493,11 @@ impl Tracker {
         }
     }
 
+    /// A fresh tracker that resumes what [`Tracker::kept`] holds.
+    pub fn restarted(&self) -> Tracker {
+        Tracker::new(self.tuning.clone(), self.kept())
+    }
+
     /// What `states.json` should hold now.
     pub fn kept(&self) -> StatesFile {
         let accounts = self
