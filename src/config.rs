@@ -220,6 +220,14 @@ pub struct ServerConfig {
     pub bearer_token: Option<Secret>,
     /// File holding the bearer token.
     pub bearer_token_file: Option<PathBuf>,
+    /// Names besides loopback addresses and `localhost` that a request's
+    /// `Host` may carry on a loopback bind (anything else is refused:
+    /// DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Silences kept at once (active and pending); more are refused.
+    pub max_silences: usize,
+    /// `/api/v1/events` subscribers at once; more are refused.
+    pub max_subscribers: usize,
 }
 
 impl Default for ServerConfig {
@@ -228,6 +236,9 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:28789".into(),
             bearer_token: None,
             bearer_token_file: None,
+            allowed_hosts: Vec::new(),
+            max_silences: 1000,
+            max_subscribers: 64,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod model;
 pub mod observation;
 pub mod pipe;
 pub mod redact;
+pub mod serve;
 pub mod server;
 pub mod simulate;
 pub mod snapshot;

@@ -3,6 +3,7 @@
 //! published snapshots; a change (a silence) is a command to its owner.
 
 use crate::alert::dispatch::Command;
+use crate::alert::silence::SilenceError;
 use crate::alert::Published;
 use crate::clock::{rfc3339, Clock};
 use crate::metrics::{Exposition, Format};
@@ -33,6 +34,10 @@ pub struct Shared {
     pub commands: mpsc::Sender<Command>,
     /// Cached `/metrics` bytes.
     pub exposition: Arc<Exposition>,
+    /// Refusal counters.
+    pub metrics: crate::metrics::Metrics,
+    /// What requests are let in.
+    pub guard: Guard,
     /// Which supervised tasks are down.
     pub health: crate::supervise::Health,
     /// Required bearer token, if any.
@@ -43,6 +48,139 @@ pub struct Shared {
     pub cancel: CancellationToken,
     /// The clock.
     pub clock: Clock,
+}
+
+/// Who may talk to the server, besides the bearer token.
+#[derive(Clone, Debug, Default)]
+pub struct Guard {
+    /// Bound to a loopback address: a foreign `Host` is refused.
+    pub loopback: bool,
+    /// Further names `Host` may carry (`[server] allowed_hosts`).
+    pub allowed_hosts: Vec<String>,
+    /// `/api/v1/events` subscribers at once.
+    pub max_subscribers: usize,
+}
+
+/// Largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The host part of a `Host` header or an origin's authority, lowercased,
+/// without port or IPv6 brackets.
+fn host_name(authority: &str) -> String {
+    let a = authority.trim().to_ascii_lowercase();
+    if let Some(rest) = a.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("").to_string();
+    }
+    match a.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
+        _ => a,
+    }
+}
+
+fn loopback_name(host: &str, allowed: &[String]) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(host))
+}
+
+fn refuse(s: &Shared, reason: &'static str, code: StatusCode, message: String) -> Response {
+    s.metrics
+        .http_refused
+        .get_or_create(&crate::metrics::RefusedLabels { reason })
+        .inc();
+    s.exposition.touch();
+    s.exposition.schedule();
+    error(code, message)
+}
+
+/// Refuses what a web page the operator visits could send: a foreign
+/// `Host` on a loopback bind (DNS rebinding), a cross-site write, and a
+/// write body that is not JSON (a form post needs no preflight).
+async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let host = h
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if s.guard.loopback {
+        if let Some(host) = host {
+            if !loopback_name(&host_name(host), &s.guard.allowed_hosts) {
+                return refuse(
+                    &s,
+                    "host",
+                    StatusCode::FORBIDDEN,
+                    "the Host header names another server (DNS rebinding?); a loopback clawwatch answers only to loopback names and server.allowed_hosts".into(),
+                );
+            }
+        }
+    }
+    let m = req.method();
+    let write = !(m == axum::http::Method::GET
+        || m == axum::http::Method::HEAD
+        || m == axum::http::Method::OPTIONS);
+    if write {
+        let fetch_site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+        if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {
+            return refuse(
+                &s,
+                "origin",
+                StatusCode::FORBIDDEN,
+                "a cross-site request may not change clawwatch (Sec-Fetch-Site: cross-site)".into(),
+            );
+        }
+        if let Some(origin) = h.get(header::ORIGIN) {
+            let authority = origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://"))
+                .map(|(_, a)| a.trim_end_matches('/'));
+            let same =
+                matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h.trim()));
+            if !same {
+                return refuse(
+                    &s,
+                    "origin",
+                    StatusCode::FORBIDDEN,
+                    "a write from another origin is refused; send it without an Origin header (curl, clawwatch silence) or from clawwatch's own page".into(),
+                );
+            }
+        }
+        let has_body = h.contains_key(header::TRANSFER_ENCODING)
+            || h.get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() != "0");
+        if has_body {
+            let json = h
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+            if !json {
+                return refuse(
+                    &s,
+                    "content_type",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "a request body must be JSON: send Content-Type: application/json".into(),
+                );
+            }
+        }
+        let too_long = h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+        if too_long {
+            return refuse(
+                &s,
+                "body",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a request body may hold at most {MAX_BODY_BYTES} bytes"),
+            );
+        }
+    }
+    next.run(req).await
 }
 
 /// Builds the router.
@@ -59,6 +197,8 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/v1/silences", get(silences).post(add_silence))
         .route("/api/v1/silences/{id}", delete(expire_silence))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
+        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }
 
@@ -195,9 +335,18 @@ async fn readyz(State(s): State<Shared>) -> Response {
 }
 
 /// Server-Sent Events: each transition, disconnect and rule match as JSON.
-async fn events(
-    State(s): State<Shared>,
-) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+async fn events(State(s): State<Shared>) -> Response {
+    if s.events.receiver_count() >= s.guard.max_subscribers {
+        return refuse(
+            &s,
+            "subscribers",
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} event subscribers already (server.max_subscribers); try again later",
+                s.guard.max_subscribers
+            ),
+        );
+    }
     let rx = s.events.subscribe();
     let stream =
         futures_util::stream::unfold((rx, s.cancel.clone()), |(mut rx, cancel)| async move {
@@ -213,9 +362,11 @@ async fn events(
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            Some((Ok(ev), (rx, cancel)))
+            Some((Ok::<_, std::convert::Infallible>(ev), (rx, cancel)))
         });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Built-in alerts firing now.
@@ -261,14 +412,33 @@ async fn ask<T>(
 
 /// Creates a silence: `{"matchers": ["channel=whatsapp"], "duration": "2h", "comment": "..."}`
 /// or Alertmanager's shape with `startsAt`/`endsAt`.
-async fn add_silence(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+async fn add_silence(
+    State(s): State<Shared>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(
+                &s,
+                "body",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a request body may hold at most {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        Err(e) => return error(e.status(), e.body_text()),
+    };
     let new: crate::alert::silence::NewSilence = match serde_json::from_slice(&body) {
         Ok(n) => n,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
     };
+    let limit = |e: SilenceError, code| match e.refusal() {
+        Some(reason) => refuse(&s, reason, code, e.to_string()),
+        None => error(code, e.to_string()),
+    };
     let silence = match new.build(s.clock.now()) {
         Ok(x) => x,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return limit(e, StatusCode::BAD_REQUEST),
     };
     match ask(&s, |tx| Command::AddSilence(silence, tx)).await {
         Ok(Ok(x)) => (
@@ -276,7 +446,8 @@ async fn add_silence(State(s): State<Shared>, body: axum::body::Bytes) -> Respon
             Json(json!({"silenceID": x.id, "silence": x.with_status(s.clock.now())})),
         )
             .into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(e @ SilenceError::Full(_))) => limit(e, StatusCode::TOO_MANY_REQUESTS),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(r) => r,
     }
 }
@@ -288,9 +459,7 @@ async fn expire_silence(
 ) -> Response {
     match ask(&s, |tx| Command::ExpireSilence(id, tx)).await {
         Ok(Ok(x)) => Json(json!(x)).into_response(),
-        Ok(Err(e @ crate::alert::silence::SilenceError::NotFound(_))) => {
-            error(StatusCode::NOT_FOUND, e.to_string())
-        }
+        Ok(Err(e @ SilenceError::NotFound(_))) => error(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(r) => r,
     }

@@ -95,6 +95,7 @@ async fn a_sidecar_resumes_from_them() {
             state_dir: Some(dir.path().into()),
             clock,
             gateway: Some(pipe),
+            ..Default::default()
         },
     )
     .await

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub enum Command {
     /// Add a checked silence; answers with it, or why it was not saved.
-    AddSilence(Silence, oneshot::Sender<Result<Silence, String>>),
+    AddSilence(Silence, oneshot::Sender<Result<Silence, SilenceError>>),
     /// End a silence now.
     ExpireSilence(String, oneshot::Sender<Result<Silence, SilenceError>>),
 }
@@ -57,6 +57,7 @@ pub struct Dispatcher {
     outbox_max: usize,
     silences: Silences,
     windows: Vec<Window>,
+    max_silences: usize,
     health: crate::supervise::Health,
     dir: Option<PathBuf>,
     metrics: Metrics,
@@ -193,6 +194,7 @@ impl Dispatcher {
             outbox_max: max,
             silences,
             windows: kept_windows,
+            max_silences: cfg.server.max_silences.max(1),
             health: Default::default(),
             dir,
             metrics,
@@ -432,13 +434,46 @@ impl Dispatcher {
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::AddSilence(s, reply) => {
-                let s = self.silences.add(s);
-                let saved = self.save_silences().await;
-                if saved.is_ok() {
-                    tracing::info!(id = %s.id, matchers = %s.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","), ends_at = %s.ends_at, "Silence added.");
+                // Adds waiting behind this one share its write and fsync.
+                let mut adds = vec![(s, reply)];
+                let mut rest = None;
+                while adds.len() < 256 {
+                    match self.commands.try_recv() {
+                        Ok(Command::AddSilence(s, r)) => adds.push((s, r)),
+                        Ok(other) => {
+                            rest = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let now = self.clock.now();
+                let mut added = Vec::new();
+                for (s, reply) in adds {
+                    if self.silences.live(now) >= self.max_silences {
+                        let _ = reply.send(Err(SilenceError::Full(format!(
+                            "{} silences already (server.max_silences); expire some first",
+                            self.max_silences
+                        ))));
+                        continue;
+                    }
+                    added.push((self.silences.add(s), reply));
+                }
+                let saved = if added.is_empty() {
+                    Ok(())
+                } else {
+                    self.save_silences().await
+                };
+                for (s, reply) in added {
+                    if saved.is_ok() {
+                        tracing::info!(id = %s.id, matchers = s.matchers.len(), ends_at = %s.ends_at, "Silence added.");
+                    }
+                    let _ = reply.send(saved.clone().map(|()| s).map_err(SilenceError::Save));
                 }
                 self.publish_silences();
-                let _ = reply.send(saved.map(|()| s));
+                if let Some(cmd) = rest {
+                    Box::pin(self.command(cmd)).await;
+                }
             }
             Command::ExpireSilence(id, reply) => {
                 let now = self.clock.now();
@@ -448,7 +483,7 @@ impl Dispatcher {
                             tracing::info!(id = %s.id, "Silence expired.");
                             Ok(s)
                         }
-                        Err(e) => Err(SilenceError::Time(e)),
+                        Err(e) => Err(SilenceError::Save(e)),
                     },
                     Err(e) => Err(e),
                 };

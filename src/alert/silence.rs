@@ -48,6 +48,36 @@ pub enum SilenceError {
     /// No silence with this id.
     #[error("no silence {0:?}")]
     NotFound(String),
+    /// Too many matchers, or one too long.
+    #[error("{0}")]
+    Matchers(String),
+    /// Too many silences, or one too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// As many silences as allowed are live.
+    #[error("{0}")]
+    Full(String),
+    /// Could not be saved.
+    #[error("{0}")]
+    Save(String),
+}
+
+/// Matchers a silence may hold.
+pub const MAX_MATCHERS: usize = 32;
+/// Bytes a matcher's name or value may hold.
+pub const MAX_MATCHER_BYTES: usize = 1024;
+/// Bytes a silence's comment or author may hold.
+pub const MAX_TEXT_BYTES: usize = 1024;
+
+impl SilenceError {
+    /// The `clawwatch_http_refused_total` reason of a limit, if it is one.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            SilenceError::Matchers(_) => Some("matchers"),
+            SilenceError::TooLarge(_) | SilenceError::Full(_) => Some("silences"),
+            _ => None,
+        }
+    }
 }
 
 impl Matcher {
@@ -213,12 +243,46 @@ fn parse_time(what: &str, s: &str) -> Result<Ts, SilenceError> {
 impl NewSilence {
     /// A checked silence starting at `starts_at` or `now`.
     pub fn build(self, now: Ts) -> Result<Silence, SilenceError> {
+        if self.matchers.len() > MAX_MATCHERS {
+            return Err(SilenceError::Matchers(format!(
+                "{} matchers; a silence may hold at most {MAX_MATCHERS}",
+                self.matchers.len()
+            )));
+        }
+        for (what, text) in [("comment", &self.comment), ("createdBy", &self.created_by)] {
+            if text.len() > MAX_TEXT_BYTES {
+                return Err(SilenceError::TooLarge(format!(
+                    "{what} holds {} bytes; at most {MAX_TEXT_BYTES}",
+                    text.len()
+                )));
+            }
+        }
         let matchers = self
             .matchers
             .into_iter()
-            .map(|m| match m {
-                MatcherIn::Text(t) => Matcher::parse(&t),
-                MatcherIn::Object(mut m) => m.compile().map(|()| m),
+            .map(|m| {
+                // Checked before a regex is compiled.
+                let long = match &m {
+                    MatcherIn::Text(t) => t.len() > 2 * MAX_MATCHER_BYTES + 4,
+                    MatcherIn::Object(m) => {
+                        m.name.len() > MAX_MATCHER_BYTES || m.value.len() > MAX_MATCHER_BYTES
+                    }
+                };
+                if long {
+                    return Err(SilenceError::Matchers(format!(
+                        "a matcher is longer than {MAX_MATCHER_BYTES} bytes"
+                    )));
+                }
+                let m = match m {
+                    MatcherIn::Text(t) => Matcher::parse(&t)?,
+                    MatcherIn::Object(mut m) => m.compile().map(|()| m)?,
+                };
+                if m.name.len() > MAX_MATCHER_BYTES || m.value.len() > MAX_MATCHER_BYTES {
+                    return Err(SilenceError::Matchers(format!(
+                        "a matcher is longer than {MAX_MATCHER_BYTES} bytes"
+                    )));
+                }
+                Ok(m)
             })
             .collect::<Result<Vec<_>, _>>()?;
         if matchers.is_empty() {
@@ -448,6 +512,11 @@ impl Silences {
     /// True when something mutes `a` at `now`.
     pub fn mutes(&self, a: &Alert, now: Ts) -> bool {
         self.list.iter().any(|s| s.mutes(a, now)) || self.windows.iter().any(|w| w.mutes(a, now))
+    }
+
+    /// Silences not yet ended at `now`.
+    pub fn live(&self, now: Ts) -> usize {
+        self.list.iter().filter(|s| s.end > now).count()
     }
 
     /// Adds a silence; expired ones older than a day are forgotten.

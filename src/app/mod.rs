@@ -299,12 +299,19 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     }
 
     // The server.
+    let exposition_for_serve = exposition.clone();
     let shared = crate::server::Shared {
         snapshot: snapshots,
         alerting: alerting.published,
         commands: alerting.commands,
         exposition,
         bearer: cfg.server.bearer_token.clone(),
+        metrics: metrics.clone(),
+        guard: crate::server::Guard {
+            loopback: listen.ip().is_loopback(),
+            allowed_hosts: cfg.server.allowed_hosts.clone(),
+            max_subscribers: cfg.server.max_subscribers.max(1),
+        },
         health,
         events,
         cancel: cancel.clone(),
@@ -312,15 +319,13 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     };
     let router = crate::server::router(shared);
     let served = router.clone();
-    let c = cancel.clone();
-    set.spawn(async move {
-        let res = axum::serve(listener, served)
-            .with_graceful_shutdown(async move { c.cancelled().await })
-            .await;
-        if let Err(e) = res {
-            tracing::error!(error = %e, "HTTP server failed.");
-        }
-    });
+    set.spawn(crate::serve::serve(
+        listener,
+        served,
+        metrics.clone(),
+        exposition_for_serve,
+        cancel.clone(),
+    ));
     let done = tokio::spawn(async move { while set.join_next().await.is_some() {} });
     Ok(Running {
         addr,
