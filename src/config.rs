@@ -354,6 +354,9 @@ pub struct StatesConfig {
     pub stale_after: BTreeMap<String, OptDuration>,
     /// Transitions kept for `/api/v1/history`.
     pub history_size: usize,
+    /// Accounts tracked at most; more are counted in
+    /// `clawwatch_accounts_dropped_total` and not tracked.
+    pub max_accounts: usize,
 }
 
 impl Default for StatesConfig {
@@ -362,6 +365,7 @@ impl Default for StatesConfig {
             connect_timeout: Duration::from_secs(120),
             stale_after: BTreeMap::new(),
             history_size: 1000,
+            max_accounts: 10_000,
         }
     }
 }

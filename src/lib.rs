@@ -15,6 +15,7 @@ pub mod config;
 pub mod durable;
 pub mod export;
 pub mod history;
+pub mod logline;
 pub mod logs;
 pub mod metrics;
 pub mod model;

@@ -383,6 +383,83 @@ pub struct ChannelsStatus {
     pub accounts: BTreeMap<String, Vec<AccountRow>>,
     /// `ts` was present but not a time in 1970..=9999.
     pub bad_ts: bool,
+    /// Rows that could not be read at all, as `(channel, account, why)`;
+    /// the account is `""` when the row names none. Their accounts keep
+    /// their last state instead of vanishing.
+    pub undecodable: Vec<(String, String, &'static str)>,
+    /// Ids (`channel` or `channel/account`) whose control characters were
+    /// replaced, in their new form.
+    pub sanitized: Vec<String>,
+}
+
+/// Whether `s` holds a control character (C0, DEL or C1).
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// `s` with each control character replaced by U+FFFD: no output format
+/// (metrics labels, JSON, a terminal table, a log line) can be broken by it.
+pub fn replace_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// Gives each id with a control character its clean form, kept apart from
+/// every other id of `ids` (a clean id stays as it is; a sanitized one that
+/// would meet another gets `\u{fffd}2`, `\u{fffd}3`, ...). Returns the
+/// renamed ids as `(old, new)`.
+fn keep_apart<'a>(ids: impl Iterator<Item = &'a str> + Clone) -> Vec<(String, String)> {
+    let mut used: std::collections::HashSet<String> = ids
+        .clone()
+        .filter(|i| !has_control(i))
+        .map(str::to_owned)
+        .collect();
+    let mut out = Vec::new();
+    for raw in ids.filter(|i| has_control(i)) {
+        if out.iter().any(|(o, _): &(String, String)| o == raw) {
+            continue;
+        }
+        let base = replace_controls(raw);
+        let mut id = base.clone();
+        let mut n = 2;
+        while !used.insert(id.clone()) {
+            id = format!("{base}\u{fffd}{n}");
+            n += 1;
+        }
+        out.push((raw.to_owned(), id));
+    }
+    out
+}
+
+/// Reads a channel's rows, noting each one that cannot be read.
+fn rows_of<'a>(
+    channel: &str,
+    rows: impl Iterator<Item = Option<Value>> + 'a,
+    undecodable: &mut Vec<(String, String, &'static str)>,
+) -> Vec<AccountRow> {
+    let mut out = Vec::new();
+    for v in rows {
+        let Some(v) = v else {
+            undecodable.push((channel.into(), String::new(), "row is not JSON"));
+            continue;
+        };
+        match AccountRow::from_value(&v) {
+            Some(r) => out.push(r),
+            None => {
+                let id = v.get("accountId").and_then(Value::as_str).unwrap_or("");
+                let why = if !v.is_object() {
+                    "row is not an object"
+                } else if id.is_empty() && v.get("accountId").is_some() {
+                    "accountId is not a string"
+                } else {
+                    "row has no accountId"
+                };
+                undecodable.push((channel.into(), id.into(), why));
+            }
+        }
+    }
+    out
 }
 
 /// A payload that is not a `channels.status` answer.
@@ -416,7 +493,73 @@ impl ChannelsStatus {
                 })
                 .unwrap_or_default(),
             accounts: BTreeMap::new(),
+            undecodable: Vec::new(),
+            sanitized: Vec::new(),
         }
+    }
+
+    /// Replaces control characters in channel and account ids (see
+    /// [`replace_controls`]), keeping different ids apart.
+    fn sanitize(mut self) -> ChannelsStatus {
+        self.complete_order();
+        let channels = keep_apart(
+            self.accounts
+                .keys()
+                .map(String::as_str)
+                .chain(self.channel_order.iter().map(String::as_str)),
+        );
+        let rename = |c: &mut String| {
+            if let Some((_, new)) = channels.iter().find(|(old, _)| old == c) {
+                *c = new.clone();
+            }
+        };
+        if !channels.is_empty() {
+            self.channel_order.iter_mut().for_each(rename);
+            self.accounts = std::mem::take(&mut self.accounts)
+                .into_iter()
+                .map(|(mut c, rows)| {
+                    rename(&mut c);
+                    (c, rows)
+                })
+                .collect();
+            for (c, _, _) in &mut self.undecodable {
+                rename(c);
+            }
+            self.sanitized
+                .extend(channels.iter().map(|(_, new)| new.clone()));
+        }
+        for (ch, rows) in &mut self.accounts {
+            let renamed = keep_apart(rows.iter().map(|r| r.account_id.as_str()));
+            for (old, new) in &renamed {
+                for r in rows.iter_mut().filter(|r| r.account_id == *old) {
+                    r.account_id.clone_from(new);
+                }
+                self.sanitized.push(format!("{ch}/{new}"));
+            }
+        }
+        for (_, a, _) in &mut self.undecodable {
+            if has_control(a) {
+                *a = replace_controls(a);
+            }
+        }
+        self
+    }
+
+    /// Every decode problem: undecodable rows, then fields read as absent.
+    pub fn decode_errors(&self) -> Vec<(String, String, String)> {
+        let mut out: Vec<(String, String, String)> = self
+            .undecodable
+            .iter()
+            .map(|(c, a, why)| (c.clone(), a.clone(), (*why).to_string()))
+            .collect();
+        out.extend(self.bad_fields().into_iter().map(|(c, a, f)| {
+            (
+                c.into(),
+                a.into(),
+                format!("{f} is out of range or mistyped"),
+            )
+        }));
+        out
     }
 
     /// Fields read as absent because out of range or mistyped, as
@@ -435,12 +578,54 @@ impl ChannelsStatus {
         out
     }
 
-    /// Adds a channel's rows; a channel missing from the order goes last.
+    /// Adds a channel's rows; a channel missing from the order goes last
+    /// (checked once per payload, by map: a payload may name 100,000).
     fn insert(&mut self, channel: String, rows: Vec<AccountRow>) {
-        if !self.channel_order.contains(&channel) {
-            self.channel_order.push(channel.clone());
-        }
         self.accounts.insert(channel, rows);
+    }
+
+    fn complete_order(&mut self) {
+        let listed: std::collections::HashSet<&String> = self.channel_order.iter().collect();
+        let missing: Vec<String> = self
+            .accounts
+            .keys()
+            .filter(|c| !listed.contains(c))
+            .cloned()
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        self.channel_order.retain(|c| seen.insert(c.clone()));
+        self.channel_order.extend(missing);
+    }
+
+    /// Keeps the first `max` accounts in channel order and at most `max`
+    /// channels; returns how many accounts were left out.
+    pub fn cap_accounts(&mut self, max: usize) -> usize {
+        let mut left = max;
+        let mut dropped = 0;
+        let mut kept_channels = 0;
+        for ch in &self.channel_order {
+            let Some(rows) = self.accounts.get_mut(ch) else {
+                continue;
+            };
+            if kept_channels >= max {
+                dropped += rows.len();
+                rows.clear();
+                continue;
+            }
+            kept_channels += 1;
+            if rows.len() > left {
+                dropped += rows.len() - left;
+                rows.truncate(left);
+            }
+            left -= rows.len();
+        }
+        if kept_channels >= max {
+            let keep: std::collections::HashSet<String> =
+                self.channel_order.iter().take(max).cloned().collect();
+            self.accounts.retain(|c, _| keep.contains(c));
+            self.channel_order.truncate(max);
+        }
+        dropped
     }
 
     /// Decodes a `channels.status` payload from its JSON text, one row at a
@@ -453,16 +638,24 @@ impl ChannelsStatus {
             .ok_or(PayloadError("no channelAccounts object"))?;
         let mut out = ChannelsStatus::header(raw.ts.as_ref(), raw.channel_order.as_ref());
         for (ch, rows) in ca {
-            let rows: Vec<&serde_json::value::RawValue> =
-                serde_json::from_str(rows.get()).unwrap_or_default();
-            let rows = rows
-                .iter()
-                .filter_map(|r| serde_json::from_str::<Value>(r.get()).ok())
-                .filter_map(|v| AccountRow::from_value(&v))
-                .collect();
+            let Ok(rows) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(rows.get())
+            else {
+                out.undecodable
+                    .push((ch.clone(), String::new(), "rows are not a list"));
+                out.insert(ch, Vec::new());
+                continue;
+            };
+            let mut bad = std::mem::take(&mut out.undecodable);
+            let rows = rows_of(
+                &ch,
+                rows.iter()
+                    .map(|r| serde_json::from_str::<Value>(r.get()).ok()),
+                &mut bad,
+            );
+            out.undecodable = bad;
             out.insert(ch, rows);
         }
-        Ok(out)
+        Ok(out.sanitize())
     }
 
     /// Decodes a `channels.status` payload.
@@ -474,13 +667,18 @@ impl ChannelsStatus {
             .ok_or(PayloadError("no channelAccounts object"))?;
         let mut out = ChannelsStatus::header(obj.get("ts"), obj.get("channelOrder"));
         for (ch, rows) in ca {
-            let rows = rows
-                .as_array()
-                .map(|a| a.iter().filter_map(AccountRow::from_value).collect())
-                .unwrap_or_default();
+            let Some(a) = rows.as_array() else {
+                out.undecodable
+                    .push((ch.clone(), String::new(), "rows are not a list"));
+                out.insert(ch.clone(), Vec::new());
+                continue;
+            };
+            let mut bad = std::mem::take(&mut out.undecodable);
+            let rows = rows_of(ch, a.iter().cloned().map(Some), &mut bad);
+            out.undecodable = bad;
             out.insert(ch.clone(), rows);
         }
-        Ok(out)
+        Ok(out.sanitize())
     }
 
     /// Decodes the per-account rows of a `health` payload or event
@@ -491,29 +689,30 @@ impl ChannelsStatus {
             .and_then(Value::as_object)
             .ok_or(PayloadError("no channels object"))?;
         let mut accounts = BTreeMap::new();
+        let mut bad = Vec::new();
         for (ch, summary) in chans {
             let rows = summary
                 .get("accounts")
                 .and_then(Value::as_object)
                 .map(|m| {
-                    m.iter()
-                        .filter_map(|(id, row)| {
-                            let mut row = row.clone();
-                            if row.get("accountId").is_none() {
-                                row["accountId"] = Value::String(id.clone());
-                            }
-                            AccountRow::from_value(&row)
-                        })
-                        .collect()
+                    let rows = m.iter().map(|(id, row)| {
+                        let mut row = row.clone();
+                        if row.is_object() && row.get("accountId").is_none() {
+                            row["accountId"] = Value::String(id.clone());
+                        }
+                        Some(row)
+                    });
+                    rows_of(ch, rows, &mut bad)
                 })
                 .unwrap_or_default();
             accounts.insert(ch.clone(), rows);
         }
         let mut out = ChannelsStatus::header(v.get("ts"), v.get("channelOrder"));
+        out.undecodable = bad;
         for (ch, rows) in accounts {
             out.insert(ch, rows);
         }
-        Ok(out)
+        Ok(out.sanitize())
     }
 }
 

@@ -293,6 +293,9 @@ pub fn health_document(snap: &Snapshot, now: crate::clock::Ts) -> Value {
             "ready": snap.ready,
             "version": snap.version,
             "error": snap.gateway_error,
+            "decode_errors": snap.decode_errors.iter().map(|(c, a, p)| json!({
+                "channel": c, "account": a, "problem": p,
+            })).collect::<Vec<_>>(),
         },
         "channels": channels,
         "accounts": accounts,

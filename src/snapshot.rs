@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub gateway_error: Option<String>,
     /// When the last `channels.status` answer arrived.
     pub checked_at: Option<Ts>,
+    /// What of that answer could not be read: `(channel, account, problem)`.
+    pub decode_errors: Vec<(String, String, String)>,
     /// True once a `channels.status` answer was applied.
     pub polled: bool,
     /// Accounts in the gateway's order.
@@ -50,6 +52,7 @@ impl Snapshot {
             uptime: None,
             gateway_error: None,
             checked_at: None,
+            decode_errors: Vec::new(),
             polled: false,
             accounts: Arc::new(Vec::new()),
             history: Arc::new(Vec::new()),
@@ -113,6 +116,7 @@ impl Publisher {
         s.uptime = m.gateway.uptime;
         s.gateway_error.clone_from(&m.gateway.error);
         s.checked_at = m.gateway.checked_at;
+        s.decode_errors.clone_from(&m.gateway.decode_errors);
         s.polled = m.tracker.polled();
         if accounts {
             s.accounts = Arc::new(m.tracker.views());

@@ -101,11 +101,28 @@ pub fn backoff(n: u32) -> Duration {
         .min(BACKOFF_MAX)
 }
 
+/// Counts panics in a row; a task that ran [`HEALTHY_AFTER`] without one
+/// starts again at the first wait.
+#[derive(Debug, Default)]
+pub struct Streak {
+    n: u32,
+    last: Option<Ts>,
+}
+
 impl Supervisor {
     /// Records a panic of `task`; returns how long to wait before the restart.
-    pub fn panicked(&self, task: &'static str, msg: &str, streak: u32) -> Duration {
-        let wait = backoff(streak);
-        self.health.set_down(task, self.clock.now());
+    pub fn panicked(&self, task: &'static str, msg: &str, streak: &mut Streak) -> Duration {
+        let now = self.clock.now();
+        if streak
+            .last
+            .is_some_and(|l| now - l >= HEALTHY_AFTER.as_secs_f64())
+        {
+            streak.n = 0;
+        }
+        streak.n += 1;
+        streak.last = Some(now);
+        let wait = backoff(streak.n);
+        self.health.set_down(task, now);
         self.metrics
             .task_panics
             .get_or_create(&TaskLabels { task })
@@ -135,19 +152,15 @@ impl Supervisor {
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let mut streak = 0u32;
+        let mut streak = Streak::default();
         loop {
-            let started = tokio::time::Instant::now();
-            let res = tokio::spawn(make()).await;
-            let Err(e) = res else { return };
+            let Err(e) = tokio::spawn(make()).await else {
+                return;
+            };
             if !e.is_panic() {
                 return;
             }
-            if started.elapsed() >= HEALTHY_AFTER {
-                streak = 0;
-            }
-            streak += 1;
-            let wait = self.panicked(task, &panic_message(&*e.into_panic()), streak);
+            let wait = self.panicked(task, &panic_message(&*e.into_panic()), &mut streak);
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -161,22 +174,18 @@ impl Supervisor {
     where
         F: FnMut(),
     {
-        let mut streak = 0u32;
+        let mut streak = Streak::default();
         loop {
-            let started = std::time::Instant::now();
-            let res = std::panic::catch_unwind(AssertUnwindSafe(&mut body));
-            let Err(p) = res else { return };
-            if started.elapsed() >= HEALTHY_AFTER {
-                streak = 0;
-            }
-            streak += 1;
-            let wait = self.panicked(task, &panic_message(&*p), streak);
-            let deadline = std::time::Instant::now() + wait;
-            while std::time::Instant::now() < deadline {
+            let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(&mut body)) else {
+                return;
+            };
+            let wait = self.panicked(task, &panic_message(&*p), &mut streak);
+            let step = Duration::from_millis(100);
+            for _ in 0..(wait.as_millis() / step.as_millis()).max(1) {
                 if self.cancel.is_cancelled() {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(step);
             }
             self.restarted(task);
         }

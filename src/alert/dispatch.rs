@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::metrics::{AlertLabels, Exposition, Metrics, NotifyLabels};
 use crate::snapshot::Snapshot;
 use crate::state::Phase;
-use crate::supervise::{panic_message, Supervisor};
+use crate::supervise::{panic_message, Streak, Supervisor};
 use futures_util::FutureExt as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
@@ -245,8 +245,7 @@ impl Dispatcher {
         self.health = sup.health.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         let mut first = true;
-        let mut streak = 0u32;
-        let mut last_panic = tokio::time::Instant::now();
+        let mut streak = Streak::default();
         loop {
             // One turn of the loop; a panic in it is the delivery task's
             // crash: counted, reported down for the backoff, then the outbox
@@ -265,12 +264,7 @@ impl Dispatcher {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(p) => {
-                    if last_panic.elapsed() >= Duration::from_secs(300) {
-                        streak = 0;
-                    }
-                    streak += 1;
-                    last_panic = tokio::time::Instant::now();
-                    let wait = sup.panicked("delivery", &panic_message(&*p), streak);
+                    let wait = sup.panicked("delivery", &panic_message(&*p), &mut streak);
                     tokio::select! {
                         _ = cancel.cancelled() => break,
                         _ = tokio::time::sleep(wait) => {}

@@ -209,6 +209,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         rpc_timeout: cfg.gateway.rpc_timeout,
         connect_timeout: cfg.gateway.connect_timeout,
         max_frame_bytes: cfg.gateway.max_frame_bytes,
+        max_accounts: cfg.states.max_accounts.max(1),
         pipe,
     };
     let (tx, m, clk, c) = (

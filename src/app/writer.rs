@@ -10,11 +10,10 @@ use crate::history::History;
 use crate::observation::Observation;
 use crate::snapshot::Publisher;
 use crate::state::{step, Change, Consumer, Event, Model};
-use crate::supervise::{panic_message, Supervisor};
+use crate::supervise::{panic_message, Streak, Supervisor};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -143,8 +142,7 @@ impl Writer {
         sup: Supervisor,
         cancel: CancellationToken,
     ) {
-        let mut streak = 0u32;
-        let mut last_panic = tokio::time::Instant::now();
+        let mut streak = Streak::default();
         loop {
             let o = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -156,12 +154,7 @@ impl Writer {
             let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(o))) else {
                 continue;
             };
-            if last_panic.elapsed() >= Duration::from_secs(300) {
-                streak = 0;
-            }
-            streak += 1;
-            last_panic = tokio::time::Instant::now();
-            let wait = sup.panicked("state", &panic_message(&*p), streak);
+            let wait = sup.panicked("state", &panic_message(&*p), &mut streak);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}

@@ -42,6 +42,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Largest accepted frame.
     pub max_frame_bytes: usize,
+    /// Accounts tracked at most (`[states] max_accounts`).
+    pub max_accounts: usize,
     /// Dial this in-memory listener instead of `url`'s host (tests).
     pub pipe: Option<crate::pipe::Pipe>,
 }
@@ -230,8 +232,38 @@ fn jitter(d: Duration) -> Duration {
 
 /// Counts fields the gateway sent out of range (read as absent) and warns
 /// when the set of them changes, not on every poll.
-fn note_bad_fields(status: &ChannelsStatus, metrics: &Metrics, last: &mut String) {
-    let bad = status.bad_fields();
+/// What was already said about a session's answers, to count and warn once.
+#[derive(Debug, Default)]
+struct Noted {
+    bad: String,
+    dropped: usize,
+    sanitized: std::collections::HashSet<String>,
+}
+
+/// Caps the accounts, counts sanitized ids and undecodable parts of an
+/// answer, and warns when what is wrong changes.
+fn note_bad_fields(status: &mut ChannelsStatus, max: usize, metrics: &Metrics, noted: &mut Noted) {
+    let dropped = status.cap_accounts(max);
+    if dropped > noted.dropped {
+        metrics
+            .accounts_dropped
+            .inc_by((dropped - noted.dropped) as u64);
+    }
+    if dropped != noted.dropped && dropped > 0 {
+        tracing::warn!(
+            dropped,
+            max,
+            "The gateway reports more accounts than states.max_accounts; the rest are not tracked."
+        );
+    }
+    noted.dropped = dropped;
+    for id in &status.sanitized {
+        if noted.sanitized.len() < max && noted.sanitized.insert(id.clone()) {
+            metrics.ids_sanitized.inc();
+        }
+    }
+    let last = &mut noted.bad;
+    let bad = status.decode_errors();
     if !bad.is_empty() {
         metrics
             .gateway_errors
@@ -245,9 +277,9 @@ fn note_bad_fields(status: &ChannelsStatus, metrics: &Metrics, last: &mut String
         .take(8)
         .map(|(ch, acct, f)| {
             if ch.is_empty() {
-                (*f).to_string()
+                f.clone()
             } else {
-                format!("{ch}/{acct} {f}")
+                format!("{ch}/{acct}: {f}")
             }
         })
         .collect::<Vec<_>>()
@@ -257,7 +289,7 @@ fn note_bad_fields(status: &ChannelsStatus, metrics: &Metrics, last: &mut String
             tracing::warn!(
                 kind = GatewayErrorKind::BadField.as_str(),
                 count = bad.len(),
-                "channels.status has fields out of range or of the wrong type, read as absent: {text}"
+                "channels.status has rows or fields clawwatch cannot read (rows keep their last state, fields read as absent): {text}"
             );
         }
         *last = text;
@@ -504,7 +536,7 @@ async fn session(
         .await;
 
     let mut next_id: u64 = 0;
-    let mut last_bad = String::new();
+    let mut last_bad = Noted::default();
     let mut pending: HashMap<String, Pending> = HashMap::new();
     let mut next_poll = clock.instant();
     let mut next_probe = s
@@ -666,9 +698,9 @@ async fn session(
                     continue;
                 }
                 match ChannelsStatus::from_json(frame.payload.map(|p| p.get()).unwrap_or("null")) {
-                    Ok(status) => {
+                    Ok(mut status) => {
                         *last_logged = None;
-                        note_bad_fields(&status, metrics, &mut last_bad);
+                        note_bad_fields(&mut status, s.max_accounts, metrics, &mut last_bad);
                         if tx
                             .send(Observation::Status {
                                 status,
@@ -687,6 +719,14 @@ async fn session(
                             .get_or_create(&KindLabels { kind: err.kind })
                             .inc();
                         report(&err, last_logged);
+                        // The last good answer is no longer current.
+                        let obs = Observation::Down {
+                            kind: err.kind,
+                            message: err.message,
+                        };
+                        if tx.send(obs).await.is_err() {
+                            return Ok(());
+                        }
                     }
                 }
             }

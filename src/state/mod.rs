@@ -42,6 +42,8 @@ pub struct Gateway {
     pub error: Option<String>,
     /// When the last `channels.status` answer arrived.
     pub checked_at: Option<Ts>,
+    /// What of that answer could not be read: `(channel, account, problem)`.
+    pub decode_errors: Vec<(String, String, String)>,
 }
 
 /// Everything the state writer owns.
@@ -108,6 +110,7 @@ impl Model {
                 uptime: None,
                 error: None,
                 checked_at: None,
+                decode_errors: Vec::new(),
             },
             webhook_accounts: Vec::new(),
             disconnect_matches: BTreeMap::new(),
@@ -171,7 +174,13 @@ pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
             m.disconnect_matches = disconnects;
             m.last_log_line = Some(now);
             out.push(Change::LogCounts);
-            for h in hits {
+            for mut h in hits {
+                // A log line may carry any bytes in an id.
+                for id in std::iter::once(&mut h.channel).chain(h.account.as_mut()) {
+                    if crate::model::has_control(id) {
+                        *id = crate::model::replace_controls(id);
+                    }
+                }
                 match h.effect {
                     LogEffect::State(state, reason) => {
                         let up = m.tracker.apply_log(
@@ -201,6 +210,7 @@ pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
             m.gateway.phase = Phase::Up;
             m.gateway.error = None;
             m.gateway.checked_at = Some(now);
+            m.gateway.decode_errors = status.decode_errors();
             out.push(Change::Gateway);
             if m.channel_order != status.channel_order {
                 m.channel_order.clone_from(&status.channel_order);

@@ -268,10 +268,18 @@ impl Tracker {
                 up.dirty |= self.apply_row(&key, row, gw_now, probed, now, &mut up);
             }
         }
+        // An account whose row could not be read keeps its last state; a
+        // row without an id could be any of its channel's accounts.
+        let kept = |k: &Key| {
+            status
+                .undecodable
+                .iter()
+                .any(|(ch, acct, _)| *ch == k.0 && (acct.is_empty() || *acct == k.1))
+        };
         let gone: Vec<Key> = self
             .accounts
             .keys()
-            .filter(|k| !seen.contains(*k))
+            .filter(|k| !seen.contains(*k) && !kept(k))
             .cloned()
             .collect();
         for k in gone {
