@@ -16,7 +16,9 @@ pub struct Secret(String);
 impl Secret {
     /// Wraps a value.
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        let s = s.into();
+        crate::redact::learn(&s);
+        Secret(s)
     }
     /// The value, for the one place that sends it.
     pub fn expose(&self) -> &str {
@@ -36,7 +38,54 @@ impl std::fmt::Debug for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Takes a string or an integer (a `chat_id` written as a number); every
+/// error names the type only, never the value.
+struct SecretVisitor;
+
+impl SecretVisitor {
+    fn refuse<E: serde::de::Error>(what: &str) -> E {
+        E::custom(format!("expected a string, found {what} (value not shown)"))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = Secret;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+        Ok(Secret::new(v))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+        Ok(Secret::new(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+        Ok(Secret::new(v.to_string()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+        Ok(Secret::new(v.to_string()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(Self::refuse("a float"))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(Self::refuse("a boolean"))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Secret, E> {
+        Err(Self::refuse("nothing"))
+    }
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+        Err(Self::refuse("bytes"))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+        Err(Self::refuse("an array"))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+        Err(Self::refuse("a table"))
     }
 }
 
@@ -481,7 +530,7 @@ pub enum ConfigError {
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
     let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
         path: "<syntax>".into(),
-        message: e.to_string().trim().to_string(),
+        message: syntax_message(text, &e),
     })?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -491,6 +540,33 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
             message: inner.message().trim().to_string(),
         }
     })
+}
+
+/// Where and what, never the text of the line: it may hold a secret.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim();
+    let Some(span) = e.span() else {
+        return what.to_string();
+    };
+    let at = span.start.min(text.len());
+    let before = text.get(..at).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= 64
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c))
+        });
+    match key {
+        Some(k) => format!("line {line}, column {column} (key {k}): {what}"),
+        None => format!("line {line}, column {column}: {what}"),
+    }
 }
 
 /// Reads and parses a file.
@@ -539,8 +615,8 @@ fn one_of(
         });
     }
     if let Some(f) = file {
-        if let Err(e) = std::fs::metadata(f) {
-            out.push(Problem {
+        match std::fs::metadata(f) {
+            Err(e) => out.push(Problem {
                 severity: if for_run {
                     Severity::Error
                 } else {
@@ -548,9 +624,27 @@ fn one_of(
                 },
                 path: format!("{path}_file"),
                 message: format!("cannot read {}: {e}", f.display()),
-            });
+            }),
+            Ok(m) if !m.is_file() => out.push(Problem {
+                severity: Severity::Error,
+                path: format!("{path}_file"),
+                message: format!("{} is not a regular file", f.display()),
+            }),
+            Ok(_) => {}
         }
     }
+}
+
+/// A Telegram chat: a number (`-100...` for groups) or `@channelname`.
+pub fn chat_id_ok(c: &str) -> bool {
+    let c = c.trim();
+    if let Some(name) = c.strip_prefix('@') {
+        return (5..=32).contains(&name.len())
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+    }
+    c.parse::<i64>().is_ok_and(|n| n != 0)
 }
 
 /// Every semantic problem at once. `for_run` turns a missing secret file
@@ -741,6 +835,23 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                     for_run,
                     "chat_id",
                 );
+                let chat = match (&it.chat_id, &it.chat_id_file) {
+                    (Some(c), _) => Some((format!("{p}.chat_id"), c.clone())),
+                    (None, Some(f)) => read_secret_file(f)
+                        .ok()
+                        .map(|c| (format!("{p}.chat_id_file"), c)),
+                    _ => None,
+                };
+                if let Some((key, c)) = chat {
+                    if !chat_id_ok(c.expose()) {
+                        out.push(err(
+                            &key,
+                            "must be a chat number (e.g. -1001234567890) or @channelname \
+                             (value not shown)"
+                                .into(),
+                        ));
+                    }
+                }
             }
             "webhook" | "alertmanager" => {
                 match &it.url {
@@ -827,6 +938,88 @@ mod tests {
         let cfg = parse(include_str!("../examples/clawwatch.toml")).unwrap();
         assert_eq!(validate(&cfg, false), vec![]);
         assert_eq!(crate::alert::problems(&cfg), vec![]);
+    }
+
+    #[test]
+    fn errors_never_echo_a_value() {
+        let secret = "123456:AAHsecretSECRETsecret";
+        let cases = [
+            (
+                format!("[gateway]\ntoken = \"{secret}\n"),
+                "<syntax>",
+                "line 2, column 38 (key token): invalid basic string",
+            ),
+            (
+                format!("[[integrations]]\nname = \"t\"\ntype = \"telegram\"\nbot_token = [\"{secret}\"]\n"),
+                "integrations[0].bot_token",
+                "expected a string, found an array (value not shown)",
+            ),
+            (
+                "[[integrations]]\nname = \"t\"\nchat_id = 1.5e3\n".to_string(),
+                "integrations[0].chat_id",
+                "expected a string, found a float (value not shown)",
+            ),
+            (
+                format!("[server]\nbearer_token = {{ v = \"{secret}\" }}\n"),
+                "server.bearer_token",
+                "found a table (value not shown)",
+            ),
+        ];
+        for (text, path, msg) in cases {
+            match parse(&text) {
+                Err(e @ ConfigError::Parse { .. }) => {
+                    let shown = e.to_string();
+                    assert!(!shown.contains("secret"), "{shown}");
+                    assert!(
+                        !shown.contains("1.5e3") && !shown.contains("1500"),
+                        "{shown}"
+                    );
+                    let ConfigError::Parse { path: p, message } = e else {
+                        unreachable!()
+                    };
+                    assert_eq!(p, path, "{text}");
+                    assert!(message.contains(msg), "{text}: {message}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_numeric_chat_id_is_read_and_a_malformed_one_refused() {
+        let base = "[[integrations]]\nname = \"t\"\ntype = \"telegram\"\nbot_token = \"1:x\"\n";
+        let ok = parse(&format!("{base}chat_id = -1001234567890\n")).unwrap();
+        assert_eq!(
+            ok.integrations[0].chat_id.as_ref().unwrap().expose(),
+            "-1001234567890"
+        );
+        assert_eq!(validate(&ok, true), vec![]);
+        for bad in ["\"my group\"", "\"@ab\"", "\"\"", "0"] {
+            let cfg = parse(&format!("{base}chat_id = {bad}\n")).unwrap();
+            let problems = validate(&cfg, true);
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert_eq!(problems[0].path, "integrations[0].chat_id");
+            assert!(
+                !problems[0].to_string().contains("group"),
+                "{}",
+                problems[0]
+            );
+        }
+        assert!(chat_id_ok("@clawwatch_alerts"));
+    }
+
+    #[test]
+    fn a_secret_file_that_is_a_directory_is_an_error() {
+        let dir = std::env::temp_dir();
+        let text = format!("[gateway]\ntoken_file = {:?}\n", dir.display().to_string());
+        let cfg = parse(&text).unwrap();
+        for for_run in [false, true] {
+            let problems = validate(&cfg, for_run);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].severity, Severity::Error);
+            assert_eq!(problems[0].path, "gateway.token_file");
+            assert!(problems[0].message.ends_with("is not a regular file"));
+        }
     }
 
     #[test]

@@ -52,6 +52,24 @@ pub async fn read_async(path: PathBuf) -> std::io::Result<Option<Vec<u8>>> {
     .map_err(std::io::Error::other)?
 }
 
+/// Renames an unreadable file to a free `<name>.bad-<unix seconds>[-n]`
+/// sibling, so that no later write destroys what a person may need.
+pub fn move_aside(path: &Path, unix_secs: u64) -> std::io::Result<PathBuf> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    for n in 0..1000 {
+        let aside = if n == 0 {
+            path.with_file_name(format!("{name}.bad-{unix_secs}"))
+        } else {
+            path.with_file_name(format!("{name}.bad-{unix_secs}-{n}"))
+        };
+        if !aside.exists() {
+            std::fs::rename(path, &aside)?;
+            return Ok(aside);
+        }
+    }
+    Err(std::io::Error::other("too many files moved aside"))
+}
+
 /// A file that only needs its latest content on disk: [`Latest::set`]
 /// never waits, and a background task writes the newest bytes, skipping
 /// versions that a newer one replaced meanwhile.

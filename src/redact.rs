@@ -1,8 +1,45 @@
 //! Scrubs secrets and personal numbers from free text before it is shown:
 //! gateway errors can quote URLs with bot tokens, chat ids or phone numbers.
 
+use base64::Engine as _;
 use regex::Regex;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, RwLock};
+
+/// Secret values this process holds (tokens, passwords, chat ids), and
+/// their base64 forms: an upstream may echo one back in any shape.
+static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+const MAX_KNOWN: usize = 256;
+const MIN_KNOWN_LEN: usize = 4;
+
+/// Remembers a secret so that [`redact`] removes it wherever it appears.
+pub fn learn(secret: &str) {
+    let secret = secret.trim();
+    if secret.len() < MIN_KNOWN_LEN {
+        return;
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    for v in [secret.to_string(), b64] {
+        if known.len() < MAX_KNOWN && !known.contains(&v) {
+            known.push(v);
+        }
+    }
+    // Longest first, so a secret inside another is not cut in half.
+    known.sort_by_key(|v| std::cmp::Reverse(v.len()));
+}
+
+/// Remembers SMTP credentials, also as the `AUTH PLAIN` and `AUTH LOGIN`
+/// lines a server may quote.
+pub fn learn_login(user: &str, password: &str) {
+    learn(password);
+    let plain = format!("\0{user}\0{password}");
+    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+    let v = base64::engine::general_purpose::STANDARD.encode(plain);
+    if known.len() < MAX_KNOWN && !known.contains(&v) {
+        known.push(v);
+        known.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    }
+}
 
 static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     vec![
@@ -43,6 +80,11 @@ static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 /// Returns `text` with tokens, chat ids and phone numbers replaced.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();
+    for v in KNOWN.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        if out.contains(v.as_str()) {
+            out = out.replace(v.as_str(), "<redacted>");
+        }
+    }
     for (re, with) in PATTERNS.iter() {
         if re.is_match(&out) {
             out = re.replace_all(&out, *with).into_owned();
@@ -63,6 +105,24 @@ pub fn display_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_secrets_go_in_any_shape() {
+        learn("hunter2-smtp-password");
+        learn_login("clawwatch", "s3cr3t-pass");
+        let reply = format!(
+            "535 5.7.8 auth failed: {} / {} / {}",
+            "hunter2-smtp-password",
+            base64::engine::general_purpose::STANDARD.encode("hunter2-smtp-password"),
+            base64::engine::general_purpose::STANDARD.encode("\0clawwatch\0s3cr3t-pass"),
+        );
+        assert_eq!(
+            redact(&reply),
+            "535 5.7.8 auth failed: <redacted> / <redacted> / <redacted>"
+        );
+        learn("ab");
+        assert_eq!(redact("ab cd"), "ab cd", "too short to learn");
+    }
 
     #[test]
     fn scrubs_tokens_numbers_and_chat_ids() {

@@ -473,8 +473,12 @@ async fn no_secret_in_logs_metrics_errors_or_health() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (listen, smtp_port, dead_port) = (free_port(), free_port(), free_port());
+    let hostile_port = free_port();
     let mail_log = d.join("mail.jsonl");
     let Some(_smtp) = smtp_sink(smtp_port, &mail_log) else {
+        return;
+    };
+    let Some(_hostile) = smtp_sink_as(hostile_port, &d.join("hostile.jsonl"), "hostile") else {
         return;
     };
     let Some((_tg, api)) = mock_telegram().await else {
@@ -530,6 +534,15 @@ password_file = "{d}/smtp-password"
 name = "dead-mail"
 type = "email"
 smtp = "smtp://127.0.0.1:{dead_port}"
+from = "clawwatch@example.org"
+to = ["oncall@example.org"]
+username = "clawwatch"
+password_file = "{d}/smtp-password"
+
+[[integrations]]
+name = "hostile-mail"
+type = "email"
+smtp = "smtp://127.0.0.1:{hostile_port}"
 from = "clawwatch@example.org"
 to = ["oncall@example.org"]
 username = "clawwatch"
@@ -666,6 +679,11 @@ hmac_secret_file = "{d}/hmac"
     let log = std::fs::read_to_string(&side_log).unwrap();
     assert!(log.contains("integration=dead-mail"), "{log}");
     assert!(seen.contains("dead-mail: failed: "), "{seen}");
+    // The hostile server's reply is logged, its quote of the login is not.
+    assert!(
+        log.contains("(535): 5.7.8 login clawwatch password <redacted> (<redacted>) refused"),
+        "{log}"
+    );
     seen.push_str(&log);
     for secret in [
         TOKEN,

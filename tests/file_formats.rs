@@ -110,3 +110,66 @@ async fn a_sidecar_resumes_from_them() {
     sim.cancel.cancel();
     let _ = side.done.await;
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_unreadable_silences_file_is_moved_aside_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clawwatch::clock::Clock::fake(1796431800.0);
+    let (sim, pipe) = clawwatch::simulate::start_on_pipe(clawwatch::simulate::Options {
+        scenario: "steady".into(),
+        token: Some(common::TOKEN.into()),
+        clock: clock.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut cfg = common::config(sim.addr);
+    cfg.gateway.readyz_url = Some("http://127.0.0.1:9/readyz".into());
+    let side = clawwatch::app::start_with(
+        cfg,
+        clawwatch::app::Deps {
+            state_dir: Some(dir.path().into()),
+            clock,
+            gateway: Some(pipe),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let add = |channel: &'static str| {
+        let router = side.router.clone();
+        async move {
+            let body = format!(
+                r#"{{"matchers":[{{"name":"channel","value":"{channel}"}}],"duration":"1h","comment":"c","createdBy":"me"}}"#
+            );
+            common::call(
+                &router,
+                "POST",
+                "/api/v1/silences",
+                &[("content-type", "application/json")],
+                &body,
+            )
+            .await
+        }
+    };
+    assert_eq!(add("telegram").await.0, 200);
+    // A person edits the file by hand and breaks it.
+    let path = dir.path().join("silences.json");
+    let broken = b"{\"version\": 1, \"silences\": [ oops";
+    std::fs::write(&path, broken).unwrap();
+    assert_eq!(add("discord").await.0, 200);
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().into_string().unwrap();
+            n.starts_with("silences.json.bad-").then_some(n)
+        })
+        .collect();
+    assert_eq!(aside, ["silences.json.bad-1796431801"]);
+    assert_eq!(std::fs::read(dir.path().join(&aside[0])).unwrap(), broken);
+    let kept = Silences::load(Some(&std::fs::read(&path).unwrap()), vec![]).unwrap();
+    assert_eq!(kept.live(1796431802.0), 2, "both silences saved");
+    side.cancel.cancel();
+    sim.cancel.cancel();
+    let _ = side.done.await;
+}

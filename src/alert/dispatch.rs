@@ -78,8 +78,9 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 /// Reads one of the dispatcher's files; an unreadable one is moved aside
-/// to `<name>.bad` (and logged), so that the next save does not destroy it.
+/// to `<name>.bad-<unix seconds>` (and logged), so that the next save does not destroy it.
 async fn load<T>(
+    clock: &Clock,
     dir: &Option<PathBuf>,
     name: &str,
     decode: impl FnOnce(Option<&[u8]>) -> Result<T, String>,
@@ -98,14 +99,29 @@ async fn load<T>(
     match decode(bytes.as_deref()) {
         Ok(v) => v,
         Err(e) => {
-            let aside = path.with_file_name(format!("{name}.bad"));
-            let moved = tokio::task::spawn_blocking({
-                let (p, a) = (path.clone(), aside.clone());
-                move || std::fs::rename(p, a)
-            })
-            .await;
-            tracing::error!(path = %path.display(), moved_to = %aside.display(), moved = matches!(moved, Ok(Ok(()))), error = %e, "Cannot read a state file (moved aside); starting without it.");
+            move_aside(clock, path, e).await;
             empty()
+        }
+    }
+}
+
+/// Keeps an unreadable state file under another name (logged) before
+/// anything replaces it.
+async fn move_aside(clock: &Clock, path: PathBuf, why: String) {
+    let secs = clock.now().max(0.0) as u64;
+    let moved = tokio::task::spawn_blocking({
+        let p = path.clone();
+        move || crate::durable::move_aside(&p, secs)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r);
+    match moved {
+        Ok(aside) => {
+            tracing::error!(path = %path.display(), moved_to = %aside.display(), error = %why, "Cannot read a state file: moved aside, so that nothing overwrites it.")
+        }
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %why, move_error = %e, "Cannot read a state file, nor move it aside.")
         }
     }
 }
@@ -149,6 +165,7 @@ impl Dispatcher {
             .collect::<Result<Vec<_>, _>>()?;
         let max = cfg.alerting.outbox_max;
         let outbox = load(
+            &clock,
             &dir,
             "outbox.json",
             |b| Outbox::load(b, max),
@@ -164,6 +181,7 @@ impl Dispatcher {
         let w = windows.clone();
         let kept_windows = windows.clone();
         let silences = load(
+            &clock,
             &dir,
             "silences.json",
             |b| Silences::load(b, w),
@@ -345,6 +363,12 @@ impl Dispatcher {
         let Some(path) = self.dir.as_ref().map(|d| d.join("silences.json")) else {
             return Ok(());
         };
+        // A person may have edited it: an unreadable file is kept, not replaced.
+        if let Ok(Some(b)) = crate::durable::read_async(path.clone()).await {
+            if let Err(e) = Silences::load(Some(&b), Vec::new()) {
+                move_aside(&self.clock, path.clone(), e).await;
+            }
+        }
         crate::durable::write_async(path, self.silences.to_bytes())
             .await
             .map_err(|e| format!("cannot save silences.json: {e}"))

@@ -37,7 +37,16 @@ impl Mailer {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("smtp: {e}"))?
             .timeout(Some(std::time::Duration::from_secs(15)));
+        if let Some(pass) = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, p)| p)
+        {
+            crate::redact::learn(pass);
+        }
         if let (Some(user), Some(pass)) = (&cfg.username, password) {
+            crate::redact::learn_login(user, pass.expose());
             builder =
                 builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
         }

@@ -43,10 +43,12 @@ impl Telegram {
             bot = bot.set_api_url(url);
         }
         let c = chat_id.expose().trim();
+        if !crate::config::chat_id_ok(c) {
+            return Err("chat_id must be a number or @channelname".into());
+        }
         let chat = match c.parse::<i64>() {
             Ok(id) => Recipient::Id(ChatId(id)),
-            Err(_) if c.starts_with('@') => Recipient::ChannelUsername(c.to_string()),
-            Err(_) => return Err("chat_id must be a number or @channelname".into()),
+            Err(_) => Recipient::ChannelUsername(c.to_string()),
         };
         let thread = thread.map(|t| ThreadId(MessageId(t as i32)));
         Ok(Telegram {

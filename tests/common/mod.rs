@@ -263,11 +263,18 @@ pub async fn webhook_sink(fail_first: u32) -> (String, HookSink) {
 /// appending each message to `out` as JSON lines. `None` (test skipped)
 /// without aiosmtpd outside CI.
 pub fn smtp_sink(port: u16, out: &std::path::Path) -> Option<Kill> {
+    smtp_sink_as(port, out, "accept")
+}
+
+/// [`smtp_sink`] in a mode: `accept`, or `hostile` (refuses every login,
+/// quoting the credentials in its reply).
+pub fn smtp_sink_as(port: u16, out: &std::path::Path, mode: &str) -> Option<Kill> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/smtp_sink.py");
     let mut child = std::process::Command::new("python3")
         .arg(script)
         .arg(port.to_string())
         .arg(out)
+        .arg(mode)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
