@@ -3,6 +3,21 @@
 use serde_json::Value;
 use std::fmt::Write as _;
 
+/// Text from the server, safe for a terminal: control characters (ESC,
+/// CR, NUL, ...) and direction overrides are shown escaped, never sent raw.
+fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Renders `/health/detail` as a table.
 pub fn render(doc: &Value, now: f64) -> String {
     let mut out = String::new();
@@ -10,8 +25,8 @@ pub fn render(doc: &Value, now: f64) -> String {
     let _ = writeln!(
         out,
         "status {}  gateway {} {}{}",
-        doc["status"].as_str().unwrap_or("?"),
-        gw["url"].as_str().unwrap_or("?"),
+        clean(doc["status"].as_str().unwrap_or("?")),
+        clean(gw["url"].as_str().unwrap_or("?")),
         if gw["up"].as_bool() == Some(true) {
             "up"
         } else {
@@ -19,7 +34,7 @@ pub fn render(doc: &Value, now: f64) -> String {
         },
         gw["error"]
             .as_str()
-            .map(|e| format!(" ({e})"))
+            .map(|e| format!(" ({})", clean(e)))
             .unwrap_or_default(),
     );
     let mut rows = vec![[
@@ -41,11 +56,11 @@ pub fn render(doc: &Value, now: f64) -> String {
                     .map(|d| ago(now - d.as_secs_f64()))
                     .unwrap_or_default();
                 rows.push([
-                    ch.clone(),
-                    a["account"].as_str().unwrap_or("").to_string(),
-                    a["state"].as_str().unwrap_or("").to_string(),
+                    clean(ch),
+                    clean(a["account"].as_str().unwrap_or("")),
+                    clean(a["state"].as_str().unwrap_or("")),
                     ago,
-                    a["reason"].as_str().unwrap_or("-").to_string(),
+                    clean(a["reason"].as_str().unwrap_or("-")),
                     a["reconnect_attempts"]
                         .as_u64()
                         .map(|n| n.to_string())
@@ -55,7 +70,7 @@ pub fn render(doc: &Value, now: f64) -> String {
         }
     }
     let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for r in rows {
         let line: Vec<String> = r
@@ -81,6 +96,18 @@ fn ago(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controls_from_the_server_are_escaped() {
+        let doc = serde_json::json!({"status":"ok\u{1b}[2J","gateway":{"url":"ws://x","up":false,"error":"a\rb"},
+            "accounts":{"tele\u{0}gram":[{"account":"ops\u{202e}x","state":"connected\n","since":"","reason":"r\u{7}"}]}});
+        let out = render(&doc, 0.0);
+        assert_eq!(
+            out,
+            "status ok\\u{1b}[2J  gateway ws://x down (a\\u{d}b)\nCHANNEL        ACCOUNT       STATE           SINCE  REASON  RECONNECTS\ntele\\u{0}gram  ops\\u{202e}x  connected\\u{a}         r\\u{7}\n"
+        );
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'));
+    }
 
     #[test]
     fn table() {
