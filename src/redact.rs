@@ -14,31 +14,31 @@ const MIN_KNOWN_LEN: usize = 4;
 /// Remembers a secret so that [`redact`] removes it wherever it appears.
 pub fn learn(secret: &str) {
     let secret = secret.trim();
-    if secret.len() < MIN_KNOWN_LEN {
-        return;
+    if secret.len() >= MIN_KNOWN_LEN {
+        remember([secret.to_string(), b64(secret)]);
     }
-    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
-    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    for v in [secret.to_string(), b64] {
-        if known.len() < MAX_KNOWN && !known.contains(&v) {
-            known.push(v);
-        }
-    }
-    // Longest first, so a secret inside another is not cut in half.
-    known.sort_by_key(|v| std::cmp::Reverse(v.len()));
 }
 
 /// Remembers SMTP credentials, also as the `AUTH PLAIN` and `AUTH LOGIN`
 /// lines a server may quote.
 pub fn learn_login(user: &str, password: &str) {
     learn(password);
-    let plain = format!("\0{user}\0{password}");
+    remember([b64(&format!("\0{user}\0{password}"))]);
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn remember(values: impl IntoIterator<Item = String>) {
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    let v = base64::engine::general_purpose::STANDARD.encode(plain);
-    if known.len() < MAX_KNOWN && !known.contains(&v) {
-        known.push(v);
-        known.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in values {
+        if known.len() < MAX_KNOWN && !known.contains(&v) {
+            known.push(v);
+        }
     }
+    // Longest first, so a secret inside another is not cut in half.
+    known.sort_by_key(|v| std::cmp::Reverse(v.len()));
 }
 
 static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {

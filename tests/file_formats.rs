@@ -73,12 +73,10 @@ fn the_previous_release_files_decode() {
     assert_eq!(matches["disconnect"]["telegram"], 1);
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_sidecar_resumes_from_them() {
-    let dir = tempfile::tempdir().unwrap();
-    for name in ["states.json", "outbox.json", "silences.json"] {
-        std::fs::copy(fixture(name), dir.path().join(name)).unwrap();
-    }
+/// A sidecar on the steady simulated gateway keeping its files in `dir`.
+async fn sidecar_in(
+    dir: &std::path::Path,
+) -> (clawwatch::simulate::Handle, clawwatch::app::Running) {
     let clock = clawwatch::clock::Clock::fake(1796431800.0);
     let (sim, pipe) = clawwatch::simulate::start_on_pipe(clawwatch::simulate::Options {
         scenario: "steady".into(),
@@ -92,7 +90,7 @@ async fn a_sidecar_resumes_from_them() {
     let side = clawwatch::app::start_with(
         cfg,
         clawwatch::app::Deps {
-            state_dir: Some(dir.path().into()),
+            state_dir: Some(dir.into()),
             clock,
             gateway: Some(pipe),
             ..Default::default()
@@ -100,6 +98,16 @@ async fn a_sidecar_resumes_from_them() {
     )
     .await
     .unwrap();
+    (sim, side)
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_sidecar_resumes_from_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["states.json", "outbox.json", "silences.json"] {
+        std::fs::copy(fixture(name), dir.path().join(name)).unwrap();
+    }
+    let (sim, side) = sidecar_in(dir.path()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (code, _, body) = common::call(&side.router, "GET", "/api/v1/silences", &[], "").await;
     assert_eq!(code, 200);
@@ -114,27 +122,7 @@ async fn a_sidecar_resumes_from_them() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_unreadable_silences_file_is_moved_aside_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = clawwatch::clock::Clock::fake(1796431800.0);
-    let (sim, pipe) = clawwatch::simulate::start_on_pipe(clawwatch::simulate::Options {
-        scenario: "steady".into(),
-        token: Some(common::TOKEN.into()),
-        clock: clock.clone(),
-        ..Default::default()
-    })
-    .unwrap();
-    let mut cfg = common::config(sim.addr);
-    cfg.gateway.readyz_url = Some("http://127.0.0.1:9/readyz".into());
-    let side = clawwatch::app::start_with(
-        cfg,
-        clawwatch::app::Deps {
-            state_dir: Some(dir.path().into()),
-            clock,
-            gateway: Some(pipe),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (sim, side) = sidecar_in(dir.path()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let add = |channel: &'static str| {
         let router = side.router.clone();

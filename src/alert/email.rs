@@ -37,13 +37,11 @@ impl Mailer {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("smtp: {e}"))?
             .timeout(Some(std::time::Duration::from_secs(15)));
-        if let Some(pass) = url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split_once('@'))
-            .and_then(|(userinfo, _)| userinfo.split_once(':'))
-            .map(|(_, p)| p)
+        if let Some(pass) = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
         {
-            crate::redact::learn(pass);
+            crate::redact::learn(&pass);
         }
         if let (Some(user), Some(pass)) = (&cfg.username, password) {
             crate::redact::learn_login(user, pass.expose());
