@@ -473,7 +473,7 @@ struct RawStatus<'a> {
     #[serde(rename = "channelOrder")]
     channel_order: Option<Value>,
     #[serde(borrow, rename = "channelAccounts")]
-    channel_accounts: Option<BTreeMap<String, &'a serde_json::value::RawValue>>,
+    channel_accounts: Option<&'a serde_json::value::RawValue>,
 }
 
 impl ChannelsStatus {
@@ -633,8 +633,9 @@ impl ChannelsStatus {
     pub fn from_json(text: &str) -> Result<ChannelsStatus, PayloadError> {
         let raw: RawStatus =
             serde_json::from_str(text).map_err(|_| PayloadError("not an object"))?;
-        let ca = raw
+        let ca: BTreeMap<String, &serde_json::value::RawValue> = raw
             .channel_accounts
+            .and_then(|c| serde_json::from_str(c.get()).ok())
             .ok_or(PayloadError("no channelAccounts object"))?;
         let mut out = ChannelsStatus::header(raw.ts.as_ref(), raw.channel_order.as_ref());
         for (ch, rows) in ca {

@@ -9,30 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn python_check(kind: &str, text: &str) -> Option<Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("metrics.txt");
-    std::fs::write(&f, text).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/check_exposition.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(kind)
-        .arg(&f)
-        .output()
-        .ok()?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("No module named 'prometheus_client'") {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must install prometheus-client"
-        );
-        eprintln!("skipped: pip install prometheus-client");
-        return None;
-    }
-    assert!(out.status.success(), "{kind} parse failed: {err}");
-    Some(serde_json::from_slice(&out.stdout).unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_within_seconds_and_parses() {
     let started = Instant::now();

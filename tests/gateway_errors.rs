@@ -155,6 +155,9 @@ enum Fake {
     Garbage(String),
     /// hello-ok with a tick of `ms`, then silence.
     Silent(u64),
+    /// hello-ok, then the n-th channels.status answer is payload n (the
+    /// last one repeats); `health` gets an empty answer.
+    Status(Vec<Value>),
 }
 
 fn hello(scopes: Vec<&str>, tick_ms: u64) -> Value {
@@ -216,6 +219,23 @@ async fn fake(kind: Fake) -> std::net::SocketAddr {
                     Fake::Silent(tick) => {
                         let _ = ws.send(ok(hello(vec!["operator.read"], tick))).await;
                         while ws.next().await.is_some() {}
+                    }
+                    Fake::Status(payloads) => {
+                        let _ = ws.send(ok(hello(vec!["operator.read"], 30_000))).await;
+                        let mut n = 0;
+                        while let Some(Ok(Message::Text(t))) = ws.next().await {
+                            let r: Value = serde_json::from_str(t.as_str()).unwrap();
+                            let payload = if r["method"] == "channels.status" {
+                                n += 1;
+                                payloads[(n - 1).min(payloads.len() - 1)].clone()
+                            } else {
+                                json!({})
+                            };
+                            let res = json!({"type": "res", "id": r["id"], "ok": true, "payload": payload});
+                            if ws.send(Message::text(res.to_string())).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                     Fake::Garbage(g) => {
                         let _ = ws.send(ok(hello(vec!["operator.read"], 30_000))).await;
@@ -382,4 +402,236 @@ async fn starting_gateway_is_starting_then_ok() {
     assert!(error_count(&base, "unavailable").await >= 1.0);
     r.cancel.cancel();
     s.cancel.cancel();
+}
+
+/// The captured payload with `f` applied.
+fn edited(f: impl FnOnce(&mut Value)) -> Value {
+    let mut p = status_payload();
+    f(&mut p);
+    p
+}
+
+/// Waits until /health/detail lists decode errors and returns the document.
+async fn wait_decode_errors(base: &str) -> (u16, Value) {
+    let b = base.to_string();
+    wait_for(Duration::from_secs(10), "decode errors", || {
+        let b = b.clone();
+        async move {
+            let (code, d) = try_health(&b).await?;
+            (!d["gateway"]["decode_errors"].as_array()?.is_empty()).then_some((code, d))
+        }
+    })
+    .await
+}
+
+fn accounts(doc: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (ch, list) in doc["accounts"].as_object().unwrap() {
+        for a in list.as_array().unwrap() {
+            out.push((
+                ch.clone(),
+                a["account"].as_str().unwrap().to_string(),
+                a["state"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn far_future_times_are_decode_errors_while_health_detail_answers() {
+    let addr = fake(Fake::Status(vec![edited(|p| {
+        p["ts"] = json!(9_000_000_000_000_000_i64);
+        p["channelAccounts"]["discord"][0]["lastConnectedAt"] = json!(1e300);
+        p["channelAccounts"]["whatsapp"][0]["lastDisconnect"] =
+            json!({"at": 253_402_300_800_000_i64, "error": "x"});
+    })]))
+    .await;
+    let (base, r) = sidecar(config(addr)).await;
+    let (code, doc) = wait_decode_errors(&base).await;
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["status"], "degraded");
+    assert_eq!(
+        doc["gateway"]["decode_errors"],
+        json!([
+            {"channel": "", "account": "", "problem": "ts is out of range or mistyped"},
+            {"channel": "discord", "account": "default", "problem": "lastConnectedAt is out of range or mistyped"},
+            {"channel": "whatsapp", "account": "default", "problem": "at is out of range or mistyped"},
+        ])
+    );
+    assert_eq!(
+        accounts(&doc),
+        vec![
+            ("discord".into(), "default".into(), "reconnecting".into()),
+            ("telegram".into(), "default".into(), "auth_required".into()),
+            ("whatsapp".into(), "default".into(), "auth_required".into()),
+        ]
+    );
+    let n = error_count(&base, "bad_field").await;
+    assert!(n >= 3.0 && n % 3.0 == 0.0, "3 per answer, got {n}");
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn an_undecodable_status_is_down_not_the_last_good_state() {
+    let addr = fake(Fake::Status(vec![
+        status_payload(),
+        status_payload(),
+        json!({"channelAccounts": 7}),
+    ]))
+    .await;
+    let (base, r) = sidecar(config(addr)).await;
+    wait_status(&base, "degraded").await;
+    let doc = wait_status(&base, "down").await;
+    assert_eq!(
+        doc["gateway"]["error"],
+        format!("the gateway at ws://{addr} answered channels.status with an unexpected shape (not a channels.status payload: no channelAccounts object)")
+    );
+    assert_eq!(doc["gateway"]["up"], false);
+    assert!(error_count(&base, "malformed_frame").await >= 1.0);
+    assert_eq!(
+        sample(&metrics(&base).await, "openclaw_gateway_up", &[]),
+        Some(0.0)
+    );
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn an_undecodable_row_keeps_its_account() {
+    let addr = fake(Fake::Status(vec![
+        status_payload(),
+        status_payload(),
+        edited(|p| p["channelAccounts"]["discord"] = json!([42])),
+    ]))
+    .await;
+    let (base, r) = sidecar(config(addr)).await;
+    let before = accounts(&wait_status(&base, "degraded").await);
+    let (code, doc) = wait_decode_errors(&base).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        doc["gateway"]["decode_errors"],
+        json!([{"channel": "discord", "account": "", "problem": "row is not an object"}])
+    );
+    assert_eq!(accounts(&doc), before);
+    assert_eq!(
+        before[0],
+        ("discord".into(), "default".into(), "reconnecting".into())
+    );
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn hostile_ids_are_replaced_kept_apart_and_parse_everywhere() {
+    let row = |id: &str| {
+        let mut r = status_payload()["channelAccounts"]["discord"][0].clone();
+        r["accountId"] = json!(id);
+        r
+    };
+    let addr = fake(Fake::Status(vec![edited(|p| {
+        p["channelAccounts"]["discord"] = json!([
+            row("a\rb"),
+            row("a\nb"),
+            row("a\u{0}b"),
+            row("a\u{fffd}b"),
+            row("\u{1b}[31mred"),
+        ]);
+        p["channelOrder"] = json!(["discord", "tele\u{7}gram"]);
+        let tg = p["channelAccounts"]["telegram"].take();
+        p["channelAccounts"]["tele\u{7}gram"] = tg;
+        p["channelAccounts"]
+            .as_object_mut()
+            .unwrap()
+            .remove("telegram");
+        p["channelAccounts"]
+            .as_object_mut()
+            .unwrap()
+            .remove("whatsapp");
+    })]))
+    .await;
+    let (base, r) = sidecar(config(addr)).await;
+    let doc = wait_status(&base, "degraded").await;
+    let f = '\u{fffd}';
+    // The clean `a\u{fffd}b` keeps its name; the hostile ones step aside.
+    let want: Vec<(String, String)> = vec![
+        ("discord".into(), format!("a{f}b")),
+        ("discord".into(), format!("a{f}b{f}2")),
+        ("discord".into(), format!("a{f}b{f}3")),
+        ("discord".into(), format!("a{f}b{f}4")),
+        ("discord".into(), format!("{f}[31mred")),
+        (format!("tele{f}gram"), "default".into()),
+    ];
+    let mut got: Vec<(String, String)> =
+        accounts(&doc).into_iter().map(|(c, a, _)| (c, a)).collect();
+    got.sort();
+    assert_eq!(got, want, "{doc}");
+    let text = metrics(&base).await;
+    assert!(!text.contains('\r') && !text.contains('\u{0}') && !text.contains('\u{1b}'));
+    assert_eq!(
+        sample(&text, "clawwatch_ids_sanitized_total", &[]),
+        Some(5.0)
+    );
+    let om = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (kind, text) in [("prometheus", &text), ("openmetrics", &om)] {
+        let Some(parsed) = python_check(kind, text) else {
+            break;
+        };
+        let mut keys: Vec<String> = parsed["states"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        let mut expect: Vec<String> = want.iter().map(|(c, a)| format!("{c}/{a}")).collect();
+        expect.sort();
+        assert_eq!(keys, expect, "{kind}");
+        for (k, v) in parsed["states"].as_object().unwrap() {
+            assert_eq!(v, &json!([6, 1.0]), "{kind} {k}: six state series, one set");
+        }
+    }
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn accounts_past_the_cap_are_dropped_and_counted() {
+    let addr = fake(Fake::Status(vec![status_payload()])).await;
+    let mut cfg = config(addr);
+    cfg.states.max_accounts = 2;
+    let (base, r) = sidecar(cfg).await;
+    let doc = wait_status(&base, "degraded").await;
+    assert_eq!(
+        accounts(&doc),
+        vec![
+            ("discord".into(), "default".into(), "reconnecting".into()),
+            ("telegram".into(), "default".into(), "auth_required".into()),
+        ]
+    );
+    // Several answers, one account over the cap: counted once.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let text = metrics(&base).await;
+    assert_eq!(
+        sample(&text, "clawwatch_accounts_dropped_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "openclaw_channel_state",
+            &[
+                ("channel", "whatsapp"),
+                ("account", "default"),
+                ("state", "connected")
+            ]
+        ),
+        None
+    );
+    r.cancel.cancel();
 }

@@ -472,3 +472,30 @@ pub async fn call(
         .unwrap();
     (code, headers, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// Parses an exposition with the reference Python parsers
+/// (tests/py/check_exposition.py); `None` when prometheus_client is missing
+/// outside CI.
+pub fn python_check(kind: &str, text: &str) -> Option<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("metrics.txt");
+    std::fs::write(&f, text).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/check_exposition.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(kind)
+        .arg(&f)
+        .output()
+        .ok()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No module named 'prometheus_client'") {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install prometheus-client"
+        );
+        eprintln!("skipped: pip install prometheus-client");
+        return None;
+    }
+    assert!(out.status.success(), "{kind} parse failed: {err}");
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
