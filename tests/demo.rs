@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
