@@ -5,7 +5,7 @@ use crate::metrics::{
     AccountLabels, Exposition, Initiator, Metrics, ReasonLabels, RestartLabels, StateLabels,
     TelegramLabels, TransitionLabels,
 };
-use crate::model::State;
+use crate::model::{Reason, State};
 use crate::state::{Change, Consumer, Event, Key, Model, Phase};
 use std::sync::Arc;
 
@@ -96,6 +96,13 @@ impl Export {
                 account: a.account.clone(),
                 initiator: Initiator::Gateway,
             });
+            for reason in Reason::ALL {
+                let _ = m.disconnects.get_or_create(&ReasonLabels {
+                    channel: a.channel.clone(),
+                    account: a.account.clone(),
+                    reason,
+                });
+            }
             match a.probe_ok {
                 Some(ok) => {
                     m.probe_success.get_or_create(&l).set(i64::from(ok));

@@ -308,3 +308,40 @@ async fn events_stream_is_server_sent_events() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn every_disconnect_reason_is_zero_from_the_first_scrape() {
+    let (sim, side, _) = on_pipe("steady", |_| {}).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, _, text) = call(
+        &side.router,
+        "GET",
+        "/metrics",
+        &[("accept", "text/plain")],
+        "",
+    )
+    .await;
+    let s = common::samples(&text);
+    let mut accounts = std::collections::BTreeSet::new();
+    for ((name, labels), v) in &s {
+        if name == "openclaw_channel_up" {
+            accounts.insert(labels.clone());
+            assert_eq!(*v, 1.0);
+        }
+    }
+    assert_eq!(accounts.len(), 3, "{accounts:?}");
+    for acct in &accounts {
+        for reason in clawwatch::model::Reason::ALL {
+            let mut l = acct.clone();
+            l.push(("reason".into(), reason.as_str().into()));
+            l.sort();
+            assert_eq!(
+                s.get(&("openclaw_channel_disconnects_total".into(), l)),
+                Some(&0.0),
+                "{acct:?} {reason:?}"
+            );
+        }
+    }
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}
