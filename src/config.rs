@@ -379,6 +379,9 @@ pub struct LogsConfig {
     pub poll_interval: Duration,
     /// Longer lines are matched on their first this many bytes.
     pub max_line_bytes: usize,
+    /// Log files held open at most; idle ones are closed and reopened by
+    /// identity when they change.
+    pub max_open_files: usize,
 }
 
 impl Default for LogsConfig {
@@ -388,6 +391,7 @@ impl Default for LogsConfig {
             state_dir: PathBuf::from("/var/lib/clawwatch"),
             poll_interval: Duration::from_millis(100),
             max_line_bytes: 1 << 20,
+            max_open_files: 256,
         }
     }
 }
@@ -711,6 +715,12 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                 format!("{p:?}: {}", e.kind()),
             ));
         }
+    }
+    if cfg.logs.max_line_bytes < 1024 {
+        out.push(err("logs.max_line_bytes", "must be at least 1024".into()));
+    }
+    if cfg.logs.max_open_files == 0 {
+        out.push(err("logs.max_open_files", "must be at least 1".into()));
     }
     if cfg.states.history_size == 0 {
         out.push(err("states.history_size", "must be at least 1".into()));

@@ -237,6 +237,7 @@ pub struct Metrics {
     pub log_matches: Family<RuleLabels, Counter>,
     pub log_rotations: Family<RotationLabels, Counter>,
     pub log_lag: Gauge,
+    pub log_long_lines: Counter,
     pub alerts_firing: Family<AlertLabels, Gauge>,
     pub notifications: Family<NotifyLabels, Counter>,
     pub queue_length: Gauge,
@@ -273,6 +274,7 @@ impl Metrics {
             log_matches: Family::default(),
             log_rotations: Family::default(),
             log_lag: Gauge::default(),
+            log_long_lines: Counter::default(),
             alerts_firing: Family::default(),
             notifications: Family::default(),
             queue_length: Gauge::default(),
@@ -433,6 +435,11 @@ impl Metrics {
             "Bytes written to the logs but not yet read",
             Unit::Bytes,
             m.log_lag.clone(),
+        );
+        r.register(
+            "clawwatch_log_long_lines",
+            "Log lines longer than logs.max_line_bytes, matched on their first max_line_bytes",
+            m.log_long_lines.clone(),
         );
         r.register(
             "clawwatch_alerts_firing",

@@ -263,6 +263,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
             state_dir: state_dir.clone(),
             poll: cfg.logs.poll_interval,
             max_line_bytes: cfg.logs.max_line_bytes,
+            max_open_files: cfg.logs.max_open_files,
             rules: crate::logs::rules::RuleSet::new(&cfg.rules)?,
         };
         let (m, tx, ev, clk, c) = (

@@ -20,7 +20,7 @@ pub fn run(config: Option<PathBuf>, json: bool, files: &[PathBuf]) -> anyhow::Re
     let started = clock.instant();
     for f in files {
         scanner
-            .file(f, &mut counters)
+            .file(f, &mut counters, cfg.logs.max_line_bytes.max(1024))
             .with_context(|| format!("reading {}", f.display()))?;
     }
     let secs = (clock.instant() - started).as_secs_f64();
@@ -35,5 +35,13 @@ pub fn run(config: Option<PathBuf>, json: bool, files: &[PathBuf]) -> anyhow::Re
         counters.bytes,
         lines as f64 / secs.max(1e-9)
     );
+    if counters.long_lines > 0 {
+        eprintln!(
+            "{} lines longer than logs.max_line_bytes ({}) were matched on their first {} bytes",
+            counters.long_lines,
+            cfg.logs.max_line_bytes.max(1024),
+            cfg.logs.max_line_bytes.max(1024)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

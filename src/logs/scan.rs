@@ -16,6 +16,9 @@ pub struct Counters {
     pub bytes: u64,
     /// Matches per (rule index, channel or "").
     pub matches: HashMap<(usize, String), u64>,
+    /// Lines longer than the line cap, matched on their head (not kept
+    /// in checkpoints).
+    pub long_lines: u64,
 }
 
 impl Counters {
@@ -86,32 +89,53 @@ impl Scanner {
         }
     }
 
-    /// Scans a whole file in chunks; a last line without newline counts too.
-    pub fn file(&mut self, path: &Path, c: &mut Counters) -> std::io::Result<()> {
+    /// Scans a whole file in chunks; a last line without newline counts
+    /// too. A line longer than `max_line` bytes is matched on its first
+    /// `max_line` bytes and counted in `long_lines`: memory stays bounded
+    /// whatever the file holds.
+    pub fn file(&mut self, path: &Path, c: &mut Counters, max_line: usize) -> std::io::Result<()> {
         let mut f = std::fs::File::open(path)?;
         let mut buf = vec![0u8; 4 << 20];
-        let mut filled = 0;
+        // The head of a line that started in an earlier chunk.
+        let mut partial: Vec<u8> = Vec::new();
+        let mut len = 0u64;
         loop {
-            if filled == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            let n = f.read(&mut buf[filled..])?;
-            let end = filled + n;
+            let n = f.read(&mut buf)?;
+            let chunk = &buf[..n];
             let mut start = 0;
-            for nl in memchr::memchr_iter(b'\n', &buf[filled..end]) {
-                let nl = filled + nl;
-                self.line(&buf[start..nl], c, |_, _, _| {});
+            for nl in memchr::memchr_iter(b'\n', chunk) {
+                let piece = &chunk[start..nl];
+                len += piece.len() as u64;
+                if partial.is_empty() && piece.len() <= max_line {
+                    self.line(piece, c, |_, _, _| {});
+                } else {
+                    let room = max_line.saturating_sub(partial.len());
+                    partial.extend_from_slice(&piece[..piece.len().min(room)]);
+                    self.line(&partial, c, |_, _, _| {});
+                    partial.clear();
+                }
+                if len > max_line as u64 {
+                    c.long_lines += 1;
+                    c.bytes += len - max_line as u64;
+                }
+                len = 0;
                 start = nl + 1;
             }
             if n == 0 {
-                if start < end {
-                    self.line(&buf[start..end], c, |_, _, _| {});
+                if len > 0 || !partial.is_empty() {
+                    self.line(&partial, c, |_, _, _| {});
                     c.bytes -= 1;
+                    if len > max_line as u64 {
+                        c.long_lines += 1;
+                        c.bytes += len - max_line as u64;
+                    }
                 }
                 return Ok(());
             }
-            buf.copy_within(start..end, 0);
-            filled = end - start;
+            let rest = &chunk[start..];
+            len += rest.len() as u64;
+            let room = max_line.saturating_sub(partial.len());
+            partial.extend_from_slice(&rest[..rest.len().min(room)]);
         }
     }
 
@@ -136,7 +160,7 @@ impl Scanner {
             .map(|l| (l.as_str().to_string(), c.lines[l.index()].into()))
             .collect();
         serde_json::json!({
-            "files": files, "lines": c.total_lines(), "bytes": c.bytes,
+            "files": files, "lines": c.total_lines(), "bytes": c.bytes, "long_lines": c.long_lines,
             "seconds": (seconds * 1000.0).round() / 1000.0, "levels": levels, "rules": rules,
         })
     }
@@ -180,6 +204,7 @@ mod tests {
         s.file(
             &Path::new(crate::FIXTURES).join("gateway-log-sample.jsonl"),
             &mut c,
+            1 << 20,
         )
         .unwrap();
         let r = s.report(&c, 1, 0.0);
@@ -204,8 +229,25 @@ mod tests {
         std::fs::write(&p, "a disconnect\r\nb\nc disconnect").unwrap();
         let mut s = Scanner::builtin();
         let mut c = Counters::default();
-        s.file(&p, &mut c).unwrap();
+        s.file(&p, &mut c, 1 << 20).unwrap();
         assert_eq!((c.total_lines(), c.bytes), (3, 28));
         assert_eq!(c.matches.get(&(0, String::new())), Some(&2));
+    }
+
+    #[test]
+    fn long_lines_are_matched_on_their_head_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let long = format!("disconnect {}", "x".repeat(9 << 20));
+        let tail = format!("{} disconnect", "y".repeat(9 << 20));
+        std::fs::write(&p, format!("{long}\nshort disconnect\n{tail}\n{long}")).unwrap();
+        let mut s = Scanner::builtin();
+        let mut c = Counters::default();
+        s.file(&p, &mut c, 1 << 20).unwrap();
+        let size = std::fs::metadata(&p).unwrap().len();
+        assert_eq!((c.total_lines(), c.long_lines, c.bytes), (4, 3, size));
+        // The head holds "disconnect" in the first and last long line only.
+        assert_eq!(c.matches.get(&(0, String::new())), Some(&3));
+        assert_eq!(s.report(&c, 1, 0.0)["long_lines"], 3);
     }
 }

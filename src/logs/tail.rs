@@ -68,14 +68,21 @@ fn fingerprint(f: &mut File, len: u64) -> std::io::Result<(u64, u64)> {
 struct Tracked {
     id: FileId,
     path: PathBuf,
-    file: File,
+    /// `None` while closed to stay under the open-file cap; reopened by
+    /// path, and only if the path still names this identity.
+    file: Option<File>,
+    /// Size and mtime when closed: unchanged means nothing to read.
+    closed: Option<Stamp>,
+    /// Size and mtime at the last listing.
+    stamp: Stamp,
+    /// Pass that last read from it (least recently active closes first).
+    active: u64,
     /// Start of the line being read: what the checkpoint stores.
     offset: u64,
     /// Bytes consumed from the file.
     pos: u64,
     /// Head of the line being read (at most `max_line_bytes`).
     partial: Vec<u8>,
-    size: u64,
     seen: bool,
     /// Passes in a row this file was not in the listing.
     missed: u32,
@@ -83,9 +90,71 @@ struct Tracked {
     copy_of: Option<u64>,
 }
 
+/// The regular files of `dir` by inode (from the directory entries, no stat).
+fn inodes_in(dir: &Path) -> HashMap<u64, PathBuf> {
+    use std::os::unix::fs::DirEntryExt;
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| (e.ino(), e.path()))
+        .collect()
+}
+
+/// A file's size and modification time, seconds and nanoseconds.
+type Stamp = (u64, i64, i64);
+
+fn stamp(m: &std::fs::Metadata) -> Stamp {
+    (m.len(), m.mtime(), m.mtime_nsec())
+}
+
 impl Tracked {
     fn read_pos(&self) -> u64 {
         self.pos
+    }
+
+    fn size(&self) -> u64 {
+        self.stamp.0
+    }
+
+    /// Opens it again by path; false if the path is gone or now names
+    /// another file.
+    fn reopen(&mut self, key: (u64, u64)) -> bool {
+        let Ok(f) = File::open(&self.path) else {
+            return false;
+        };
+        match f.metadata() {
+            Ok(m) if (m.dev(), m.ino()) == key => {
+                self.file = Some(f);
+                self.closed = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(f) = self.file.take() {
+            self.closed = Some(f.metadata().map(|m| stamp(&m)).unwrap_or(self.stamp));
+        }
+    }
+
+    /// Its first `n` bytes, through a short-lived descriptor when closed.
+    fn head(&self, key: (u64, u64), n: usize) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; n];
+        let mut read = |mut f: &File| {
+            (f.seek(SeekFrom::Start(0)).is_ok() && f.read_exact(&mut buf).is_ok()).then_some(())
+        };
+        match &self.file {
+            Some(f) => read(f)?,
+            None => {
+                let f = File::open(&self.path).ok()?;
+                let m = f.metadata().ok()?;
+                ((m.dev(), m.ino()) == key).then_some(())?;
+                read(&f)?
+            }
+        }
+        Some(buf)
     }
 
     fn reset(&mut self, to: u64) {
@@ -136,6 +205,8 @@ pub struct Pass {
     pub lag_bytes: u64,
     /// True when lines were read.
     pub read: bool,
+    /// Time spent finding files and checking them, before reading.
+    pub listing: std::time::Duration,
 }
 
 /// Follows a set of glob patterns.
@@ -150,6 +221,12 @@ pub struct Tailer {
     vacated: std::collections::HashSet<PathBuf>,
     first: bool,
     max_line_bytes: usize,
+    /// Descriptors held at most (`[logs] max_open_files`).
+    max_open: usize,
+    /// Descriptors held now.
+    open: usize,
+    passes: u64,
+    clock: crate::clock::Clock,
     /// Rotation counts (restored from the checkpoint).
     pub rotations: BTreeMap<&'static str, u64>,
     buf: Vec<u8>,
@@ -206,11 +283,17 @@ impl Pattern {
         let Ok(rd) = std::fs::read_dir(&self.dir) else {
             return vec![];
         };
+        // The directory entry's type spares a stat per file; a link is
+        // followed to see what it names.
         let mut out: Vec<PathBuf> = rd
             .filter_map(|e| e.ok())
             .filter(|e| glob.is_match(e.file_name()))
+            .filter(|e| match e.file_type() {
+                Ok(t) if t.is_file() => true,
+                Ok(t) if !t.is_symlink() => false,
+                _ => e.path().is_file(),
+            })
             .map(|e| e.path())
-            .filter(|p| p.is_file())
             .collect();
         out.sort();
         out
@@ -269,10 +352,24 @@ impl Tailer {
             orphans: Vec::new(),
             vacated: Default::default(),
             max_line_bytes: max_line_bytes.max(1024),
+            max_open: 256,
+            open: 0,
+            passes: 0,
+            clock: crate::clock::Clock::system(),
             rotations,
             buf: vec![0u8; 256 * 1024],
         };
         (t, cp)
+    }
+
+    /// Holds at most `n` descriptors (at least 1).
+    pub fn set_max_open(&mut self, n: usize) {
+        self.max_open = n.max(1);
+    }
+
+    /// Descriptors held now.
+    pub fn open_files(&self) -> usize {
+        self.open
     }
 
     fn rotated(&mut self, r: Rotation, pass: &mut Pass) {
@@ -288,6 +385,8 @@ impl Tailer {
         on_line: &mut dyn FnMut(&mut Scanner, &[u8], &mut Counters),
     ) -> Pass {
         let mut pass = Pass::default();
+        let started = self.clock.instant();
+        self.passes += 1;
         for t in self.files.values_mut() {
             t.seen = false;
         }
@@ -310,7 +409,7 @@ impl Tailer {
             let key = (meta.dev(), meta.ino());
             if let Some(t) = self.files.get_mut(&key) {
                 t.seen = true;
-                t.size = meta.len();
+                t.stamp = stamp(&meta);
                 if t.path != path {
                     // Counted when a new file takes the vacated path: archive
                     // shifts (.1 -> .2) are not rotations of their own.
@@ -382,19 +481,17 @@ impl Tailer {
                 let ok =
                     file.seek(SeekFrom::Start(0)).is_ok() && file.read_exact(&mut head).is_ok();
                 self.files
-                    .values_mut()
-                    .filter(|t| ok && t.copy_of.is_none() && fp_len > 0 && t.id.fp_len >= fp_len)
-                    .find(|t| {
+                    .iter()
+                    .filter(|(_, t)| {
+                        ok && t.copy_of.is_none() && fp_len > 0 && t.id.fp_len >= fp_len
+                    })
+                    .find(|(k, t)| {
                         if t.id.fp_len == fp_len {
                             return t.id.fp == fp;
                         }
-                        let mut theirs = vec![0u8; head.len()];
-                        let mut f = &t.file;
-                        f.seek(SeekFrom::Start(0)).is_ok()
-                            && f.read_exact(&mut theirs).is_ok()
-                            && theirs == head
+                        t.head(**k, head.len()).is_some_and(|theirs| theirs == head)
                     })
-                    .map(|t| t.id.ino)
+                    .map(|(_, t)| t.id.ino)
             };
             let offset = match (&resumed, copy_of) {
                 (Some(c), _) => c.offset,
@@ -413,16 +510,26 @@ impl Tailer {
                     0
                 }
             };
+            // Over the cap, a new file is known by its identity and closed
+            // at once; it is reopened when there is something to read.
+            let (file, closed) = if self.open >= self.max_open {
+                (None, Some(stamp(&meta)))
+            } else {
+                self.open += 1;
+                (Some(file), None)
+            };
             self.files.insert(
                 key,
                 Tracked {
                     id,
                     path,
                     file,
+                    closed,
+                    stamp: stamp(&meta),
+                    active: self.passes,
                     offset,
                     pos: offset,
                     partial: Vec::new(),
-                    size: meta.len(),
                     seen: true,
                     missed: 0,
                     copy_of,
@@ -431,25 +538,42 @@ impl Tailer {
         }
         // Truncations, and where a copy should resume.
         let mut truncated: Vec<(u64, u64, u64)> = Vec::new();
-        for t in self.files.values_mut() {
+        for (k, t) in self.files.iter_mut() {
             if !t.seen {
                 continue;
             }
-            let fp_now = fingerprint(&mut t.file, t.size.min(t.id.fp_len))
-                .map(|x| x.0)
-                .ok();
-            if t.size < t.read_pos() || (t.size >= t.id.fp_len && fp_now != Some(t.id.fp)) {
-                truncated.push((t.id.ino, t.id.fp, t.read_pos()));
-                t.reset(0);
-                if let Ok((fp, fp_len)) = fingerprint(&mut t.file, t.size) {
+            let was_closed = t.file.is_none();
+            if was_closed {
+                // Untouched since it was closed: nothing to check.
+                if t.closed == Some(t.stamp) || !t.reopen(*k) {
+                    continue;
+                }
+                self.open += 1;
+            }
+            let size = t.size();
+            let Some(file) = t.file.as_mut() else {
+                continue;
+            };
+            let fp_now = fingerprint(file, size.min(t.id.fp_len)).map(|x| x.0).ok();
+            if size < t.pos || (size >= t.id.fp_len && fp_now != Some(t.id.fp)) {
+                truncated.push((t.id.ino, t.id.fp, t.pos));
+                t.offset = 0;
+                t.pos = 0;
+                t.partial.clear();
+                if let Ok((fp, fp_len)) = fingerprint(file, size) {
                     t.id.fp = fp;
                     t.id.fp_len = fp_len;
                 }
-            } else if t.id.fp_len < FP_BYTES as u64 && t.size > t.id.fp_len {
-                if let Ok((fp, fp_len)) = fingerprint(&mut t.file, t.size) {
+            } else if t.id.fp_len < FP_BYTES as u64 && size > t.id.fp_len {
+                if let Ok((fp, fp_len)) = fingerprint(file, size) {
                     t.id.fp = fp;
                     t.id.fp_len = fp_len;
                 }
+            }
+            // Reading reopens it if it has something to read.
+            if was_closed && self.open > self.max_open {
+                t.close();
+                self.open -= 1;
             }
         }
         for (ino, _fp, pos) in truncated {
@@ -458,7 +582,11 @@ impl Tailer {
                 if t.copy_of == Some(ino) {
                     // Its size now, not at the listing: the copy was complete
                     // before the truncate, maybe not when we listed it.
-                    let size = t.file.metadata().map(|m| m.len()).unwrap_or(t.size);
+                    let size = t
+                        .file
+                        .as_ref()
+                        .and_then(|f| f.metadata().ok())
+                        .map_or(t.size(), |m| m.len());
                     t.reset(pos.min(size));
                     t.copy_of = None;
                 }
@@ -467,30 +595,81 @@ impl Tailer {
         // Read everything new. A file missing from the listing may only be
         // between two renames of a rotation: keep following it while it
         // still has a name; once deleted, read it to its end and drop it.
+        pass.listing = self.clock.instant() - started;
         let keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
+        let mut moved: HashMap<PathBuf, HashMap<u64, PathBuf>> = HashMap::new();
         for k in keys {
             let Some(mut t) = self.files.remove(&k) else {
                 continue;
             };
-            // A copy waits for its original's truncation to say where to start.
-            if t.copy_of.is_none() {
-                pass.read |= self.read(&mut t, scanner, c, on_line);
+            let mut reopened = false;
+            if t.file.is_none() {
+                if !t.seen {
+                    // Closed, then renamed out of the patterns: find it by
+                    // inode in its directory (one listing per directory).
+                    let dir = t.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                    let inodes = moved.entry(dir.clone()).or_insert_with(|| inodes_in(&dir));
+                    if let Some(p) = inodes.get(&k.1) {
+                        t.path = p.clone();
+                    }
+                }
+                if (!t.seen || t.pos < t.size()) && t.reopen(k) {
+                    self.open += 1;
+                    reopened = true;
+                }
             }
-            let meta = t.file.metadata().ok();
+            // A copy waits for its original's truncation to say where to start.
+            if t.copy_of.is_none() && t.file.is_some() && self.read(&mut t, scanner, c, on_line) {
+                pass.read = true;
+                t.active = self.passes;
+            }
+            let meta = t.file.as_ref().and_then(|f| f.metadata().ok());
             let linked = meta.as_ref().is_some_and(|m| m.nlink() > 0);
             t.missed = if t.seen { 0 } else { t.missed + 1 };
             if t.seen || (linked && t.missed < 100) {
-                if let Some(m) = meta {
+                if let Some(m) = &meta {
                     pass.lag_bytes += m.len().saturating_sub(t.read_pos());
                 }
+                if reopened && self.open > self.max_open {
+                    t.close();
+                    self.open -= 1;
+                }
                 self.files.insert(k, t);
-            } else if t.pos > t.offset {
-                let line = std::mem::take(&mut t.partial);
-                on_line(scanner, &line, c);
-                pass.read = true;
+            } else {
+                if t.file.is_some() {
+                    self.open -= 1;
+                }
+                if t.pos > t.offset {
+                    let line = std::mem::take(&mut t.partial);
+                    on_line(scanner, &line, c);
+                    pass.read = true;
+                }
             }
         }
+        self.evict();
         pass
+    }
+
+    /// Closes the least recently active files down to three quarters of
+    /// the cap, leaving room to reopen files that change.
+    fn evict(&mut self) {
+        if self.open <= self.max_open {
+            return;
+        }
+        let target = (self.max_open * 3 / 4).max(1);
+        let mut open: Vec<(u64, (u64, u64))> = self
+            .files
+            .iter()
+            .filter(|(_, t)| t.file.is_some())
+            .map(|(k, t)| (t.active, *k))
+            .collect();
+        open.sort_unstable();
+        for (_, k) in open.into_iter().take(self.open.saturating_sub(target)) {
+            if let Some(t) = self.files.get_mut(&k) {
+                t.close();
+                self.open -= 1;
+            }
+        }
     }
 
     fn read(
@@ -501,23 +680,30 @@ impl Tailer {
         on_line: &mut dyn FnMut(&mut Scanner, &[u8], &mut Counters),
     ) -> bool {
         let mut any = false;
-        if t.file.seek(SeekFrom::Start(t.pos)).is_err() {
+        let Some(mut file) = t.file.as_ref() else {
+            return false;
+        };
+        if file.seek(SeekFrom::Start(t.pos)).is_err() {
             return false;
         }
         loop {
-            let n = match t.file.read(&mut self.buf) {
+            let n = match file.read(&mut self.buf) {
                 Ok(0) | Err(_) => return any,
                 Ok(n) => n,
             };
             let chunk = &self.buf[..n];
             let mut start = 0;
             for nl in memchr::memchr_iter(b'\n', chunk) {
-                if t.pos == t.offset && t.partial.is_empty() {
-                    on_line(scanner, &chunk[start..nl], c);
+                let piece = &chunk[start..nl];
+                let len = t.pos - t.offset + piece.len() as u64;
+                if len > self.max_line_bytes as u64 {
+                    c.long_lines += 1;
+                }
+                if t.pos == t.offset && t.partial.is_empty() && piece.len() <= self.max_line_bytes {
+                    on_line(scanner, piece, c);
                 } else {
                     // An over-long line is matched on its first max_line_bytes.
                     let room = self.max_line_bytes.saturating_sub(t.partial.len());
-                    let piece = &chunk[start..nl];
                     t.partial.extend_from_slice(&piece[..piece.len().min(room)]);
                     on_line(scanner, &t.partial, c);
                     t.partial.clear();
@@ -688,6 +874,79 @@ mod tests {
             (r.c.total_lines(), p.rotations),
             (5, vec![Rotation::NewFile])
         );
+    }
+
+    #[test]
+    fn past_the_descriptor_cap_idle_files_close_and_reopen_without_losing_a_line() {
+        let mut r = Rig::new(true);
+        r.tailer.set_max_open(4);
+        let name = |i: usize| format!("openclaw-{i:03}.log");
+        let mut want = 0;
+        let check = |r: &Rig| {
+            let open = r.tailer.files.values().filter(|t| t.file.is_some()).count();
+            assert_eq!(open, r.tailer.open_files());
+            assert!(open <= 4, "{open} open");
+        };
+        for round in 0..5 {
+            for i in 0..40 {
+                if (i + round) % 3 == 0 {
+                    r.append(
+                        &name(i),
+                        &numbered(i * 1000 + round * 10, i * 1000 + round * 10 + 3),
+                    );
+                    want += 3;
+                }
+            }
+            // A line split across passes in a file that gets closed between.
+            r.append(&name(7), b"{\"message\":\"half");
+            r.pass();
+            check(&r);
+            r.append(&name(7), b" a disconnect\"}\n");
+            want += 1;
+            r.pass();
+            check(&r);
+        }
+        assert_eq!(r.c.total_lines(), want);
+        assert_eq!(r.tailer.files.len(), 40);
+        // A closed file written to, then renamed out of the patterns: its
+        // last lines are still read, found by inode.
+        r.pass();
+        let idle = (0..40)
+            .find(|i| {
+                let m = std::fs::metadata(r.path(&name(*i))).unwrap();
+                r.tailer.files[&(m.dev(), m.ino())].file.is_none()
+            })
+            .unwrap();
+        r.append(&name(idle), &numbered(90_000, 90_005));
+        std::fs::rename(r.path(&name(idle)), r.path("archived.log")).unwrap();
+        r.pass();
+        check(&r);
+        assert_eq!(r.c.total_lines(), want + 5);
+        // Truncated while closed: read again from the start.
+        let idle = (0..40)
+            .filter(|i| *i != idle)
+            .find(|i| {
+                let m = std::fs::metadata(r.path(&name(*i))).unwrap();
+                r.tailer.files[&(m.dev(), m.ino())].file.is_none()
+            })
+            .unwrap();
+        std::fs::write(r.path(&name(idle)), numbered(95_000, 95_002)).unwrap();
+        r.pass();
+        check(&r);
+        assert_eq!(r.c.total_lines(), want + 7);
+        // And a restart resumes every file, open or not, where it was.
+        for i in 0..40 {
+            if i != idle {
+                r.append(&name(i), &numbered(99_000, 99_001));
+            }
+        }
+        r.restart();
+        r.tailer.set_max_open(4);
+        r.pass();
+        check(&r);
+        // 39 lines: 38 in followed files, one in a new file at the name
+        // the archived one left.
+        assert_eq!(r.c.total_lines(), want + 7 + 39);
     }
 
     #[test]

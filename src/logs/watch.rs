@@ -26,6 +26,8 @@ pub struct Settings {
     pub poll: Duration,
     /// Longest line matched whole.
     pub max_line_bytes: usize,
+    /// Descriptors held at most.
+    pub max_open_files: usize,
     /// Rules.
     pub rules: RuleSet,
 }
@@ -59,12 +61,14 @@ pub fn run(
         state_dir,
         poll,
         max_line_bytes,
+        max_open_files,
         rules,
     } = settings;
     if let Some(d) = &state_dir {
         let _ = std::fs::create_dir_all(d);
     }
     let (mut tailer, cp) = Tailer::new(patterns.clone(), state_dir.as_deref(), max_line_bytes);
+    tailer.set_max_open(max_open_files);
     let mut scanner = Scanner::new(rules, known_fn(known));
     let mut counters = cp
         .as_ref()
@@ -140,6 +144,7 @@ pub fn run(
             }
         }
         metrics.log_lag.set(pass.lag_bytes as i64);
+        metrics.log_files_open.set(tailer.open_files() as i64);
         if pass.read || !pass.rotations.is_empty() {
             match tailer.save(&scanner, &counters) {
                 Ok(()) => save_failed = false,
@@ -168,19 +173,36 @@ pub fn run(
             notifier = notify(&patterns);
             last_watch_try = clock.instant();
         }
-        let spent = clock.instant() - started;
-        if spent < poll {
-            match &notifier {
-                // A change wakes us at once; the poll is the fallback.
-                Some(rx) => {
-                    if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) =
-                        rx.recv_timeout(poll - spent)
-                    {
-                        notifier = None;
+        // Listing costs a stat per file: space passes so that listings
+        // take at most 5% of a core, whatever the number of files.
+        let gap = poll.max(pass.listing * 20);
+        match &notifier {
+            // A change wakes us; with no change, a listing every second
+            // catches what the watch cannot see.
+            Some(rx) => {
+                let idle = gap.max(Duration::from_secs(1));
+                // In slices of `poll`, so that a cancel is seen soon.
+                loop {
+                    let left = idle.saturating_sub(clock.instant() - started);
+                    if left.is_zero() || cancel.is_cancelled() {
+                        break;
+                    }
+                    match rx.recv_timeout(left.min(poll)) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            notifier = None;
+                            break;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Ok(()) => {
+                            let since = clock.instant() - started;
+                            std::thread::sleep(gap.saturating_sub(since));
+                            while rx.try_recv().is_ok() {}
+                            break;
+                        }
                     }
                 }
-                None => std::thread::sleep(poll - spent),
             }
+            None => std::thread::sleep(gap.saturating_sub(clock.instant() - started)),
         }
     }
     let _ = tailer.save(&scanner, &counters);
@@ -239,6 +261,10 @@ fn export(m: &Metrics, scanner: &Scanner, c: &Counters, done: &mut Counters) {
         }
     }
     done.lines = c.lines;
+    if c.long_lines > done.long_lines {
+        m.log_long_lines.inc_by(c.long_lines - done.long_lines);
+        done.long_lines = c.long_lines;
+    }
     for (k, n) in &c.matches {
         let before = done.matches.get(k).copied().unwrap_or(0);
         if *n > before {
