@@ -231,3 +231,135 @@ fn copytruncate_with_five_sigkills_reports_its_window() {
     assert!(counted <= n as f64, "counted {counted} of {n}");
     assert!(counted >= n as f64 * 0.95, "counted {counted} of {n}");
 }
+
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn metric(base: &str, name: &str) -> Option<f64> {
+    let body = reqwest::blocking_get(&format!("{base}/metrics"))?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// 10,000 matching files under `ulimit -n 1024`: descriptors stay under the
+/// cap (256 log files), and every line appended to any of them is counted,
+/// across a SIGKILL and restart.
+#[test]
+fn ten_thousand_files_stay_under_the_descriptor_cap_and_lose_nothing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    const FILES: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let name = |i: usize| logs.join(format!("openclaw-{i:05}.log"));
+    let line = |i: usize, k: usize| {
+        format!("{{\"time\":\"2026-11-26T12:00:00.000+00:00\",\"message\":\"file {i:05} line {k} of the many-files test\",\"_meta\":{{\"logLevelName\":\"INFO\"}}}}\n")
+    };
+    // Existing content is skipped on a first start.
+    for i in 0..FILES {
+        std::fs::write(name(i), line(i, 0)).unwrap();
+    }
+    let port = free_port();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[gateway]\nurl = \"ws://127.0.0.1:{}\"\n[logs]\npaths = [\"{}/openclaw-*.log\"]\nstate_dir = \"{}\"\n",
+            free_port(),
+            logs.display(),
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let spawn_limited = || {
+        let mut c = if Path::new("/usr/bin/prlimit").exists() {
+            let mut c = Command::new("/usr/bin/prlimit");
+            c.arg("--nofile=1024:1024")
+                .arg(env!("CARGO_BIN_EXE_clawwatch"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        };
+        c.args(["run", "--config"])
+            .arg(&cfg)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let started = |child: &Child| {
+        let up = Instant::now();
+        while metric(&base, "clawwatch_log_files_open").is_none_or(|n| n == 0.0) {
+            assert!(
+                up.elapsed() < Duration::from_secs(20),
+                "sidecar did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.id()
+    };
+    let mut child = spawn_limited();
+    let mut pid = started(&child);
+    let mut peak_fds = 0;
+    let mut peak_open = 0.0f64;
+    let mut sample = |pid: u32, peak_fds: &mut usize| {
+        *peak_fds = (*peak_fds).max(fds(pid));
+        if let Some(n) = metric(&base, "clawwatch_log_files_open") {
+            peak_open = peak_open.max(n);
+        }
+    };
+    let mut want = 0u64;
+    for round in 1..=4 {
+        for i in 0..FILES {
+            // Every file in some rounds, a tenth of them in others.
+            if round % 2 == 1 || i % 10 == round {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(name(i))
+                    .unwrap()
+                    .write_all(line(i, round).as_bytes())
+                    .unwrap();
+                want += 1;
+            }
+            if i % 500 == 0 {
+                sample(pid, &mut peak_fds);
+            }
+        }
+        if round == 2 {
+            // Let it catch up, then kill it: the restart resumes all 10,000.
+            std::thread::sleep(Duration::from_secs(2));
+            child.kill().unwrap();
+            child.wait().unwrap();
+            child = spawn_limited();
+            pid = started(&child);
+        }
+    }
+    let t = Instant::now();
+    let counted = loop {
+        sample(pid, &mut peak_fds);
+        if let Some((n, lag)) = lines_total(&base) {
+            if n as u64 >= want && lag == 0.0 {
+                std::thread::sleep(Duration::from_secs(2));
+                break lines_total(&base).unwrap().0;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "did not catch up: {:?} of {want}",
+            lines_total(&base)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!("{FILES} files: counted {counted} of {want}; peak descriptors {peak_fds}, peak clawwatch_log_files_open {peak_open}");
+    assert_eq!(counted, want as f64);
+    assert!(peak_open <= 256.0, "{peak_open}");
+    // 256 log files plus sockets, the inotify descriptor and the runtime's own.
+    assert!(peak_fds < 256 + 64, "{peak_fds} descriptors");
+}

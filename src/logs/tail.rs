@@ -205,7 +205,7 @@ pub struct Pass {
     pub lag_bytes: u64,
     /// True when lines were read.
     pub read: bool,
-    /// Time spent finding files and checking them, before reading.
+    /// Time spent listing the files (a stat each).
     pub listing: std::time::Duration,
 }
 
@@ -401,6 +401,8 @@ impl Tailer {
             .into_iter()
             .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m)))
             .collect();
+        // What every pass costs, changes or not: a stat per file.
+        pass.listing = self.clock.instant() - started;
         listed.sort_by_key(|(_, m)| {
             let k = (m.dev(), m.ino());
             !(self.files.contains_key(&k) || self.resume.contains_key(&k))
@@ -595,7 +597,6 @@ impl Tailer {
         // Read everything new. A file missing from the listing may only be
         // between two renames of a rotation: keep following it while it
         // still has a name; once deleted, read it to its end and drop it.
-        pass.listing = self.clock.instant() - started;
         let keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
         let mut moved: HashMap<PathBuf, HashMap<u64, PathBuf>> = HashMap::new();
         for k in keys {
@@ -627,9 +628,8 @@ impl Tailer {
             let linked = meta.as_ref().is_some_and(|m| m.nlink() > 0);
             t.missed = if t.seen { 0 } else { t.missed + 1 };
             if t.seen || (linked && t.missed < 100) {
-                if let Some(m) = &meta {
-                    pass.lag_bytes += m.len().saturating_sub(t.read_pos());
-                }
+                let size = meta.as_ref().map_or(t.size(), |m| m.len());
+                pass.lag_bytes += size.saturating_sub(t.read_pos());
                 if reopened && self.open > self.max_open {
                     t.close();
                     self.open -= 1;
