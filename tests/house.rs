@@ -93,3 +93,21 @@ fn main_only_parses_and_dispatches() {
         assert!(!main.contains(b), "main.rs names {b}");
     }
 }
+
+/// The unit's descriptor limit leaves room over the log-file cap.
+#[test]
+fn systemd_limit_nofile_covers_the_log_file_cap() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/systemd/clawwatch.service"
+    ))
+    .unwrap();
+    let limit: usize = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("LimitNOFILE in the unit")
+        .parse()
+        .unwrap();
+    let cap = clawwatch::config::Config::default().logs.max_open_files;
+    assert_eq!((cap, limit), (256, 1024));
+}

@@ -295,7 +295,8 @@ impl Pattern {
             })
             .map(|e| e.path())
             .collect();
-        out.sort();
+        // By bytes: Path ordering compares component by component, slowly.
+        out.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         out
     }
 }
@@ -412,7 +413,7 @@ impl Tailer {
             if let Some(t) = self.files.get_mut(&key) {
                 t.seen = true;
                 t.stamp = stamp(&meta);
-                if t.path != path {
+                if t.path.as_os_str() != path.as_os_str() {
                     // Counted when a new file takes the vacated path: archive
                     // shifts (.1 -> .2) are not rotations of their own.
                     self.vacated
@@ -600,6 +601,13 @@ impl Tailer {
         let keys: Vec<(u64, u64)> = self.files.keys().copied().collect();
         let mut moved: HashMap<PathBuf, HashMap<u64, PathBuf>> = HashMap::new();
         for k in keys {
+            // Most of many files are closed, listed and fully read.
+            if let Some(t) = self.files.get_mut(&k) {
+                if t.seen && t.file.is_none() && t.pos >= t.size() {
+                    t.missed = 0;
+                    continue;
+                }
+            }
             let Some(mut t) = self.files.remove(&k) else {
                 continue;
             };

@@ -178,9 +178,10 @@ pub fn run(
         let gap = poll.max(pass.listing * 20);
         match &notifier {
             // A change wakes us; with no change, a listing every second
-            // catches what the watch cannot see.
+            // or so (2.5% of a core at most) catches what the watch
+            // cannot see.
             Some(rx) => {
-                let idle = gap.max(Duration::from_secs(1));
+                let idle = (gap * 2).max(Duration::from_secs(1));
                 // In slices of `poll`, so that a cancel is seen soon.
                 loop {
                     let left = idle.saturating_sub(clock.instant() - started);
