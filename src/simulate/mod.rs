@@ -488,6 +488,17 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
             reason: reason.into(),
         })))
         .await;
+    finish(socket).await;
+}
+
+/// Ends the closing handshake as the gateway does: reading on sends the
+/// echo of a peer's close (queued by the protocol) and waits for the peer
+/// to answer ours, for a few seconds at most, before the socket drops.
+async fn finish(mut socket: WebSocket) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = socket.recv().await {}
+    })
+    .await;
 }
 
 async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
@@ -504,6 +515,7 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
         Ok(Some(Ok(Message::Text(t)))) => {
             serde_json::from_str::<Value>(t.as_str()).unwrap_or_default()
         }
+        Ok(Some(Ok(Message::Close(_)))) => return finish(socket).await,
         _ => return close(socket, 1008, "connect required").await,
     };
     let id = first.get("id").cloned().unwrap_or(Value::Null);
@@ -582,7 +594,8 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
             m = socket.recv() => {
                 let text = match m {
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Close(_))) => return finish(socket).await,
+                    None | Some(Err(_)) => return,
                     Some(Ok(_)) => continue,
                 };
                 let req: Value = serde_json::from_str(text.as_str()).unwrap_or_default();

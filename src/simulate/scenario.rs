@@ -511,7 +511,10 @@ impl World {
                 // A message arrives every 20 s while connected.
                 if a.phase == Phase::Ready {
                     let tick = now_ms - now_ms.rem_euclid(20_000);
-                    let since = r.get("lastConnectedAt").and_then(Value::as_i64).unwrap_or(0);
+                    let since = r
+                        .get("lastConnectedAt")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
                     if tick >= since {
                         r.insert("lastInboundAt".into(), json!(tick));
                     }
@@ -520,11 +523,19 @@ impl World {
                 if probe && channel != "whatsapp" {
                     let ok = matches!(a.phase, Phase::Ready | Phase::Stalled | Phase::Starting);
                     let status = match &a.phase {
-                        Phase::Blocked { error, .. } if error.contains("Unauthorized") => json!(401),
+                        Phase::Blocked { error, .. } if error.contains("Unauthorized") => {
+                            json!(401)
+                        }
                         _ if ok => json!(200),
                         _ => Value::Null,
                     };
-                    r.insert("probe".into(), json!({"ok": ok, "status": status, "error": if ok { Value::Null } else { json!("probe failed") }, "elapsedMs": 40 + (now_ms % 17)}));
+                    let mut p =
+                        json!({"ok": ok, "status": status, "elapsedMs": 40 + (now_ms % 17)});
+                    // A failed probe says why; a good one has no error key.
+                    if !ok {
+                        p["error"] = json!("probe failed");
+                    }
+                    r.insert("probe".into(), p);
                     r.insert("lastProbeAt".into(), json!(now_ms));
                 }
                 Value::Object(r)
