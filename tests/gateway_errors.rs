@@ -293,12 +293,9 @@ async fn protocol_mismatch_from_the_capture() {
     .await;
     let (base, r) = sidecar(config(addr)).await;
     let doc = wait_status(&base, "down").await;
-    assert!(
-        doc["gateway"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("PROTOCOL_MISMATCH"),
-        "{doc}"
+    assert_eq!(
+        doc["gateway"]["error"],
+        format!("the gateway at ws://{addr} speaks protocol 4, clawwatch asked for 5 (PROTOCOL_MISMATCH); fix: upgrade clawwatch or the gateway to matching versions")
     );
     assert!(error_count(&base, "protocol").await >= 1.0);
     r.cancel.cancel();

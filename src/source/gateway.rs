@@ -129,11 +129,17 @@ pub fn explain_rpc_error(url: &str, err: &Value) -> SessionError {
             format!("the gateway at {url} refused clawwatch's token ({detail}); fix: set CLAWWATCH_GATEWAY_TOKEN or gateway.token_file to the gateway's gateway.auth.token"),
         ),
         (_, "PROTOCOL_MISMATCH") => {
-            let expected = err.pointer("/details/expectedProtocol").and_then(Value::as_u64);
+            let n = |k: &str| err.pointer(&format!("/details/{k}")).and_then(Value::as_u64);
+            let expected = n("expectedProtocol").map_or_else(|| "?".into(), |e| e.to_string());
+            // What the gateway says was asked, which is what it refused.
+            let asked = match (n("clientMinProtocol"), n("clientMaxProtocol")) {
+                (Some(a), Some(b)) if a != b => format!("{a}..{b}"),
+                (Some(a), _) | (None, Some(a)) => a.to_string(),
+                (None, None) => PROTOCOL.to_string(),
+            };
             fail(
                 GatewayErrorKind::Protocol,
-                format!("the gateway at {url} speaks protocol {}, clawwatch speaks {PROTOCOL} (PROTOCOL_MISMATCH); fix: upgrade clawwatch or the gateway to matching versions",
-                    expected.map(|e| e.to_string()).unwrap_or_else(|| "?".into())),
+                format!("the gateway at {url} speaks protocol {expected}, clawwatch asked for {asked} (PROTOCOL_MISMATCH); fix: upgrade clawwatch or the gateway to matching versions"),
             )
         }
         ("NOT_PAIRED", _) | (_, "DEVICE_IDENTITY_REQUIRED") | ("PAIRING_REQUIRED", _) => fail(
@@ -768,19 +774,10 @@ mod tests {
         let u = "ws://127.0.0.1:18789";
         let e = explain_rpc_error(u, &first_error("ws-error-bad-token.jsonl"));
         assert_eq!(e.kind, GatewayErrorKind::Auth);
-        assert!(
-            e.message.contains("CLAWWATCH_GATEWAY_TOKEN"),
-            "{}",
-            e.message
-        );
+        assert_eq!(e.message, "the gateway at ws://127.0.0.1:18789 refused clawwatch's token (AUTH_TOKEN_MISMATCH); fix: set CLAWWATCH_GATEWAY_TOKEN or gateway.token_file to the gateway's gateway.auth.token");
         let e = explain_rpc_error(u, &first_error("ws-error-protocol-mismatch.jsonl"));
         assert_eq!(e.kind, GatewayErrorKind::Protocol);
-        assert!(
-            e.message.contains("speaks protocol 4, clawwatch speaks 4")
-                || e.message.contains("protocol"),
-            "{}",
-            e.message
-        );
+        assert_eq!(e.message, "the gateway at ws://127.0.0.1:18789 speaks protocol 4, clawwatch asked for 5 (PROTOCOL_MISMATCH); fix: upgrade clawwatch or the gateway to matching versions");
         let e = explain_rpc_error(u, &first_error("ws-error-no-auth-no-device.jsonl"));
         assert_eq!(e.kind, GatewayErrorKind::NotPaired);
         let e = explain_rpc_error(
