@@ -151,13 +151,12 @@ enum Fake {
     Refuse(Vec<Value>, u16),
     /// hello-ok granting these scopes.
     Scopes(Vec<&'static str>),
-    /// hello-ok, then send this text frame before every channels.status answer.
-    Garbage(String),
     /// hello-ok with a tick of `ms`, then silence.
     Silent(u64),
     /// hello-ok, then the n-th channels.status answer is payload n (the
-    /// last one repeats); `health` gets an empty answer.
-    Status(Vec<Value>),
+    /// last one repeats), each after the text frame given, if any; `health`
+    /// gets an empty answer.
+    Status(Option<String>, Vec<Value>),
 }
 
 fn hello(scopes: Vec<&str>, tick_ms: u64) -> Value {
@@ -220,7 +219,7 @@ async fn fake(kind: Fake) -> std::net::SocketAddr {
                         let _ = ws.send(ok(hello(vec!["operator.read"], tick))).await;
                         while ws.next().await.is_some() {}
                     }
-                    Fake::Status(payloads) => {
+                    Fake::Status(before, payloads) => {
                         let _ = ws.send(ok(hello(vec!["operator.read"], 30_000))).await;
                         let mut n = 0;
                         while let Some(Ok(Message::Text(t))) = ws.next().await {
@@ -232,21 +231,10 @@ async fn fake(kind: Fake) -> std::net::SocketAddr {
                                 json!({})
                             };
                             let res = json!({"type": "res", "id": r["id"], "ok": true, "payload": payload});
-                            if ws.send(Message::text(res.to_string())).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Fake::Garbage(g) => {
-                        let _ = ws.send(ok(hello(vec!["operator.read"], 30_000))).await;
-                        while let Some(Ok(Message::Text(t))) = ws.next().await {
-                            let r: Value = serde_json::from_str(t.as_str()).unwrap();
-                            if ws.send(Message::text(g.clone())).await.is_err() {
-                                return;
-                            }
-                            let res = json!({"type": "res", "id": r["id"], "ok": true, "payload": status_payload()});
-                            if ws.send(Message::text(res.to_string())).await.is_err() {
-                                return;
+                            for m in before.iter().cloned().chain([res.to_string()]) {
+                                if ws.send(Message::text(m)).await.is_err() {
+                                    return;
+                                }
                             }
                         }
                     }
@@ -332,7 +320,11 @@ async fn granted_no_scopes() {
 
 #[tokio::test]
 async fn malformed_frames_are_counted_and_skipped() {
-    let addr = fake(Fake::Garbage("{not json".into())).await;
+    let addr = fake(Fake::Status(
+        Some("{not json".into()),
+        vec![status_payload()],
+    ))
+    .await;
     let (base, r) = sidecar(config(addr)).await;
     let doc = wait_status(&base, "degraded").await;
     assert_eq!(doc["channels"]["telegram"], "auth_required");
@@ -342,7 +334,11 @@ async fn malformed_frames_are_counted_and_skipped() {
 
 #[tokio::test]
 async fn a_10_mb_frame_is_refused() {
-    let addr = fake(Fake::Garbage(format!("\"{}\"", "x".repeat(10 << 20)))).await;
+    let addr = fake(Fake::Status(
+        Some(format!("\"{}\"", "x".repeat(10 << 20))),
+        vec![status_payload()],
+    ))
+    .await;
     let (base, r) = sidecar(config(addr)).await;
     let doc = wait_status(&base, "down").await;
     let err = doc["gateway"]["error"].as_str().unwrap();
@@ -437,12 +433,15 @@ fn accounts(doc: &Value) -> Vec<(String, String, String)> {
 
 #[tokio::test]
 async fn far_future_times_are_decode_errors_while_health_detail_answers() {
-    let addr = fake(Fake::Status(vec![edited(|p| {
-        p["ts"] = json!(9_000_000_000_000_000_i64);
-        p["channelAccounts"]["discord"][0]["lastConnectedAt"] = json!(1e300);
-        p["channelAccounts"]["whatsapp"][0]["lastDisconnect"] =
-            json!({"at": 253_402_300_800_000_i64, "error": "x"});
-    })]))
+    let addr = fake(Fake::Status(
+        None,
+        vec![edited(|p| {
+            p["ts"] = json!(9_000_000_000_000_000_i64);
+            p["channelAccounts"]["discord"][0]["lastConnectedAt"] = json!(1e300);
+            p["channelAccounts"]["whatsapp"][0]["lastDisconnect"] =
+                json!({"at": 253_402_300_800_000_i64, "error": "x"});
+        })],
+    ))
     .await;
     let (base, r) = sidecar(config(addr)).await;
     let (code, doc) = wait_decode_errors(&base).await;
@@ -471,11 +470,14 @@ async fn far_future_times_are_decode_errors_while_health_detail_answers() {
 
 #[tokio::test]
 async fn an_undecodable_status_is_down_not_the_last_good_state() {
-    let addr = fake(Fake::Status(vec![
-        status_payload(),
-        status_payload(),
-        json!({"channelAccounts": 7}),
-    ]))
+    let addr = fake(Fake::Status(
+        None,
+        vec![
+            status_payload(),
+            status_payload(),
+            json!({"channelAccounts": 7}),
+        ],
+    ))
     .await;
     let (base, r) = sidecar(config(addr)).await;
     wait_status(&base, "degraded").await;
@@ -495,11 +497,14 @@ async fn an_undecodable_status_is_down_not_the_last_good_state() {
 
 #[tokio::test]
 async fn an_undecodable_row_keeps_its_account() {
-    let addr = fake(Fake::Status(vec![
-        status_payload(),
-        status_payload(),
-        edited(|p| p["channelAccounts"]["discord"] = json!([42])),
-    ]))
+    let addr = fake(Fake::Status(
+        None,
+        vec![
+            status_payload(),
+            status_payload(),
+            edited(|p| p["channelAccounts"]["discord"] = json!([42])),
+        ],
+    ))
     .await;
     let (base, r) = sidecar(config(addr)).await;
     let before = accounts(&wait_status(&base, "degraded").await);
@@ -524,26 +529,29 @@ async fn hostile_ids_are_replaced_kept_apart_and_parse_everywhere() {
         r["accountId"] = json!(id);
         r
     };
-    let addr = fake(Fake::Status(vec![edited(|p| {
-        p["channelAccounts"]["discord"] = json!([
-            row("a\rb"),
-            row("a\nb"),
-            row("a\u{0}b"),
-            row("a\u{fffd}b"),
-            row("\u{1b}[31mred"),
-        ]);
-        p["channelOrder"] = json!(["discord", "tele\u{7}gram"]);
-        let tg = p["channelAccounts"]["telegram"].take();
-        p["channelAccounts"]["tele\u{7}gram"] = tg;
-        p["channelAccounts"]
-            .as_object_mut()
-            .unwrap()
-            .remove("telegram");
-        p["channelAccounts"]
-            .as_object_mut()
-            .unwrap()
-            .remove("whatsapp");
-    })]))
+    let addr = fake(Fake::Status(
+        None,
+        vec![edited(|p| {
+            p["channelAccounts"]["discord"] = json!([
+                row("a\rb"),
+                row("a\nb"),
+                row("a\u{0}b"),
+                row("a\u{fffd}b"),
+                row("\u{1b}[31mred"),
+            ]);
+            p["channelOrder"] = json!(["discord", "tele\u{7}gram"]);
+            let tg = p["channelAccounts"]["telegram"].take();
+            p["channelAccounts"]["tele\u{7}gram"] = tg;
+            p["channelAccounts"]
+                .as_object_mut()
+                .unwrap()
+                .remove("telegram");
+            p["channelAccounts"]
+                .as_object_mut()
+                .unwrap()
+                .remove("whatsapp");
+        })],
+    ))
     .await;
     let (base, r) = sidecar(config(addr)).await;
     let doc = wait_status(&base, "degraded").await;
@@ -599,7 +607,7 @@ async fn hostile_ids_are_replaced_kept_apart_and_parse_everywhere() {
 
 #[tokio::test]
 async fn accounts_past_the_cap_are_dropped_and_counted() {
-    let addr = fake(Fake::Status(vec![status_payload()])).await;
+    let addr = fake(Fake::Status(None, vec![status_payload()])).await;
     let mut cfg = config(addr);
     cfg.states.max_accounts = 2;
     let (base, r) = sidecar(cfg).await;
