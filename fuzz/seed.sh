@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Seeds fuzz/corpus/<target>/ from the repository's fixtures. Idempotent.
+# Fills fuzz/corpus/<target>/ from the kept corpus (corpus.tar.xz) and the
+# repository's fixtures. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=..
 fx=$root/tests/fixtures/openclaw
 c=corpus
 mkdir -p $c/log_line $c/frame $c/config $c/silence $c/http_api
+# The kept corpus (minimised, see pack.sh), then seeds from the fixtures.
+[ -f corpus.tar.xz ] && tar -xJf corpus.tar.xz -C $c
 n=0
 # One log line per seed.
 for f in $fx/*.jsonl $fx/sequences/*.jsonl; do
