@@ -67,6 +67,9 @@ pub struct Dispatcher {
     commands: mpsc::Receiver<Command>,
     busy: BTreeSet<String>,
     last_error: HashMap<String, String>,
+    /// Size and mtime of `silences.json` as we last wrote it: unchanged
+    /// since, it needs no re-reading before the next write.
+    silences_written: Option<(u64, std::time::SystemTime)>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -222,6 +225,7 @@ impl Dispatcher {
             commands,
             busy: BTreeSet::new(),
             last_error: HashMap::new(),
+            silences_written: None,
         };
         let handle = Handle {
             commands: commands_tx,
@@ -359,19 +363,26 @@ impl Dispatcher {
         }
     }
 
-    async fn save_silences(&self) -> Result<(), String> {
+    async fn save_silences(&mut self) -> Result<(), String> {
         let Some(path) = self.dir.as_ref().map(|d| d.join("silences.json")) else {
             return Ok(());
         };
-        // A person may have edited it: an unreadable file is kept, not replaced.
-        if let Ok(Some(b)) = crate::durable::read_async(path.clone()).await {
-            if let Err(e) = Silences::load(Some(&b), Vec::new()) {
-                move_aside(&self.clock, path.clone(), e).await;
+        let stamp = |m: std::fs::Metadata| Some((m.len(), m.modified().ok()?));
+        let now = tokio::fs::metadata(&path).await.ok().and_then(stamp);
+        // A person may have edited it: an unreadable file is kept, not
+        // replaced. Only read when it changed since our last write.
+        if now.is_some() && now != self.silences_written {
+            if let Ok(Some(b)) = crate::durable::read_async(path.clone()).await {
+                if let Err(e) = Silences::load(Some(&b), Vec::new()) {
+                    move_aside(&self.clock, path.clone(), e).await;
+                }
             }
         }
-        crate::durable::write_async(path, self.silences.to_bytes())
+        let r = crate::durable::write_async(path.clone(), self.silences.to_bytes())
             .await
-            .map_err(|e| format!("cannot save silences.json: {e}"))
+            .map_err(|e| format!("cannot save silences.json: {e}"));
+        self.silences_written = tokio::fs::metadata(&path).await.ok().and_then(stamp);
+        r
     }
 
     /// Evaluates the alerts on `snap`, queues what they say and publishes.
