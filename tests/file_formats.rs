@@ -161,3 +161,44 @@ async fn an_unreadable_silences_file_is_moved_aside_never_overwritten() {
     sim.cancel.cancel();
     let _ = side.done.await;
 }
+
+/// A states file with times no clock can hold: the sidecar starts, keeps
+/// answering, and the accounts begin their state now, not in year 3e292.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_far_future_since_in_the_states_file_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("states.json"),
+        r#"{"version": "1", "accounts": {
+            "discord/default": {"state": "connecting", "since": 1e300},
+            "telegram/default": {"state": "connecting", "since": -5},
+            "whatsapp/default": {"state": "connecting", "since": 9000000000000000}}}"#,
+    )
+    .unwrap();
+    let (sim, side) = sidecar_in(dir.path()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (code, _, body) = common::call(&side.router, "GET", "/health/detail", &[], "").await;
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // The steady scenario starts connecting, as the file says: the state is
+    // kept, its impossible since is not.
+    assert_eq!(
+        (code, doc["status"].as_str()),
+        (200, Some("degraded")),
+        "{doc}"
+    );
+    let since: Vec<(&str, &str)> = ["discord", "telegram", "whatsapp"]
+        .iter()
+        .map(|c| (*c, doc["accounts"][c][0]["since"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        since,
+        [
+            ("discord", "2026-12-05T00:50:00.000Z"),
+            ("telegram", "2026-12-05T00:50:00.000Z"),
+            ("whatsapp", "2026-12-05T00:50:00.000Z")
+        ]
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+    let _ = side.done.await;
+}

@@ -154,8 +154,9 @@ enum Fake {
     /// hello-ok with a tick of `ms`, then silence.
     Silent(u64),
     /// hello-ok, then the n-th channels.status answer is payload n (the
-    /// last one repeats), each after the text frame given, if any; `health`
-    /// gets an empty answer.
+    /// last one repeats), each after the text frame given, if any; a payload
+    /// `{"__error": e}` answers with the error `e`. `health` gets an empty
+    /// answer.
     Status(Option<String>, Vec<Value>),
 }
 
@@ -230,7 +231,14 @@ async fn fake(kind: Fake) -> std::net::SocketAddr {
                             } else {
                                 json!({})
                             };
-                            let res = json!({"type": "res", "id": r["id"], "ok": true, "payload": payload});
+                            let res = match payload.get("__error") {
+                                Some(e) => {
+                                    json!({"type": "res", "id": r["id"], "ok": false, "error": e})
+                                }
+                                None => {
+                                    json!({"type": "res", "id": r["id"], "ok": true, "payload": payload})
+                                }
+                            };
                             for m in before.iter().cloned().chain([res.to_string()]) {
                                 if ws.send(Message::text(m)).await.is_err() {
                                     return;
@@ -637,5 +645,54 @@ async fn accounts_past_the_cap_are_dropped_and_counted() {
         ),
         None
     );
+    r.cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_hostile_retry_after_waits_the_backoff_cap_not_forever() {
+    let addr = fake(Fake::Status(
+        None,
+        vec![
+            json!({"__error": {"code": "UNAVAILABLE", "message": "gateway starting; retry shortly", "retryable": true, "retryAfterMs": u64::MAX}}),
+            status_payload(),
+        ],
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let (base, r) = sidecar(config(addr)).await;
+    let b = base.clone();
+    let doc = wait_for(Duration::from_secs(10), "UNAVAILABLE", || {
+        let b = b.clone();
+        async move {
+            let (code, d) = try_health(&b).await?;
+            (!d["gateway"]["error"].is_null()).then_some((code, d))
+        }
+    })
+    .await;
+    assert_eq!((doc.0, doc.1["status"].as_str()), (503, Some("starting")));
+    let doc = doc.1;
+    assert_eq!(
+        doc["gateway"]["error"],
+        format!(
+            "the gateway at ws://{addr} is starting (gateway starting; retry shortly); retrying"
+        )
+    );
+    // The hint is capped at the backoff's 30 s: the next poll comes then.
+    let b = base.clone();
+    wait_for(
+        Duration::from_secs(45),
+        "degraded after the capped wait",
+        || {
+            let b = b.clone();
+            async move { (try_health(&b).await?.1["status"] == "degraded").then_some(()) }
+        },
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(29) && waited < Duration::from_secs(40),
+        "{waited:?}"
+    );
+    assert_eq!(error_count(&base, "unavailable").await, 1.0);
     r.cancel.cancel();
 }
