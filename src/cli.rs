@@ -36,6 +36,10 @@ pub enum Command {
         /// Listen address; overrides server.listen.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// The exporter toolkit's web config (TLS, basic auth, headers);
+        /// overrides server.web_config_file.
+        #[arg(long = "web.config.file", value_name = "FILE")]
+        web_config_file: Option<PathBuf>,
     },
     /// Start the built-in simulated gateway and a sidecar watching it.
     Demo {

@@ -277,6 +277,9 @@ pub struct ServerConfig {
     pub max_silences: usize,
     /// `/api/v1/events` subscribers at once; more are refused.
     pub max_subscribers: usize,
+    /// The exporter toolkit's web config (`--web.config.file`): TLS,
+    /// basic auth users, response headers.
+    pub web_config_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -288,6 +291,7 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             max_silences: 1000,
             max_subscribers: 64,
+            web_config_file: None,
         }
     }
 }
@@ -714,6 +718,21 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                 &format!("logs.paths[{i}]"),
                 format!("{p:?}: {}", e.kind()),
             ));
+        }
+    }
+    if let Some(f) = &cfg.server.web_config_file {
+        if let Err(problems) = crate::webconfig::WebConfig::load(f) {
+            for p in problems {
+                let at = if p.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", p.path)
+                };
+                out.push(err(
+                    "server.web_config_file",
+                    format!("{}{at}: {}", f.display(), p.message),
+                ));
+            }
         }
     }
     if cfg.logs.max_line_bytes < 1024 {

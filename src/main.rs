@@ -26,7 +26,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let res = match cli.command {
-        Command::Run { config, listen } => cmd::run::run(config, listen).await,
+        Command::Run {
+            config,
+            listen,
+            web_config_file,
+        } => cmd::run::run(config, listen, web_config_file).await,
         Command::Demo {
             listen,
             scenario,

@@ -42,6 +42,11 @@ pub struct Shared {
     pub health: crate::supervise::Health,
     /// Required bearer token, if any.
     pub bearer: Option<crate::config::Secret>,
+    /// Basic auth users of the web config, if any. With a bearer token
+    /// too, either one lets a request in.
+    pub basic: Option<crate::webconfig::BasicAuth>,
+    /// Headers the web config adds to every response.
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
     /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
     pub events: broadcast::Sender<Arc<str>>,
     /// Ends long-lived responses on shutdown.
@@ -203,25 +208,68 @@ pub fn router(shared: Shared) -> Router {
 }
 
 async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    if let Some(token) = &s.bearer {
-        if req.uri().path() != "/healthz" {
-            let ok = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|v| constant_time_eq(v.as_bytes(), token.expose().as_bytes()));
-            if !ok {
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    "missing or wrong bearer token\n",
-                )
-                    .into_response();
+    let mut resp = if (s.bearer.is_some() || s.basic.is_some()) && req.uri().path() != "/healthz" {
+        if authenticated(&s, req.headers()).await {
+            next.run(req).await
+        } else {
+            let mut r =
+                (StatusCode::UNAUTHORIZED, "missing or wrong credentials\n").into_response();
+            let h = r.headers_mut();
+            if s.basic.is_some() {
+                h.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"clawwatch\""),
+                );
             }
+            if s.bearer.is_some() {
+                h.append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            r
         }
+    } else {
+        next.run(req).await
+    };
+    for (k, v) in &s.headers {
+        resp.headers_mut().insert(k.clone(), v.clone());
     }
-    next.run(req).await
+    resp
+}
+
+/// Only this many bcrypt checks run at once: a flood of wrong passwords
+/// costs at most this many cores' worth of blocking threads.
+static BCRYPT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+async fn authenticated(s: &Shared, headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if let (Some(token), Some(v)) = (&s.bearer, value.strip_prefix("Bearer ")) {
+        return constant_time_eq(v.as_bytes(), token.expose().as_bytes());
+    }
+    let (Some(basic), Some(b64)) = (&s.basic, value.strip_prefix("Basic ")) else {
+        return false;
+    };
+    use base64::Engine as _;
+    let Some(pair) = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+    else {
+        return false;
+    };
+    let Some((user, password)) = pair.split_once(':') else {
+        return false;
+    };
+    let (basic, user, password) = (basic.clone(), user.to_owned(), password.to_owned());
+    let Ok(_permit) = BCRYPT.acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || basic.verify(&user, &password))
+        .await
+        .unwrap_or(false)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -301,6 +301,17 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     }
 
     // The server.
+    let web = match &cfg.server.web_config_file {
+        Some(f) => crate::webconfig::WebConfig::load(f).map_err(|ps| {
+            let list: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+            anyhow::anyhow!(
+                "server.web_config_file {}: {}",
+                f.display(),
+                list.join("; ")
+            )
+        })?,
+        None => Default::default(),
+    };
     let exposition_for_serve = exposition.clone();
     let shared = crate::server::Shared {
         snapshot: snapshots,
@@ -308,6 +319,16 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         commands: alerting.commands,
         exposition,
         bearer: cfg.server.bearer_token.clone(),
+        basic: crate::webconfig::BasicAuth::new(&web.basic_auth_users),
+        headers: web
+            .http_server_config
+            .map(|h| {
+                h.headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         metrics: metrics.clone(),
         guard: crate::server::Guard {
             loopback: listen.ip().is_loopback(),

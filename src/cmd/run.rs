@@ -34,7 +34,11 @@ fn state_dir(cfg: &config::Config) -> PathBuf {
 }
 
 /// Runs the sidecar until SIGINT or SIGTERM.
-pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    web_config_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let mut cfg = match &config {
         Some(p) => config::load(p)?,
         None => config::Config::default(),
@@ -42,6 +46,9 @@ pub async fn run(config: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow:
     config::apply_env(&mut cfg);
     if let Some(l) = listen {
         cfg.server.listen = l.to_string();
+    }
+    if web_config_file.is_some() {
+        cfg.server.web_config_file = web_config_file;
     }
     let problems = crate::app::validate(&cfg, true);
     for p in &problems {
