@@ -29,6 +29,7 @@ pub mod snapshot;
 pub mod source;
 pub mod state;
 pub mod supervise;
+pub mod tls;
 pub mod webconfig;
 
 /// The captured gateway fixtures, for tests.

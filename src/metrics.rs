@@ -166,7 +166,7 @@ pub struct RefusedLabels {
 }
 
 /// Why the HTTP server refuses a request or a connection.
-pub const REFUSED: [&str; 10] = [
+pub const REFUSED: [&str; 11] = [
     "body",
     "headers",
     "slow",
@@ -177,6 +177,7 @@ pub const REFUSED: [&str; 10] = [
     "subscribers",
     "silences",
     "matchers",
+    "tls",
 ];
 
 /// The supervised tasks; the first four are core: `/healthz` fails while one is down.

@@ -80,10 +80,11 @@ fn refused(metrics: &Metrics, exposition: &Arc<Exposition>, reason: &'static str
     exposition.schedule();
 }
 
-/// Serves `router` on `listener` until `cancel`.
+/// Serves `router` on `listener` until `cancel`; HTTPS only with `tls`.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     metrics: Metrics,
     exposition: Arc<Exposition>,
     cancel: CancellationToken,
@@ -109,58 +110,86 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let read = Arc::new(AtomicU64::new(0));
-        let io = TokioIo::new(Counted {
+        let counted = Counted {
             inner: stream,
             read: read.clone(),
-        });
-        // Bytes read when the last request's head was complete.
-        let at_request = Arc::new(AtomicU64::new(0));
-        let seen = at_request.clone();
-        let counter = read.clone();
-        let svc = tower::ServiceExt::map_request(
+        };
+        let (router, m, x, c, tls) = (
             router.clone(),
-            move |req: hyper::Request<hyper::body::Incoming>| {
-                seen.store(counter.load(Ordering::Relaxed), Ordering::Relaxed);
-                req.map(axum::body::Body::new)
-            },
+            metrics.clone(),
+            exposition.clone(),
+            cancel.clone(),
+            tls.clone(),
         );
-        let svc = hyper_util::service::TowerToHyperService::new(svc);
-        let (m, x, c) = (metrics.clone(), exposition.clone(), cancel.clone());
         conns.spawn(async move {
             let _permit = permit;
-            let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_header_size(MAX_HEADER_BYTES);
-            let conn = b.serve_connection(io, svc);
-            tokio::pin!(conn);
-            let res = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = c.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    match tokio::time::timeout(DRAIN, conn.as_mut()).await {
-                        Ok(r) => r,
-                        Err(_) => Ok(()),
-                    }
-                }
+            let Some(tls) = tls else {
+                return connection(counted, read, router, m, x, c).await;
             };
-            if let Err(e) = res {
-                if e.is_timeout() {
-                    // A quiet keep-alive connection closing is normal; one
-                    // that never sent a request, or stopped mid-head, is not.
-                    let got = read.load(Ordering::Relaxed);
-                    if got == 0 {
-                        refused(&m, &x, "idle");
-                    } else if got > at_request.load(Ordering::Relaxed) {
-                        refused(&m, &x, "slow");
-                    }
-                } else if e.is_parse_too_large() {
-                    refused(&m, &x, "headers");
-                }
+            // The handshake gets the same time as a request's head.
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(counted)).await {
+                Ok(Ok(s)) => connection(s, read, router, m, x, c).await,
+                Ok(Err(_)) | Err(_) => refused(&m, &x, "tls"),
             }
         });
         while conns.try_join_next().is_some() {}
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
+}
+
+/// One HTTP/1.1 connection over `io` (plain or TLS); `read` counts the
+/// bytes the client sent, to tell slow from idle.
+async fn connection<I>(
+    io: I,
+    read: Arc<AtomicU64>,
+    router: axum::Router,
+    m: Metrics,
+    x: Arc<Exposition>,
+    c: CancellationToken,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Bytes read when the last request's head was complete.
+    let at_request = Arc::new(AtomicU64::new(0));
+    let seen = at_request.clone();
+    let counter = read.clone();
+    let svc = tower::ServiceExt::map_request(
+        router,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            seen.store(counter.load(Ordering::Relaxed), Ordering::Relaxed);
+            req.map(axum::body::Body::new)
+        },
+    );
+    let svc = hyper_util::service::TowerToHyperService::new(svc);
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_HEADER_BYTES);
+    let conn = b.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let res = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = c.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(DRAIN, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = res {
+        if e.is_timeout() {
+            // A quiet keep-alive connection closing is normal; one that
+            // never sent a request, or stopped mid-head, is not.
+            let got = read.load(Ordering::Relaxed);
+            if got == 0 {
+                refused(&m, &x, "idle");
+            } else if got > at_request.load(Ordering::Relaxed) {
+                refused(&m, &x, "slow");
+            }
+        } else if e.is_parse_too_large() {
+            refused(&m, &x, "headers");
+        }
+    }
 }

@@ -219,6 +219,8 @@ impl WebConfig {
                     &format!("{p}.client_auth_type"),
                     format!("{auth:?} is not one of {}", CLIENT_AUTH_TYPES.join(", ")),
                 ));
+            } else if matches!(auth, "RequestClientCert" | "RequireAnyClientCert") {
+                out.push(problem(&format!("{p}.client_auth_type"), format!("{auth} is not supported: rustls verifies every client certificate it accepts; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file")));
             }
             let verifies = matches!(
                 auth,

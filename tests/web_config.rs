@@ -110,3 +110,136 @@ fn check_config_names_web_config_problems_by_key() {
     }
     assert!(!text.contains("not-a-hash-canary"), "{text}");
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+/// with openssl in `dir`; `name` prefixes the files.
+fn pki(dir: &std::path::Path, name: &str) {
+    let run = |args: &[String]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "openssl {args:?}: {err}");
+    };
+    let f = |s: &str| format!("{name}-{s}");
+    let args = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    let mut ca = args(&format!(
+        "req -x509 {ec} -keyout {} -out {} -days 2",
+        f("ca.key"),
+        f("ca.pem")
+    ));
+    ca.extend(["-subj".into(), format!("/CN={name} test CA")]);
+    run(&ca);
+    // Extensions make v3 certificates, the only kind webpki accepts.
+    std::fs::write(
+        dir.join(f("server.ext")),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(f("client.ext")), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (who, cn) in [("server", "127.0.0.1"), ("client", "prometheus")] {
+        let (key, csr, pem) = (
+            f(&format!("{who}.key")),
+            f(&format!("{who}.csr")),
+            f(&format!("{who}.pem")),
+        );
+        run(&args(&format!(
+            "req {ec} -keyout {key} -out {csr} -subj /CN={cn}"
+        )));
+        let mut sign = args(&format!(
+            "x509 -req -in {csr} -CA {} -CAkey {} -CAcreateserial -days 2 -out {pem}",
+            f("ca.pem"),
+            f("ca.key")
+        ));
+        sign.extend(["-extfile".into(), f(&format!("{who}.ext"))]);
+        run(&sign);
+    }
+}
+
+fn client(dir: &std::path::Path, ca: &str, identity: Option<&str>) -> reqwest::Client {
+    let pem = std::fs::read(dir.join(format!("{ca}-ca.pem"))).unwrap();
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .timeout(Duration::from_secs(5));
+    if let Some(who) = identity {
+        let mut id = std::fs::read(dir.join(format!("{who}-client.pem"))).unwrap();
+        id.extend(std::fs::read(dir.join(format!("{who}-client.key"))).unwrap());
+        b = b.identity(reqwest::Identity::from_pem(&id).unwrap());
+    }
+    b.build().unwrap()
+}
+
+async fn code(c: &reqwest::Client, url: &str) -> Result<u16, String> {
+    c.get(url)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_client_certificate_and_a_renewed_certificate() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var("CI").is_err(), "CI needs openssl");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pki(d, "a");
+    pki(d, "b");
+    for f in ["server.pem", "server.key"] {
+        std::fs::copy(d.join(format!("a-{f}")), d.join(f)).unwrap();
+    }
+    // Client certificates from CA a are verified; the server's may be renewed by CA b.
+    std::fs::write(
+        d.join("web.yml"),
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: a-ca.pem\n  min_version: TLS12\n",
+    )
+    .unwrap();
+    let sim = start_sim("steady", 1.0).await;
+    let mut cfg = config(sim.addr);
+    cfg.server.web_config_file = Some(d.join("web.yml"));
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let https = format!("https://127.0.0.1:{}/metrics", side.addr.port());
+    let http = format!("http://127.0.0.1:{}/metrics", side.addr.port());
+
+    assert_eq!(code(&client(d, "a", Some("a")), &https).await, Ok(200));
+    // No client certificate, or one from another CA: no handshake.
+    assert!(code(&client(d, "a", None), &https).await.is_err());
+    assert!(code(&client(d, "a", Some("b")), &https).await.is_err());
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    assert!(code(&reqwest::Client::new(), &http).await.is_err());
+
+    // Renewal: the server certificate is replaced on disk by one from CA b.
+    assert!(code(&client(d, "b", Some("a")), &https).await.is_err());
+    for f in ["server.pem", "server.key"] {
+        std::fs::copy(d.join(format!("b-{f}")), d.join(format!("{f}.new"))).unwrap();
+        std::fs::rename(d.join(format!("{f}.new")), d.join(f)).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(code(&client(d, "b", Some("a")), &https).await, Ok(200));
+    assert!(code(&client(d, "a", Some("a")), &https).await.is_err());
+    // Each failed handshake is counted.
+    let text = client(d, "b", Some("a"))
+        .get(&https)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        sample(&text, "clawwatch_http_refused_total", &[("reason", "tls")]),
+        Some(5.0)
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}

@@ -312,6 +312,19 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         })?,
         None => Default::default(),
     };
+    let tls = match &web.tls_server_config {
+        Some(t) => Some(crate::tls::acceptor(t).with_context(|| {
+            format!(
+                "server.web_config_file {}",
+                cfg.server
+                    .web_config_file
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            )
+        })?),
+        None => None,
+    };
     let exposition_for_serve = exposition.clone();
     let shared = crate::server::Shared {
         snapshot: snapshots,
@@ -345,6 +358,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     set.spawn(crate::serve::serve(
         listener,
         served,
+        tls,
         metrics.clone(),
         exposition_for_serve,
         cancel.clone(),
