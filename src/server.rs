@@ -212,8 +212,12 @@ async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
         if authenticated(&s, req.headers()).await {
             next.run(req).await
         } else {
-            let mut r =
-                (StatusCode::UNAUTHORIZED, "missing or wrong credentials\n").into_response();
+            let why = if s.basic.is_some() {
+                "missing or wrong credentials\n"
+            } else {
+                "missing or wrong bearer token\n"
+            };
+            let mut r = (StatusCode::UNAUTHORIZED, why).into_response();
             let h = r.headers_mut();
             if s.basic.is_some() {
                 h.append(
