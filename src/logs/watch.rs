@@ -174,8 +174,11 @@ pub fn run(
             last_watch_try = clock.instant();
         }
         // Listing costs a stat per file: space passes so that listings
-        // take at most 5% of a core, whatever the number of files.
-        let gap = poll.max(pass.listing * 20);
+        // take at most 5% of a core, whatever the number of files. A
+        // change is read at once while that costs little: a rotation by
+        // copytruncate leaves a window in which lines can be seen twice.
+        let spacing = pass.listing * 20;
+        let gap = poll.max(spacing);
         match &notifier {
             // A change wakes us; with no change, a listing every second
             // or so (2.5% of a core at most) catches what the watch
@@ -196,7 +199,7 @@ pub fn run(
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                         Ok(()) => {
                             let since = clock.instant() - started;
-                            std::thread::sleep(gap.saturating_sub(since));
+                            std::thread::sleep(spacing.saturating_sub(since));
                             while rx.try_recv().is_ok() {}
                             break;
                         }
