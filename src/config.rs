@@ -280,6 +280,9 @@ pub struct ServerConfig {
     /// The exporter toolkit's web config (`--web.config.file`): TLS,
     /// basic auth users, response headers.
     pub web_config_file: Option<PathBuf>,
+    /// Let peers that are not loopback change silences (and later reload)
+    /// without authentication.
+    pub allow_unauthenticated_writes: bool,
 }
 
 impl Default for ServerConfig {
@@ -292,6 +295,7 @@ impl Default for ServerConfig {
             max_silences: 1000,
             max_subscribers: 64,
             web_config_file: None,
+            allow_unauthenticated_writes: false,
         }
     }
 }

@@ -166,7 +166,7 @@ pub struct RefusedLabels {
 }
 
 /// Why the HTTP server refuses a request or a connection.
-pub const REFUSED: [&str; 11] = [
+pub const REFUSED: [&str; 12] = [
     "body",
     "headers",
     "slow",
@@ -178,6 +178,7 @@ pub const REFUSED: [&str; 11] = [
     "silences",
     "matchers",
     "tls",
+    "auth",
 ];
 
 /// The supervised tasks; the first four are core: `/healthz` fails while one is down.

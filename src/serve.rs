@@ -96,7 +96,7 @@ pub async fn serve(
             _ = cancel.cancelled() => break,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = cancel.cancelled() => break,
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -124,11 +124,11 @@ pub async fn serve(
         conns.spawn(async move {
             let _permit = permit;
             let Some(tls) = tls else {
-                return connection(counted, read, router, m, x, c).await;
+                return connection(counted, peer, read, router, m, x, c).await;
             };
             // The handshake gets the same time as a request's head.
             match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(counted)).await {
-                Ok(Ok(s)) => connection(s, read, router, m, x, c).await,
+                Ok(Ok(s)) => connection(s, peer, read, router, m, x, c).await,
                 Ok(Err(_)) | Err(_) => refused(&m, &x, "tls"),
             }
         });
@@ -142,6 +142,7 @@ pub async fn serve(
 /// bytes the client sent, to tell slow from idle.
 async fn connection<I>(
     io: I,
+    peer: std::net::SocketAddr,
     read: Arc<AtomicU64>,
     router: axum::Router,
     m: Metrics,
@@ -158,7 +159,9 @@ async fn connection<I>(
         router,
         move |req: hyper::Request<hyper::body::Incoming>| {
             seen.store(counter.load(Ordering::Relaxed), Ordering::Relaxed);
-            req.map(axum::body::Body::new)
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(crate::server::Peer(peer));
+            req
         },
     );
     let svc = hyper_util::service::TowerToHyperService::new(svc);

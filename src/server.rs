@@ -55,9 +55,15 @@ pub struct Shared {
     pub clock: Clock,
 }
 
+/// The address a request came from, set by the listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Who may talk to the server, besides the bearer token.
 #[derive(Clone, Debug, Default)]
 pub struct Guard {
+    /// Writes from peers that are not loopback need no authentication.
+    pub allow_unauthenticated_writes: bool,
     /// Bound to a loopback address: a foreign `Host` is refused.
     pub loopback: bool,
     /// Further names `Host` may carry (`[server] allowed_hosts`).
@@ -125,6 +131,19 @@ async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let write = !(m == axum::http::Method::GET
         || m == axum::http::Method::HEAD
         || m == axum::http::Method::OPTIONS);
+    if write && s.bearer.is_none() && s.basic.is_none() && !s.guard.allow_unauthenticated_writes {
+        // Without the listener's Peer (a request built in-process) the
+        // caller is this process.
+        let peer = req.extensions().get::<Peer>().map(|p| p.0);
+        if let Some(p) = peer.filter(|p| !p.ip().to_canonical().is_loopback()) {
+            return refuse(
+                &s,
+                "auth",
+                StatusCode::FORBIDDEN,
+                format!("a write from {} needs authentication: set server.bearer_token_file or basic_auth_users in the web config (or server.allow_unauthenticated_writes = true)", p.ip()),
+            );
+        }
+    }
     if write {
         let fetch_site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
         if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case("cross-site")) {

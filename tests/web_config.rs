@@ -243,3 +243,62 @@ async fn https_with_a_client_certificate_and_a_renewed_certificate() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn writes_from_other_hosts_need_authentication() {
+    let silence = r#"{"matchers":[{"name":"channel","value":"telegram"}],"duration":"1h","comment":"c","createdBy":"me"}"#;
+    let json = [("content-type", "application/json")];
+    let far: std::net::SocketAddr = "10.1.2.3:40000".parse().unwrap();
+    let near: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let mapped: std::net::SocketAddr = "[::ffff:127.0.0.1]:40000".parse().unwrap();
+
+    let (sim, side, _) = on_pipe("steady", |_| {}).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = &side.router;
+    let (code, _, body) = call_from(r, Some(far), "POST", "/api/v1/silences", &json, silence).await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            403,
+            r#"{"error":"a write from 10.1.2.3 needs authentication: set server.bearer_token_file or basic_auth_users in the web config (or server.allow_unauthenticated_writes = true)"}"#
+        )
+    );
+    let (code, _, _) = call_from(r, Some(far), "DELETE", "/api/v1/silences/x", &[], "").await;
+    assert_eq!(code, 403);
+    // Reads stay open; loopback peers may write.
+    assert_eq!(
+        call_from(r, Some(far), "GET", "/metrics", &[], "").await.0,
+        200
+    );
+    assert_eq!(
+        call_from(r, Some(near), "POST", "/api/v1/silences", &json, silence)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call_from(r, Some(mapped), "POST", "/api/v1/silences", &json, silence)
+            .await
+            .0,
+        200
+    );
+    let (_, _, text) = call(r, "GET", "/metrics", &[("accept", "text/plain")], "").await;
+    assert_eq!(
+        sample(&text, "clawwatch_http_refused_total", &[("reason", "auth")]),
+        Some(2.0)
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+
+    let (sim, side, _) = on_pipe("steady", |c| c.server.allow_unauthenticated_writes = true).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = &side.router;
+    assert_eq!(
+        call_from(r, Some(far), "POST", "/api/v1/silences", &json, silence)
+            .await
+            .0,
+        200
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}

@@ -312,6 +312,15 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         })?,
         None => Default::default(),
     };
+    if !listen.ip().is_loopback()
+        && cfg.server.bearer_token.is_none()
+        && web.basic_auth_users.is_empty()
+    {
+        tracing::warn!(
+            %listen,
+            "Listening beyond loopback without authentication: anyone who reaches this port reads every channel's state (writes from other hosts are refused unless server.allow_unauthenticated_writes). Set basic_auth_users in the web config or server.bearer_token_file."
+        );
+    }
     let tls = match &web.tls_server_config {
         Some(t) => Some(crate::tls::acceptor(t).with_context(|| {
             format!(
@@ -346,6 +355,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         guard: crate::server::Guard {
             loopback: listen.ip().is_loopback(),
             allowed_hosts: cfg.server.allowed_hosts.clone(),
+            allow_unauthenticated_writes: cfg.server.allow_unauthenticated_writes,
             max_subscribers: cfg.server.max_subscribers.max(1),
         },
         health,

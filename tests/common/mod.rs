@@ -455,8 +455,23 @@ pub async fn call(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, axum::http::HeaderMap, String) {
+    call_from(router, None, method, path, headers, body).await
+}
+
+/// Like [`call`], as if from `peer` (what the listener records).
+pub async fn call_from(
+    router: &axum::Router,
+    peer: Option<std::net::SocketAddr>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, axum::http::HeaderMap, String) {
     use tower::ServiceExt as _;
     let mut req = axum::http::Request::builder().method(method).uri(path);
+    if let Some(p) = peer {
+        req = req.extension(clawwatch::server::Peer(p));
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
