@@ -98,6 +98,14 @@ impl Scanner {
         let mut buf = vec![0u8; 4 << 20];
         // The head of a line that started in an earlier chunk.
         let mut partial: Vec<u8> = Vec::new();
+        // A line of `len` bytes was matched on its head: count it and the
+        // bytes the scanner did not see.
+        let long = |c: &mut Counters, len: u64| {
+            if len > max_line as u64 {
+                c.long_lines += 1;
+                c.bytes += len - max_line as u64;
+            }
+        };
         let mut len = 0u64;
         loop {
             let n = f.read(&mut buf)?;
@@ -114,10 +122,7 @@ impl Scanner {
                     self.line(&partial, c, |_, _, _| {});
                     partial.clear();
                 }
-                if len > max_line as u64 {
-                    c.long_lines += 1;
-                    c.bytes += len - max_line as u64;
-                }
+                long(c, len);
                 len = 0;
                 start = nl + 1;
             }
@@ -125,10 +130,7 @@ impl Scanner {
                 if len > 0 || !partial.is_empty() {
                     self.line(&partial, c, |_, _, _| {});
                     c.bytes -= 1;
-                    if len > max_line as u64 {
-                        c.long_lines += 1;
-                        c.bytes += len - max_line as u64;
-                    }
+                    long(c, len);
                 }
                 return Ok(());
             }

@@ -117,20 +117,22 @@ impl Tracked {
         self.stamp.0
     }
 
+    /// Its path opened, if the path still names this identity.
+    fn open_by_path(&self, key: (u64, u64)) -> Option<File> {
+        let f = File::open(&self.path).ok()?;
+        let m = f.metadata().ok()?;
+        ((m.dev(), m.ino()) == key).then_some(f)
+    }
+
     /// Opens it again by path; false if the path is gone or now names
     /// another file.
     fn reopen(&mut self, key: (u64, u64)) -> bool {
-        let Ok(f) = File::open(&self.path) else {
+        let Some(f) = self.open_by_path(key) else {
             return false;
         };
-        match f.metadata() {
-            Ok(m) if (m.dev(), m.ino()) == key => {
-                self.file = Some(f);
-                self.closed = None;
-                true
-            }
-            _ => false,
-        }
+        self.file = Some(f);
+        self.closed = None;
+        true
     }
 
     fn close(&mut self) {
@@ -147,12 +149,7 @@ impl Tracked {
         };
         match &self.file {
             Some(f) => read(f)?,
-            None => {
-                let f = File::open(&self.path).ok()?;
-                let m = f.metadata().ok()?;
-                ((m.dev(), m.ino()) == key).then_some(())?;
-                read(&f)?
-            }
+            None => read(&self.open_by_path(key)?)?,
         }
         Some(buf)
     }
@@ -558,17 +555,15 @@ impl Tailer {
                 continue;
             };
             let fp_now = fingerprint(file, size.min(t.id.fp_len)).map(|x| x.0).ok();
-            if size < t.pos || (size >= t.id.fp_len && fp_now != Some(t.id.fp)) {
+            let truncated_now = size < t.pos || (size >= t.id.fp_len && fp_now != Some(t.id.fp));
+            if truncated_now {
                 truncated.push((t.id.ino, t.id.fp, t.pos));
-                t.offset = 0;
-                t.pos = 0;
-                t.partial.clear();
-                if let Ok((fp, fp_len)) = fingerprint(file, size) {
-                    t.id.fp = fp;
-                    t.id.fp_len = fp_len;
-                }
-            } else if t.id.fp_len < FP_BYTES as u64 && size > t.id.fp_len {
-                if let Ok((fp, fp_len)) = fingerprint(file, size) {
+                t.reset(0);
+            }
+            // A fingerprint is taken again after a truncate, and while the
+            // file is shorter than FP_BYTES.
+            if truncated_now || (t.id.fp_len < FP_BYTES as u64 && size > t.id.fp_len) {
+                if let Some(Ok((fp, fp_len))) = t.file.as_mut().map(|f| fingerprint(f, size)) {
                     t.id.fp = fp;
                     t.id.fp_len = fp_len;
                 }
