@@ -166,7 +166,7 @@ pub struct RefusedLabels {
 }
 
 /// Why the HTTP server refuses a request or a connection.
-pub const REFUSED: [&str; 12] = [
+pub const REFUSED: [&str; 11] = [
     "body",
     "headers",
     "slow",
@@ -177,7 +177,6 @@ pub const REFUSED: [&str; 12] = [
     "subscribers",
     "silences",
     "matchers",
-    "tls",
     "auth",
 ];
 

@@ -129,7 +129,10 @@ pub async fn serve(
             // The handshake gets the same time as a request's head.
             match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(counted)).await {
                 Ok(Ok(s)) => connection(s, peer, read, router, m, x, c).await,
-                Ok(Err(_)) | Err(_) => refused(&m, &x, "tls"),
+                // SPEC's closed set of reasons: a client that cannot
+                // complete the handshake (no or an untrusted certificate,
+                // plain HTTP) is refused as unauthenticated.
+                Ok(Err(_)) | Err(_) => refused(&m, &x, "auth"),
             }
         });
         while conns.try_join_next().is_some() {}

@@ -227,7 +227,7 @@ async fn https_with_a_client_certificate_and_a_renewed_certificate() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(code(&client(d, "b", Some("a")), &https).await, Ok(200));
     assert!(code(&client(d, "a", Some("a")), &https).await.is_err());
-    // Each failed handshake is counted.
+    // Each failed handshake is counted as unauthenticated.
     let text = client(d, "b", Some("a"))
         .get(&https)
         .send()
@@ -237,7 +237,7 @@ async fn https_with_a_client_certificate_and_a_renewed_certificate() {
         .await
         .unwrap();
     assert_eq!(
-        sample(&text, "clawwatch_http_refused_total", &[("reason", "tls")]),
+        sample(&text, "clawwatch_http_refused_total", &[("reason", "auth")]),
         Some(5.0)
     );
     side.cancel.cancel();
