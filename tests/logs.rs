@@ -181,7 +181,16 @@ async fn discord_reconnect_lines_count_as_reconnect_attempts() {
                 .text()
                 .await
                 .ok()?;
-            (sample(&m, "openclaw_log_lines_total", &[("level", "info")]) == Some(6.0)).then_some(m)
+            // Lines are counted by the log reader, reconnects by the state
+            // task after it: wait for both.
+            let reconnects = sample(
+                &m,
+                "openclaw_channel_reconnect_attempts_total",
+                &[("channel", "discord"), ("account", "default")],
+            );
+            (sample(&m, "openclaw_log_lines_total", &[("level", "info")]) == Some(6.0)
+                && reconnects >= Some(3.0))
+            .then_some(m)
         }
     })
     .await;
