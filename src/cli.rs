@@ -63,6 +63,9 @@ pub enum Command {
         /// Print the /health/detail JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// How to reach a secured sidecar.
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Send a test notification through each configured integration and
     /// report each result (exit 1 if any failed).
@@ -84,6 +87,9 @@ pub enum Command {
             env = "CLAWWATCH_URL"
         )]
         url: String,
+        /// How to reach a secured sidecar.
+        #[command(flatten)]
+        client: ClientArgs,
         /// What to do.
         #[command(subcommand)]
         command: SilenceCommand,
@@ -99,6 +105,46 @@ pub enum Command {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// Credentials and TLS for the commands that call a running sidecar
+/// (`status`, `silence`). Secrets come from files, never from the command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientArgs {
+    /// Basic auth user (the web config's basic_auth_users).
+    #[arg(
+        long,
+        global = true,
+        env = "CLAWWATCH_USERNAME",
+        requires = "password_file"
+    )]
+    pub username: Option<String>,
+    /// File holding the basic auth password.
+    #[arg(
+        long,
+        global = true,
+        env = "CLAWWATCH_PASSWORD_FILE",
+        requires = "username"
+    )]
+    pub password_file: Option<PathBuf>,
+    /// File holding the bearer token (`[server] bearer_token_file`); also
+    /// CLAWWATCH_SERVER_TOKEN.
+    #[arg(long, global = true, env = "CLAWWATCH_BEARER_TOKEN_FILE")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// CA certificate(s), PEM, that signed the sidecar's certificate
+    /// (instead of the built-in roots).
+    #[arg(long, global = true, env = "CLAWWATCH_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate, PEM, when the sidecar requires one.
+    #[arg(long, global = true, requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Key of --cert-file, PEM.
+    #[arg(long, global = true, requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Accept any certificate (tests only: anyone in between can read and
+    /// change what is sent).
+    #[arg(long, global = true)]
+    pub insecure_skip_verify: bool,
 }
 
 /// `clawwatch silence ...`

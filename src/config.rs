@@ -108,7 +108,7 @@ impl<'de> Deserialize<'de> for OptDuration {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `[server]`
@@ -129,7 +129,7 @@ pub struct Config {
 
 /// `[alerting]`: the default route's settings, the routes, maintenance
 /// windows and the thresholds of the built-in alerts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
     /// A firing group is announced again after this long.
@@ -204,7 +204,7 @@ impl Default for AlertingConfig {
 }
 
 /// `[[alerting.routes]]`: which alerts go where; unset keys inherit `[alerting]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Route name (in notice ids and logs).
@@ -242,7 +242,7 @@ pub struct RouteConfig {
 }
 
 /// `[[alerting.maintenance]]`: a silence that recurs every week (UTC).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceConfig {
     /// Name, shown in `/api/v1/silences`.
@@ -260,7 +260,7 @@ pub struct MaintenanceConfig {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Listen address; loopback by default.
@@ -280,7 +280,7 @@ pub struct ServerConfig {
     /// The exporter toolkit's web config (`--web.config.file`): TLS,
     /// basic auth users, response headers.
     pub web_config_file: Option<PathBuf>,
-    /// Let peers that are not loopback change silences (and later reload)
+    /// Let peers that are not loopback change silences and reload
     /// without authentication.
     pub allow_unauthenticated_writes: bool,
 }
@@ -301,7 +301,7 @@ impl Default for ServerConfig {
 }
 
 /// `[gateway]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// WebSocket URL of the gateway.
@@ -375,7 +375,7 @@ impl GatewayConfig {
 }
 
 /// `[logs]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsConfig {
     /// Paths or globs of the gateway's JSON logs.
@@ -405,7 +405,7 @@ impl Default for LogsConfig {
 }
 
 /// `[states]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatesConfig {
     /// `connecting` longer than this is `disconnected`/`timeout`.
@@ -432,7 +432,7 @@ impl Default for StatesConfig {
 }
 
 /// `[[rules]]`: a log rule.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Rule name (label value).
@@ -453,7 +453,7 @@ pub struct RuleConfig {
 }
 
 /// `[[integrations]]`: one notification target.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct IntegrationConfig {
@@ -511,6 +511,24 @@ impl std::fmt::Display for Problem {
             Severity::Warning => "warning",
         };
         write!(f, "{sev}: {}: {}", self.path, self.message)
+    }
+}
+
+/// What a reload (SIGHUP, `POST /-/reload`) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// What was found; an error kept the old config running.
+    pub problems: Vec<Problem>,
+    /// The parts that changed and were applied.
+    pub applied: Vec<String>,
+    /// Keys that changed but apply only after a restart.
+    pub restart_required: Vec<String>,
+}
+
+impl ReloadReport {
+    /// True when the new config was applied.
+    pub fn ok(&self) -> bool {
+        !self.problems.iter().any(|p| p.severity == Severity::Error)
     }
 }
 

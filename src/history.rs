@@ -14,6 +14,12 @@ pub struct History {
 }
 
 impl History {
+    /// Keeps the last `size` events from now on (a reload).
+    pub fn set_size(&mut self, size: usize) {
+        self.size = size.max(1);
+        self.recent.truncate(self.size);
+    }
+
     /// Keeps the last `size` events (at least one).
     pub fn new(size: usize) -> History {
         History {

@@ -37,8 +37,12 @@ async fn main() -> ExitCode {
             speed,
         } => cmd::demo::run(listen, scenario, speed).await,
         Command::Simulate(args) => cmd::simulate::run(args).await,
-        Command::Status { url, json } => cmd::client::status(&url, json).await,
-        Command::Silence { url, command } => cmd::client::silence(&url, command).await,
+        Command::Status { url, json, client } => cmd::client::status(&url, &client, json).await,
+        Command::Silence {
+            url,
+            client,
+            command,
+        } => cmd::client::silence(&url, &client, command).await,
         Command::Logs {
             command:
                 LogsCommand::Scan {

@@ -234,6 +234,7 @@ pub struct Metrics {
     pub rpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
     pub gateway_errors: Family<KindLabels, Counter>,
     pub config_reload_ok: Gauge,
+    pub config_reload_ts: F64Gauge,
     pub log_lines: Family<LevelLabels, Counter>,
     pub log_matches: Family<RuleLabels, Counter>,
     pub log_rotations: Family<RotationLabels, Counter>,
@@ -271,6 +272,7 @@ impl Metrics {
             rpc_duration: Family::new_with_constructor(latency_histogram),
             gateway_errors: Family::default(),
             config_reload_ok: Gauge::default(),
+            config_reload_ts: F64Gauge::default(),
             log_lines: Family::default(),
             log_matches: Family::default(),
             log_rotations: Family::default(),
@@ -413,8 +415,13 @@ impl Metrics {
         );
         r.register(
             "clawwatch_config_last_reload_successful",
-            "1 if the last config load succeeded",
+            "1 if the last config reload (SIGHUP, /-/reload) succeeded",
             m.config_reload_ok.clone(),
+        );
+        r.register(
+            "clawwatch_config_last_reload_success_timestamp_seconds",
+            "When the config last loaded (the start, or a reload that succeeded)",
+            m.config_reload_ts.clone(),
         );
         r.register(
             "openclaw_log_lines",

@@ -80,11 +80,11 @@ fn refused(metrics: &Metrics, exposition: &Arc<Exposition>, reason: &'static str
     exposition.schedule();
 }
 
-/// Serves `router` on `listener` until `cancel`; HTTPS only with `tls`.
+/// Serves `router` on `listener` until `cancel`; HTTPS while `tls` holds an acceptor.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: tokio::sync::watch::Receiver<Option<tokio_rustls::TlsAcceptor>>,
     metrics: Metrics,
     exposition: Arc<Exposition>,
     cancel: CancellationToken,
@@ -119,7 +119,8 @@ pub async fn serve(
             metrics.clone(),
             exposition.clone(),
             cancel.clone(),
-            tls.clone(),
+            // A reload's web config applies from the next connection on.
+            tls.borrow().clone(),
         );
         conns.spawn(async move {
             let _permit = permit;

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -36,10 +36,25 @@ pub struct Shared {
     pub exposition: Arc<Exposition>,
     /// Refusal counters.
     pub metrics: crate::metrics::Metrics,
-    /// What requests are let in.
-    pub guard: Guard,
+    /// Who is let in, and how; a reload replaces it.
+    pub access: watch::Receiver<Arc<Access>>,
     /// Which supervised tasks are down.
     pub health: crate::supervise::Health,
+    /// Where `POST /-/reload` asks for a reload (`None`: nothing to reload).
+    pub reload: Option<mpsc::Sender<oneshot::Sender<crate::config::ReloadReport>>>,
+    /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
+    pub events: broadcast::Sender<Arc<str>>,
+    /// Ends long-lived responses on shutdown.
+    pub cancel: CancellationToken,
+    /// The clock.
+    pub clock: Clock,
+}
+
+/// Authentication and the guard: what a reload can change.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// What requests are let in.
+    pub guard: Guard,
     /// Required bearer token, if any.
     pub bearer: Option<crate::config::Secret>,
     /// Basic auth users of the web config, if any. With a bearer token
@@ -47,12 +62,6 @@ pub struct Shared {
     pub basic: Option<crate::webconfig::BasicAuth>,
     /// Headers the web config adds to every response.
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
-    /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
-    pub events: broadcast::Sender<Arc<str>>,
-    /// Ends long-lived responses on shutdown.
-    pub cancel: CancellationToken,
-    /// The clock.
-    pub clock: Clock,
 }
 
 /// The address a request came from, set by the listener.
@@ -111,13 +120,14 @@ fn refuse(s: &Shared, reason: &'static str, code: StatusCode, message: String) -
 /// `Host` on a loopback bind (DNS rebinding), a cross-site write, and a
 /// write body that is not JSON (a form post needs no preflight).
 async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let a = s.access.borrow().clone();
     let h = req.headers();
     let host = h
         .get(header::HOST)
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    if s.guard.loopback {
+    if a.guard.loopback {
         if let Some(host) = host {
-            if !loopback_name(&host_name(host), &s.guard.allowed_hosts) {
+            if !loopback_name(&host_name(host), &a.guard.allowed_hosts) {
                 return refuse(
                     &s,
                     "host",
@@ -131,7 +141,7 @@ async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let write = !(m == axum::http::Method::GET
         || m == axum::http::Method::HEAD
         || m == axum::http::Method::OPTIONS);
-    if write && s.bearer.is_none() && s.basic.is_none() && !s.guard.allow_unauthenticated_writes {
+    if write && a.bearer.is_none() && a.basic.is_none() && !a.guard.allow_unauthenticated_writes {
         // Without the listener's Peer (a request built in-process) the
         // caller is this process.
         let peer = req.extensions().get::<Peer>().map(|p| p.0);
@@ -220,6 +230,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/silences", get(silences).post(add_silence))
         .route("/api/v1/silences/{id}", delete(expire_silence))
+        .route("/-/reload", post(reload).put(reload))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -227,7 +238,11 @@ pub fn router(shared: Shared) -> Router {
 }
 
 async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let mut resp = if (s.bearer.is_some() || s.basic.is_some()) && req.uri().path() != "/healthz" {
+    let s = s.access.borrow().clone();
+    // Liveness and readiness say nothing about channels: probes (kubelet,
+    // systemd, compose) need no credentials.
+    let open = matches!(req.uri().path(), "/healthz" | "/readyz");
+    let mut resp = if (s.bearer.is_some() || s.basic.is_some()) && !open {
         if authenticated(&s, req.headers()).await {
             next.run(req).await
         } else {
@@ -262,7 +277,7 @@ async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
 /// costs at most this many cores' worth of blocking threads.
 static BCRYPT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-async fn authenticated(s: &Shared, headers: &axum::http::HeaderMap) -> bool {
+async fn authenticated(s: &Access, headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -410,15 +425,13 @@ async fn readyz(State(s): State<Shared>) -> Response {
 
 /// Server-Sent Events: each transition, disconnect and rule match as JSON.
 async fn events(State(s): State<Shared>) -> Response {
-    if s.events.receiver_count() >= s.guard.max_subscribers {
+    let max = s.access.borrow().guard.max_subscribers;
+    if s.events.receiver_count() >= max {
         return refuse(
             &s,
             "subscribers",
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{} event subscribers already (server.max_subscribers); try again later",
-                s.guard.max_subscribers
-            ),
+            format!("{max} event subscribers already (server.max_subscribers); try again later"),
         );
     }
     let rx = s.events.subscribe();
@@ -461,6 +474,53 @@ async fn alerts(State(s): State<Shared>) -> Json<Value> {
 
 fn error(code: StatusCode, message: String) -> Response {
     (code, Json(json!({ "error": message }))).into_response()
+}
+
+/// Re-reads and applies the config: 200 with what changed, or 400 with
+/// the problems by key path while the old config keeps running.
+async fn reload(State(s): State<Shared>) -> Response {
+    let Some(tx) = &s.reload else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "this clawwatch has no config file to reload".into(),
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if tx.send(reply).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    }
+    let Ok(r) = answer.await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    };
+    let problems: Vec<Value> = r
+        .problems
+        .iter()
+        .map(|p| {
+            json!({
+                "severity": match p.severity {
+                    crate::config::Severity::Error => "error",
+                    crate::config::Severity::Warning => "warning",
+                },
+                "path": p.path,
+                "message": redact(&p.message),
+            })
+        })
+        .collect();
+    if r.ok() {
+        let body = json!({
+            "status": "success",
+            "applied": r.applied,
+            "restart_required": r.restart_required,
+            "problems": problems,
+        });
+        return (StatusCode::OK, Json(body)).into_response();
+    }
+    let body = json!({
+        "status": "error",
+        "error": "the new config is invalid; the old one keeps running",
+        "problems": problems,
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// Silences and maintenance windows, newest first.

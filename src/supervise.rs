@@ -169,6 +169,56 @@ impl Supervisor {
         }
     }
 
+    /// [`Supervisor::run`] for a task built from settings that a reload can
+    /// change: on a change the task is cancelled (its own token), given
+    /// a few seconds to finish, and built again from the new settings.
+    pub async fn run_watched<S, F, Fut>(
+        self,
+        task: &'static str,
+        mut settings: tokio::sync::watch::Receiver<S>,
+        mut make: F,
+    ) where
+        S: Clone + Send + Sync + 'static,
+        F: FnMut(S, CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut streak = Streak::default();
+        loop {
+            let s = settings.borrow_and_update().clone();
+            let own = self.cancel.child_token();
+            let mut handle = tokio::spawn(make(s, own.clone()));
+            let ended = tokio::select! {
+                r = &mut handle => Some(r),
+                // A dropped sender changes nothing.
+                _ = async {
+                    if settings.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                } => {
+                    own.cancel();
+                    if tokio::time::timeout(Duration::from_secs(5), &mut handle).await.is_err() {
+                        handle.abort();
+                    }
+                    None
+                }
+            };
+            let Some(r) = ended else {
+                tracing::info!(task, "Settings changed; the task starts again with them.");
+                continue;
+            };
+            let Err(e) = r else { return };
+            if !e.is_panic() {
+                return;
+            }
+            let wait = self.panicked(task, &panic_message(&*e.into_panic()), &mut streak);
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            self.restarted(task);
+        }
+    }
+
     /// [`Supervisor::run`] for a task on a thread of its own.
     pub fn run_blocking<F>(self, task: &'static str, mut body: F)
     where

@@ -302,3 +302,222 @@ async fn writes_from_other_hosts_need_authentication() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+/// `clawwatch ARGS...`: exit code and stdout + stderr.
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .args(args)
+        .env_remove("CLAWWATCH_SERVER_TOKEN")
+        .env_remove("CLAWWATCH_URL")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_and_the_cli_read_a_sidecar_behind_tls_and_basic_auth() {
+    let prom_bin = "/usr/bin/prometheus";
+    let have = std::path::Path::new(prom_bin).exists()
+        && std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_ok();
+    if !have {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs prometheus and openssl"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    pki(d, "a");
+    let hash = bcrypt::hash_with_salt("scrape-canary-pw", 4, [3u8; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(
+        d.join("web.yml"),
+        format!("tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\nbasic_auth_users:\n  prometheus: {hash}\n"),
+    )
+    .unwrap();
+    std::fs::write(d.join("password"), "scrape-canary-pw\n").unwrap();
+    std::fs::write(d.join("wrong"), "not-it\n").unwrap();
+    let sim = start_sim("steady", 1.0).await;
+    let mut cfg = config(sim.addr);
+    cfg.server.web_config_file = Some(d.join("web.yml"));
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let port = side.addr.port();
+
+    // A real Prometheus with basic_auth and tls_config in its scrape job.
+    let prom_port = free_port();
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n\
+             scrape_configs:\n  - job_name: clawwatch\n    scheme: https\n\
+             \x20   basic_auth:\n      username: prometheus\n      password_file: {pw}\n\
+             \x20   tls_config:\n      ca_file: {ca}\n\
+             \x20   static_configs: [{{targets: [\"127.0.0.1:{port}\"]}}]\n\
+             \x20 - job_name: no_password\n    scheme: https\n\
+             \x20   tls_config:\n      ca_file: {ca}\n\
+             \x20   static_configs: [{{targets: [\"127.0.0.1:{port}\"]}}]\n",
+            pw = d.join("password").display(),
+            ca = d.join("a-ca.pem").display(),
+        ),
+    )
+    .unwrap();
+    let _prom = Kill(
+        std::process::Command::new(prom_bin)
+            .arg(format!(
+                "--config.file={}",
+                d.join("prometheus.yml").display()
+            ))
+            .arg(format!("--storage.tsdb.path={}", d.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    let query = |expr: &'static str| {
+        let prom = prom.clone();
+        async move {
+            let v: serde_json::Value = reqwest::Client::new()
+                .get(format!("{prom}/api/v1/query"))
+                .query(&[("query", expr)])
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_owned)
+        }
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "Prometheus scraping over TLS",
+        || async {
+            (query("up{job=\"clawwatch\"}").await.as_deref() == Some("1")
+                && query("up{job=\"no_password\"}").await.is_some())
+            .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        query("openclaw_gateway_up{job=\"clawwatch\"}")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    // Without the password the scrape is refused.
+    assert_eq!(query("up{job=\"no_password\"}").await.as_deref(), Some("0"));
+
+    // The CLI with the same credentials.
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = d.join("a-ca.pem").display().to_string();
+    let pw = d.join("password").display().to_string();
+    let wrong = d.join("wrong").display().to_string();
+    let (code, out) = cli(&[
+        "status",
+        "--url",
+        &url,
+        "--ca-file",
+        &ca,
+        "--username",
+        "prometheus",
+        "--password-file",
+        &pw,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["status"], "ok");
+    let (code, out) = cli(&["status", "--url", &url, "--ca-file", &ca]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("HTTP 401: it needs credentials"), "{out}");
+    let (code, out) = cli(&[
+        "status",
+        "--url",
+        &url,
+        "--ca-file",
+        &ca,
+        "--username",
+        "prometheus",
+        "--password-file",
+        &wrong,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("HTTP 401: the credentials were refused"),
+        "{out}"
+    );
+    assert!(!out.contains("not-it"), "{out}");
+    // Without the CA the certificate is not trusted, unless told to skip.
+    let (code, out) = cli(&[
+        "status",
+        "--url",
+        &url,
+        "--username",
+        "prometheus",
+        "--password-file",
+        &pw,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = cli(&[
+        "status",
+        "--url",
+        &url,
+        "--insecure-skip-verify",
+        "--username",
+        "prometheus",
+        "--password-file",
+        &pw,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    // Writes too: a silence added and listed.
+    let (code, out) = cli(&[
+        "silence",
+        "--url",
+        &url,
+        "--ca-file",
+        &ca,
+        "--username",
+        "prometheus",
+        "--password-file",
+        &pw,
+        "add",
+        "channel=whatsapp",
+        "--duration",
+        "1h",
+        "--comment",
+        "relinking",
+        "--author",
+        "ops",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let id = out.trim().to_string();
+    let (code, out) = cli(&[
+        "silence",
+        "list",
+        "--json",
+        "--url",
+        &url,
+        "--ca-file",
+        &ca,
+        "--username",
+        "prometheus",
+        "--password-file",
+        &pw,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&id), "{out}");
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}

@@ -54,7 +54,10 @@ for doc in yaml.safe_load_all(open(os.path.join(deploy, "kubernetes", "openclaw-
 print("compose: OK")
 PY
 
-sed "s|/etc/prometheus/rules/openclaw.rules.yml|$root/alerts/openclaw.rules.yml|" "$root/deploy/prometheus/prometheus.yml" > "$tmp/prometheus.yml"
+printf 'scrape-token' > "$tmp/scrape-token"
+sed -e "s|/etc/prometheus/rules/openclaw.rules.yml|$root/alerts/openclaw.rules.yml|" \
+    -e "s|/run/secrets/clawwatch_scrape_token|$tmp/scrape-token|" \
+    "$root/deploy/prometheus/prometheus.yml" > "$tmp/prometheus.yml"
 promtool check config "$tmp/prometheus.yml" >/dev/null
 echo "prometheus config: OK"
 

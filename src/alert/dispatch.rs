@@ -33,6 +33,86 @@ pub enum Command {
     AddSilence(Silence, oneshot::Sender<Result<Silence, SilenceError>>),
     /// End a silence now.
     ExpireSilence(String, oneshot::Sender<Result<Silence, SilenceError>>),
+    /// Take the alerting of a reloaded config; firing alerts, the outbox
+    /// and the silences stay.
+    Reconfigure(Box<Built>, oneshot::Sender<()>),
+}
+
+/// Everything the dispatcher builds from a config, built (and checked)
+/// before anything changes.
+pub struct Built {
+    sinks: Vec<(String, Sink)>,
+    router: Option<Router>,
+    windows: Vec<Window>,
+    thresholds: super::engine::Thresholds,
+    fallback_after: f64,
+    outbox_max: usize,
+    max_silences: usize,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("integrations", &self.sinks.len())
+            .finish()
+    }
+}
+
+impl Built {
+    /// Builds the integrations, routes and windows of `cfg`; the error
+    /// names the key to fix.
+    pub fn new(cfg: &Config) -> Result<Built, String> {
+        let sinks = super::sinks(cfg)?;
+        let router = if sinks.is_empty() {
+            None
+        } else {
+            Some(Router::new(&cfg.alerting, &super::integration_kinds(cfg))?)
+        };
+        let windows = cfg
+            .alerting
+            .maintenance
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Window::new(i, m))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Built {
+            sinks,
+            router,
+            windows,
+            thresholds: (&cfg.alerting).into(),
+            fallback_after: cfg.alerting.fallback_after.as_secs_f64(),
+            outbox_max: cfg.alerting.outbox_max,
+            max_silences: cfg.server.max_silences.max(1),
+        })
+    }
+}
+
+/// The delivery workers, one per integration.
+struct Workers {
+    client: reqwest::Client,
+    outcomes: mpsc::Sender<Outcome>,
+    set: tokio::task::JoinSet<()>,
+    queues: BTreeMap<String, mpsc::Sender<Notification>>,
+}
+
+impl Workers {
+    /// Replaces the workers: one that is sending finishes its notice and
+    /// reports it, then ends.
+    fn replace(&mut self, sinks: Vec<(String, Sink)>, clock: &Clock, cancel: &CancellationToken) {
+        self.queues.clear();
+        for (name, sink) in sinks {
+            let (tx, rx) = mpsc::channel(1);
+            self.queues.insert(name, tx);
+            self.set.spawn(worker(
+                sink,
+                self.client.clone(),
+                rx,
+                self.outcomes.clone(),
+                clock.clone(),
+                cancel.clone(),
+            ));
+        }
+    }
 }
 
 /// How the rest of the sidecar talks to the dispatcher.
@@ -52,6 +132,7 @@ pub struct Dispatcher {
     engine: Engine,
     router: Option<Router>,
     sinks: Vec<(String, Sink)>,
+    workers: Option<Workers>,
     fallback_after: f64,
     outbox: Outbox,
     outbox_max: usize,
@@ -129,6 +210,18 @@ async fn move_aside(clock: &Clock, path: PathBuf, why: String) {
     }
 }
 
+/// Counters start at 0, so that the first failure shows in rate().
+fn zero_counters(metrics: &Metrics, sinks: &[(String, Sink)]) {
+    for (name, _) in sinks {
+        for result in ["sent", "failed", "dropped"] {
+            let _ = metrics.notifications.get_or_create(&NotifyLabels {
+                integration: name.clone(),
+                result,
+            });
+        }
+    }
+}
+
 /// Logs and counts notices the full outbox pushed out.
 fn count_dropped(metrics: &Metrics, dropped: &[Notification]) {
     for n in dropped {
@@ -153,20 +246,15 @@ impl Dispatcher {
         exposition: Arc<Exposition>,
         clock: Clock,
     ) -> Result<(Dispatcher, Handle), String> {
-        let sinks = super::sinks(cfg)?;
-        let router = if sinks.is_empty() {
-            None
-        } else {
-            Some(Router::new(&cfg.alerting, &super::integration_kinds(cfg))?)
-        };
-        let windows = cfg
-            .alerting
-            .maintenance
-            .iter()
-            .enumerate()
-            .map(|(i, m)| Window::new(i, m))
-            .collect::<Result<Vec<_>, _>>()?;
-        let max = cfg.alerting.outbox_max;
+        let Built {
+            sinks,
+            router,
+            windows,
+            thresholds,
+            fallback_after,
+            outbox_max: max,
+            max_silences,
+        } = Built::new(cfg)?;
         let outbox = load(
             &clock,
             &dir,
@@ -192,30 +280,23 @@ impl Dispatcher {
         )
         .await;
         metrics.queue_length.set(outbox.pending.len() as i64);
-        // Counters start at 0, so that the first failure shows in rate().
-        for (name, _) in &sinks {
-            for result in ["sent", "failed", "dropped"] {
-                let _ = metrics.notifications.get_or_create(&NotifyLabels {
-                    integration: name.clone(),
-                    result,
-                });
-            }
-        }
+        zero_counters(&metrics, &sinks);
         let (published, published_rx) = watch::channel(Arc::new(Published {
             firing: Arc::default(),
             silences: Arc::new(silences.clone()),
         }));
         let (commands_tx, commands) = mpsc::channel(64);
         let d = Dispatcher {
-            engine: Engine::new((&cfg.alerting).into()),
+            engine: Engine::new(thresholds),
             router,
             sinks,
-            fallback_after: cfg.alerting.fallback_after.as_secs_f64(),
+            workers: None,
+            fallback_after,
             outbox,
             outbox_max: max,
             silences,
             windows: kept_windows,
-            max_silences: cfg.server.max_silences.max(1),
+            max_silences,
             health: Default::default(),
             dir,
             metrics,
@@ -249,21 +330,14 @@ impl Dispatcher {
             return;
         };
         let (outcomes_tx, mut outcomes) = mpsc::channel::<Outcome>(64);
-        let mut workers = tokio::task::JoinSet::new();
-        let mut queues: BTreeMap<String, mpsc::Sender<Notification>> = BTreeMap::new();
-        for (name, sink) in std::mem::take(&mut self.sinks) {
-            let (tx, rx) = mpsc::channel(1);
-            queues.insert(name, tx);
-            workers.spawn(worker(
-                sink,
-                client.clone(),
-                rx,
-                outcomes_tx.clone(),
-                self.clock.clone(),
-                cancel.clone(),
-            ));
-        }
-        drop(outcomes_tx);
+        let mut workers = Workers {
+            client,
+            outcomes: outcomes_tx,
+            set: tokio::task::JoinSet::new(),
+            queues: BTreeMap::new(),
+        };
+        workers.replace(std::mem::take(&mut self.sinks), &self.clock, &cancel);
+        self.workers = Some(workers);
         self.health = sup.health.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         let mut first = true;
@@ -274,7 +348,6 @@ impl Dispatcher {
             // and silences are read back from disk as after a restart.
             let turn = AssertUnwindSafe(self.turn(
                 &mut snapshots,
-                &queues,
                 &mut outcomes,
                 &mut tick,
                 std::mem::take(&mut first),
@@ -296,15 +369,16 @@ impl Dispatcher {
                 }
             }
         }
-        drop(queues);
-        while workers.join_next().await.is_some() {}
+        if let Some(mut w) = self.workers.take() {
+            w.queues.clear();
+            while w.set.join_next().await.is_some() {}
+        }
     }
 
     /// One evaluation or command; false when the loop should end.
     async fn turn(
         &mut self,
         snapshots: &mut watch::Receiver<Arc<Snapshot>>,
-        queues: &BTreeMap<String, mpsc::Sender<Notification>>,
         outcomes: &mut mpsc::Receiver<Outcome>,
         tick: &mut tokio::time::Interval,
         first: bool,
@@ -314,7 +388,8 @@ impl Dispatcher {
             let snap = snapshots.borrow_and_update().clone();
             self.evaluate(&snap).await;
         }
-        self.kick(queues);
+        self.kick();
+        let delivering = self.workers.as_ref().is_some_and(|w| !w.queues.is_empty());
         tokio::select! {
             _ = cancel.cancelled() => return false,
             r = snapshots.changed() => {
@@ -328,13 +403,13 @@ impl Dispatcher {
                 self.evaluate(&snap).await;
             }
             Some(cmd) = self.commands.recv() => {
-                self.command(cmd).await;
+                self.command(cmd, cancel).await;
                 let snap = snapshots.borrow().clone();
                 self.evaluate(&snap).await;
             }
             Some(outcome) = outcomes.recv() => self.outcome(outcome).await,
             // A retry comes due.
-            _ = tokio::time::sleep(Duration::from_millis(500)), if !queues.is_empty() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)), if delivering => {}
         }
         true
     }
@@ -460,8 +535,12 @@ impl Dispatcher {
         });
     }
 
-    async fn command(&mut self, cmd: Command) {
+    async fn command(&mut self, cmd: Command, cancel: &CancellationToken) {
         match cmd {
+            Command::Reconfigure(built, reply) => {
+                self.reconfigure(*built, cancel).await;
+                let _ = reply.send(());
+            }
             Command::AddSilence(s, reply) => {
                 // Adds waiting behind this one share its write and fsync.
                 let mut adds = vec![(s, reply)];
@@ -501,7 +580,7 @@ impl Dispatcher {
                 }
                 self.publish_silences();
                 if let Some(cmd) = rest {
-                    Box::pin(self.command(cmd)).await;
+                    Box::pin(self.command(cmd, cancel)).await;
                 }
             }
             Command::ExpireSilence(id, reply) => {
@@ -522,8 +601,49 @@ impl Dispatcher {
         }
     }
 
+    /// Takes a reloaded config's alerting. Notices queued for an
+    /// integration the config no longer has are dropped (logged, counted).
+    async fn reconfigure(&mut self, b: Built, cancel: &CancellationToken) {
+        let names: BTreeSet<String> = b.sinks.iter().map(|(n, _)| n.clone()).collect();
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.outbox.pending)
+            .into_iter()
+            .partition(|n| names.contains(&n.integration));
+        self.outbox.pending = kept.into();
+        for n in &gone {
+            tracing::warn!(integration = %n.integration, id = %n.id, "The reloaded config has no such integration: its queued notice is dropped.");
+            self.metrics
+                .notifications
+                .get_or_create(&NotifyLabels {
+                    integration: n.integration.clone(),
+                    result: "dropped",
+                })
+                .inc();
+        }
+        zero_counters(&self.metrics, &b.sinks);
+        self.engine.retune(b.thresholds);
+        self.router = b.router;
+        self.fallback_after = b.fallback_after;
+        self.outbox_max = b.outbox_max;
+        let over = self.outbox.set_max(b.outbox_max);
+        count_dropped(&self.metrics, &over);
+        self.max_silences = b.max_silences;
+        self.windows = b.windows.clone();
+        self.silences = std::mem::take(&mut self.silences).with_windows(b.windows);
+        self.publish_silences();
+        match &mut self.workers {
+            Some(w) => w.replace(b.sinks, &self.clock, cancel),
+            None => self.sinks = b.sinks,
+        }
+        self.save_outbox().await;
+        self.metrics
+            .queue_length
+            .set(self.outbox.pending.len() as i64);
+    }
+
     /// Hands each idle integration its oldest due notice.
-    fn kick(&mut self, queues: &BTreeMap<String, mpsc::Sender<Notification>>) {
+    fn kick(&mut self) {
+        let Some(workers) = &self.workers else { return };
+        let queues = &workers.queues;
         if queues.is_empty() {
             return;
         }

@@ -209,6 +209,11 @@ impl Engine {
         }
     }
 
+    /// Other thresholds (a reload); what is firing and since when stays.
+    pub fn retune(&mut self, thresholds: Thresholds) {
+        self.thresholds = thresholds;
+    }
+
     /// The alerts firing at `now`.
     pub fn evaluate(&mut self, inp: &Inputs<'_>, now: Ts) -> Vec<Alert> {
         let t = &self.thresholds;

@@ -196,6 +196,17 @@ impl Outbox {
         }
     }
 
+    /// Bounds the outbox to `max` pending (a reload); returns what no
+    /// longer fits, oldest first.
+    pub fn set_max(&mut self, max: usize) -> Vec<Notification> {
+        self.max = max.max(1);
+        let mut dropped = Vec::new();
+        while self.pending.len() > self.max {
+            dropped.extend(self.pending.pop_front());
+        }
+        dropped
+    }
+
     /// Queues `n` unless its id was queued or delivered already. Returns the
     /// notifications dropped to stay within the bound (oldest first).
     pub fn push(&mut self, n: Notification) -> Vec<Notification> {

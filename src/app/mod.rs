@@ -3,6 +3,7 @@
 //! snapshots; the dispatcher turns them into alerts and notices; the
 //! server reads both and sends commands. Nothing here decides anything.
 
+pub mod live;
 pub mod writer;
 
 use crate::alert::dispatch::Dispatcher;
@@ -65,6 +66,9 @@ pub struct Deps {
     /// Tests: the state task panics on this many of its next steps.
     #[doc(hidden)]
     pub state_panics: Arc<std::sync::atomic::AtomicU32>,
+    /// Reads the config again for a reload (SIGHUP, `POST /-/reload`);
+    /// `None`: nothing to reload.
+    pub loader: Option<live::Loader>,
 }
 
 /// Handles to a running sidecar.
@@ -118,10 +122,12 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         clock,
         gateway: pipe,
         state_panics,
+        loader,
     } = deps;
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
     metrics.config_reload_ok.set(1);
+    metrics.config_reload_ts.set(clock.now());
     let exposition = Arc::new(Exposition::new(registry));
     let cancel = CancellationToken::new();
     let health = Health::default();
@@ -163,6 +169,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         set.spawn(task);
         Keeper(latest)
     });
+    let (states_tx, states_rx) = watch::channel(live::StatesLive::of(&cfg));
     let tracker = Tracker::new(tuning(&cfg.states), kept_states(&state_dir).await);
     let writer = Writer {
         model: Model::new(tracker, !cfg.logs.paths.is_empty(), clock.now()),
@@ -179,6 +186,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         },
         clock: clock.clone(),
         injected_panics: state_panics,
+        live: states_rx,
     };
     exposition.refresh();
     let (obs_tx, obs_rx) = mpsc::channel::<Observation>(64);
@@ -196,76 +204,50 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     .map_err(anyhow::Error::msg)?;
     set.spawn(dispatcher.run(snapshots.clone(), sup.clone(), cancel.clone()));
 
-    // Sources.
-    let settings = gateway::Settings {
-        url: cfg.gateway.url.clone(),
-        credentials: gateway::Credentials {
-            token: cfg.gateway.token.clone(),
-            scopes: vec!["operator.read".into()],
-        },
-        poll_interval: cfg.gateway.poll_interval,
-        probe_interval: cfg.gateway.probe_interval.0,
-        probe_timeout: cfg.gateway.probe_timeout,
-        rpc_timeout: cfg.gateway.rpc_timeout,
-        connect_timeout: cfg.gateway.connect_timeout,
-        max_frame_bytes: cfg.gateway.max_frame_bytes,
-        max_accounts: cfg.states.max_accounts.max(1),
-        pipe,
-    };
-    let (tx, m, clk, c) = (
-        obs_tx.clone(),
-        metrics.clone(),
-        clock.clone(),
-        cancel.clone(),
+    // Sources; each takes new settings from a reload through its channel.
+    let (gateway_tx, gateway_rx) = watch::channel(live::gateway_settings(&cfg, pipe.clone()));
+    let (m, clk) = (metrics.clone(), clock.clone());
+    let tx = obs_tx.clone();
+    set.spawn(
+        sup.clone()
+            .run_watched("gateway", gateway_rx, move |settings, own| {
+                gateway::run(settings, tx.clone(), m.clone(), clk.clone(), own)
+            }),
     );
-    set.spawn(sup.clone().run("gateway", move || {
-        gateway::run(
-            settings.clone(),
-            tx.clone(),
-            m.clone(),
-            clk.clone(),
-            c.clone(),
-        )
-    }));
-    let oc_config = cfg
-        .gateway
-        .openclaw_config
-        .clone()
-        .or_else(telegram_webhook::default_config_path);
-    let every = cfg
-        .gateway
-        .probe_interval
-        .0
-        .unwrap_or(Duration::from_secs(60));
-    let (timeout, tx, c) = (cfg.gateway.rpc_timeout, obs_tx.clone(), cancel.clone());
-    set.spawn(sup.clone().run("telegram_webhook", move || {
-        telegram_webhook::run(
-            oc_config.clone(),
-            every,
-            timeout,
-            webhooks_rx.clone(),
-            tx.clone(),
-            c.clone(),
-        )
-    }));
-    let (url, poll, tx, c) = (
-        cfg.gateway.readyz(),
-        cfg.gateway.poll_interval,
-        obs_tx.clone(),
-        cancel.clone(),
+    let (upstream_tx, upstream_rx) = watch::channel(cfg.gateway.clone());
+    let tx = obs_tx.clone();
+    set.spawn(
+        sup.clone()
+            .run_watched("telegram_webhook", upstream_rx.clone(), move |g, own| {
+                let every = g.probe_interval.0.unwrap_or(Duration::from_secs(60));
+                let oc_config = g
+                    .openclaw_config
+                    .clone()
+                    .or_else(telegram_webhook::default_config_path);
+                telegram_webhook::run(
+                    oc_config,
+                    every,
+                    g.rpc_timeout,
+                    webhooks_rx.clone(),
+                    tx.clone(),
+                    own,
+                )
+            }),
     );
-    set.spawn(sup.clone().run("readyz", move || {
-        readyz::run(url.clone(), poll, timeout, tx.clone(), c.clone())
-    }));
-    if !cfg.logs.paths.is_empty() {
-        let settings = crate::logs::watch::Settings {
-            patterns: cfg.logs.paths.clone(),
-            state_dir: state_dir.clone(),
-            poll: cfg.logs.poll_interval,
-            max_line_bytes: cfg.logs.max_line_bytes,
-            max_open_files: cfg.logs.max_open_files,
-            rules: crate::logs::rules::RuleSet::new(&cfg.rules)?,
-        };
+    let tx = obs_tx.clone();
+    set.spawn(
+        sup.clone()
+            .run_watched("readyz", upstream_rx, move |g, own| {
+                readyz::run(g.readyz(), g.poll_interval, g.rpc_timeout, tx.clone(), own)
+            }),
+    );
+    // Started without paths too, idle until a reload gives it some.
+    let (logs_tx, logs_rx) = watch::channel(
+        live::log_settings(&cfg, state_dir.clone())
+            .map_err(|p| anyhow::anyhow!("{}: {}", p.path, p.message))?,
+    );
+    let (logs_applied_tx, logs_applied) = watch::channel(0u64);
+    {
         let (m, tx, ev, clk, c) = (
             metrics.clone(),
             obs_tx,
@@ -280,7 +262,10 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
             .spawn(move || {
                 s.run_blocking("logs", || {
                     crate::logs::watch::run(
-                        settings.clone(),
+                        crate::logs::watch::Live {
+                            settings: logs_rx.clone(),
+                            applied: &logs_applied_tx,
+                        },
                         m.clone(),
                         channels_rx.clone(),
                         tx.clone(),
@@ -296,22 +281,13 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
             c.cancelled().await;
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         });
-    } else {
-        drop(obs_tx);
     }
 
     // The server.
-    let web = match &cfg.server.web_config_file {
-        Some(f) => crate::webconfig::WebConfig::load(f).map_err(|ps| {
-            let list: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
-            anyhow::anyhow!(
-                "server.web_config_file {}: {}",
-                f.display(),
-                list.join("; ")
-            )
-        })?,
-        None => Default::default(),
-    };
+    let (web, tls) = live::web(&cfg).map_err(|ps| {
+        let list: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!("{}", list.join("; "))
+    })?;
     if !listen.ip().is_loopback()
         && cfg.server.bearer_token.is_none()
         && web.basic_auth_users.is_empty()
@@ -321,43 +297,42 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
             "Listening beyond loopback without authentication: anyone who reaches this port reads every channel's state (writes from other hosts are refused unless server.allow_unauthenticated_writes). Set basic_auth_users in the web config or server.bearer_token_file."
         );
     }
-    let tls = match &web.tls_server_config {
-        Some(t) => Some(crate::tls::acceptor(t).with_context(|| {
-            format!(
-                "server.web_config_file {}",
-                cfg.server
-                    .web_config_file
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""))
-                    .display()
-            )
-        })?),
-        None => None,
-    };
+    let (access_tx, access_rx) = watch::channel(Arc::new(live::access(&cfg, &web, listen)));
+    let (tls_tx, tls_rx) = watch::channel(tls);
+    let reload = loader.map(|loader| {
+        let (asks_tx, asks) = mpsc::channel(4);
+        let state = live::Live {
+            current: cfg.clone(),
+            web,
+            listen,
+            state_dir: state_dir.clone(),
+            pipe,
+            senders: live::Senders {
+                gateway: gateway_tx,
+                upstream: upstream_tx,
+                logs: logs_tx,
+                logs_applied,
+                states: states_tx,
+                alerting: alerting.commands.clone(),
+                access: access_tx,
+                tls: tls_tx,
+            },
+            metrics: metrics.clone(),
+            exposition: exposition.clone(),
+            clock: clock.clone(),
+        };
+        set.spawn(live::run(state, loader, asks, cancel.clone()));
+        asks_tx
+    });
     let exposition_for_serve = exposition.clone();
     let shared = crate::server::Shared {
         snapshot: snapshots,
         alerting: alerting.published,
         commands: alerting.commands,
         exposition,
-        bearer: cfg.server.bearer_token.clone(),
-        basic: crate::webconfig::BasicAuth::new(&web.basic_auth_users),
-        headers: web
-            .http_server_config
-            .map(|h| {
-                h.headers
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        access: access_rx,
+        reload,
         metrics: metrics.clone(),
-        guard: crate::server::Guard {
-            loopback: listen.ip().is_loopback(),
-            allowed_hosts: cfg.server.allowed_hosts.clone(),
-            allow_unauthenticated_writes: cfg.server.allow_unauthenticated_writes,
-            max_subscribers: cfg.server.max_subscribers.max(1),
-        },
         health,
         events,
         cancel: cancel.clone(),
@@ -368,7 +343,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     set.spawn(crate::serve::serve(
         listener,
         served,
-        tls,
+        tls_rx,
         metrics.clone(),
         exposition_for_serve,
         cancel.clone(),

@@ -107,6 +107,8 @@ pub struct Writer {
     pub clock: Clock,
     /// Tests: panic on this many of the next steps.
     pub injected_panics: Arc<AtomicU32>,
+    /// `[states]` thresholds from a reload.
+    pub live: watch::Receiver<super::live::StatesLive>,
 }
 
 impl Writer {
@@ -150,6 +152,12 @@ impl Writer {
                     Some(o) => o,
                     None => return,
                 },
+                Ok(()) = self.live.changed() => {
+                    let l = self.live.borrow_and_update().clone();
+                    self.model.tracker.set_tuning(l.tuning);
+                    self.history.set_size(l.history_size);
+                    continue;
+                }
             };
             let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(|| self.apply(o))) else {
                 continue;

@@ -1,36 +1,98 @@
 //! The commands that talk to a running sidecar over HTTP: `status` and
 //! `silence add|list|expire`.
 
-use crate::cli::SilenceCommand;
+use crate::cli::{ClientArgs, SilenceCommand};
 use anyhow::Context as _;
 use std::process::ExitCode;
 
-/// A client with a timeout, and the bearer token from the environment.
-fn client() -> anyhow::Result<(reqwest::Client, Option<String>)> {
-    let c = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()?;
-    Ok((c, std::env::var("CLAWWATCH_SERVER_TOKEN").ok()))
+/// How a request proves who sends it.
+enum Auth {
+    None,
+    Bearer(String),
+    Basic(String, String),
+}
+
+fn secret_file(flag: &str, path: &std::path::Path) -> anyhow::Result<String> {
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("{flag} {}: cannot read it", path.display()))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_string();
+    anyhow::ensure!(
+        !s.is_empty(),
+        "{flag} {}: the file is empty",
+        path.display()
+    );
+    crate::redact::learn(&s);
+    Ok(s)
+}
+
+/// A client with a timeout and the TLS settings of `args`, and how it
+/// authenticates (flags, then CLAWWATCH_SERVER_TOKEN).
+fn client(args: &ClientArgs) -> anyhow::Result<(reqwest::Client, Auth)> {
+    let mut b = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5));
+    if let Some(f) = &args.ca_file {
+        let pem = std::fs::read(f).with_context(|| format!("--ca-file {}", f.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--ca-file {}: not PEM certificates", f.display()))?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "--ca-file {}: no certificate in it",
+            f.display()
+        );
+        b = b.tls_built_in_root_certs(false);
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&args.cert_file, &args.key_file) {
+        let mut pem =
+            std::fs::read(cert).with_context(|| format!("--cert-file {}", cert.display()))?;
+        pem.push(b'\n');
+        pem.extend(std::fs::read(key).with_context(|| format!("--key-file {}", key.display()))?);
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| e.without_url())
+            .context("--cert-file/--key-file: not a PEM certificate and key")?;
+        b = b.identity(id);
+    }
+    if args.insecure_skip_verify {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    let auth = if let (Some(user), Some(f)) = (&args.username, &args.password_file) {
+        Auth::Basic(user.clone(), secret_file("--password-file", f)?)
+    } else if let Some(f) = &args.bearer_token_file {
+        Auth::Bearer(secret_file("--bearer-token-file", f)?)
+    } else if let Ok(t) = std::env::var("CLAWWATCH_SERVER_TOKEN") {
+        crate::redact::learn(&t);
+        Auth::Bearer(t)
+    } else {
+        Auth::None
+    };
+    Ok((b.build()?, auth))
 }
 
 /// Sends `req`; the answer's status and JSON body.
 async fn send(
     base: &str,
     req: reqwest::RequestBuilder,
-    token: Option<&str>,
+    auth: &Auth,
 ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
-    let req = match token {
-        Some(t) => req.bearer_auth(t),
-        None => req,
+    let req = match auth {
+        Auth::None => req,
+        Auth::Bearer(t) => req.bearer_auth(t),
+        Auth::Basic(u, p) => req.basic_auth(u, Some(p)),
     };
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| e.without_url())
-        .with_context(|| {
-            format!("cannot reach clawwatch at {base}; is `clawwatch run` running there?")
-        })?;
+    let resp = req.send().await.map_err(|e| e.without_url()).with_context(|| {
+        format!("cannot reach clawwatch at {base}; is `clawwatch run` running there (and is it https with --ca-file)?")
+    })?;
     let code = resp.status();
+    if code == reqwest::StatusCode::UNAUTHORIZED {
+        let how = match auth {
+            Auth::None => {
+                "it needs credentials: --username with --password-file, or --bearer-token-file"
+            }
+            _ => "the credentials were refused",
+        };
+        anyhow::bail!("clawwatch at {base} answered HTTP 401: {how}");
+    }
     let doc = resp
         .json()
         .await
@@ -39,15 +101,10 @@ async fn send(
 }
 
 /// `clawwatch status`: the table, or the JSON with `--json`.
-pub async fn status(url: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn status(url: &str, args: &ClientArgs, json: bool) -> anyhow::Result<ExitCode> {
     let base = url.trim_end_matches('/');
-    let (c, token) = client()?;
-    let (_, doc) = send(
-        base,
-        c.get(format!("{base}/health/detail")),
-        token.as_deref(),
-    )
-    .await?;
+    let (c, auth) = client(args)?;
+    let (_, doc) = send(base, c.get(format!("{base}/health/detail")), &auth).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -60,9 +117,13 @@ pub async fn status(url: &str, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// `clawwatch silence add|list|expire`.
-pub async fn silence(url: &str, command: SilenceCommand) -> anyhow::Result<ExitCode> {
+pub async fn silence(
+    url: &str,
+    args: &ClientArgs,
+    command: SilenceCommand,
+) -> anyhow::Result<ExitCode> {
     let base = url.trim_end_matches('/');
-    let (c, token) = client()?;
+    let (c, auth) = client(args)?;
     let req = match &command {
         SilenceCommand::Add {
             matchers,
@@ -79,7 +140,7 @@ pub async fn silence(url: &str, command: SilenceCommand) -> anyhow::Result<ExitC
         SilenceCommand::List { .. } => c.get(format!("{base}/api/v1/silences")),
         SilenceCommand::Expire { id } => c.delete(format!("{base}/api/v1/silences/{id}")),
     };
-    let (code, doc) = send(base, req, token.as_deref()).await?;
+    let (code, doc) = send(base, req, &auth).await?;
     if !code.is_success() {
         anyhow::bail!(
             "{}",

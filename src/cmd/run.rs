@@ -39,17 +39,23 @@ pub async fn run(
     listen: Option<SocketAddr>,
     web_config_file: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let mut cfg = match &config {
-        Some(p) => config::load(p)?,
-        None => config::Config::default(),
+    // A reload reads the same file, environment and flags again.
+    let read = move || -> Result<config::Config, config::ConfigError> {
+        let mut cfg = match &config {
+            Some(p) => config::load(p)?,
+            None => config::Config::default(),
+        };
+        config::apply_env(&mut cfg);
+        if let Some(l) = listen {
+            cfg.server.listen = l.to_string();
+        }
+        if web_config_file.is_some() {
+            cfg.server.web_config_file.clone_from(&web_config_file);
+        }
+        cfg.logs.state_dir = state_dir(&cfg);
+        Ok(cfg)
     };
-    config::apply_env(&mut cfg);
-    if let Some(l) = listen {
-        cfg.server.listen = l.to_string();
-    }
-    if web_config_file.is_some() {
-        cfg.server.web_config_file = web_config_file;
-    }
+    let mut cfg = read()?;
     let problems = crate::app::validate(&cfg, true);
     for p in &problems {
         eprintln!("{p}");
@@ -61,9 +67,16 @@ pub async fn run(
     if cfg.gateway.token.as_ref().is_none_or(|t| t.is_empty()) {
         tracing::warn!("No gateway token set (CLAWWATCH_GATEWAY_TOKEN or gateway.token_file); the gateway will refuse the connection.");
     }
-    let dir = state_dir(&cfg);
-    cfg.logs.state_dir = dir.clone();
-    let running = crate::app::start(cfg, Some(dir)).await?;
+    let dir = cfg.logs.state_dir.clone();
+    let running = crate::app::start_with(
+        cfg,
+        crate::app::Deps {
+            state_dir: Some(dir),
+            loader: Some(crate::app::live::Loader(std::sync::Arc::new(read))),
+            ..Default::default()
+        },
+    )
+    .await?;
     tracing::info!(addr = %running.addr, "Serving /metrics and /health/detail.");
     super::serve_until_signal(running).await;
     Ok(ExitCode::SUCCESS)

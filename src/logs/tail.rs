@@ -360,6 +360,22 @@ impl Tailer {
         (t, cp)
     }
 
+    /// Follows other patterns (a reload).
+    pub fn set_patterns(&mut self, patterns: &[String]) {
+        self.patterns = patterns
+            .iter()
+            .filter_map(|p| Pattern::new(p).ok())
+            .collect();
+        // Files still matched keep their offsets; a file that only the new
+        // patterns match is read from its end, as on a first start.
+        self.first = true;
+    }
+
+    /// Longest line matched whole (a reload).
+    pub fn set_max_line_bytes(&mut self, n: usize) {
+        self.max_line_bytes = n.max(1024);
+    }
+
     /// Holds at most `n` descriptors (at least 1).
     pub fn set_max_open(&mut self, n: usize) {
         self.max_open = n.max(1);

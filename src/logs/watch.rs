@@ -30,6 +30,19 @@ pub struct Settings {
     pub max_open_files: usize,
     /// Rules.
     pub rules: RuleSet,
+    /// Counts the settings a reload sent; the thread reports the one its
+    /// last pass used, so that a reload can wait for it.
+    pub generation: u64,
+}
+
+/// The settings a reload sends, and where the thread says which
+/// generation its last pass used.
+#[derive(Debug)]
+pub struct Live<'a> {
+    /// The settings, new ones from each reload.
+    pub settings: watch::Receiver<Settings>,
+    /// The generation the last pass used.
+    pub applied: &'a watch::Sender<u64>,
 }
 
 /// The gateway's channel ids (empty until the first poll: then OpenClaw's list).
@@ -48,7 +61,7 @@ fn known_fn(known: Known) -> Box<dyn Fn(&str) -> bool + Send + Sync> {
 
 /// Runs until cancelled (call on a thread of its own: file reads block).
 pub fn run(
-    settings: Settings,
+    live: Live<'_>,
     metrics: Metrics,
     known: Known,
     tx: mpsc::Sender<Observation>,
@@ -56,14 +69,33 @@ pub fn run(
     clock: Clock,
     cancel: CancellationToken,
 ) {
+    let Live {
+        settings: mut live,
+        applied,
+    } = live;
+    // Without paths (a reload may add some), nothing is read or exported.
+    loop {
+        let s = live.borrow_and_update();
+        if !s.patterns.is_empty() {
+            break;
+        }
+        applied.send_replace(s.generation);
+        drop(s);
+        if cancel.is_cancelled() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let Settings {
-        patterns,
+        mut patterns,
         state_dir,
-        poll,
+        mut poll,
         max_line_bytes,
         max_open_files,
         rules,
-    } = settings;
+        generation,
+    } = live.borrow().clone();
+    let mut ack = Some(generation);
     if let Some(d) = &state_dir {
         let _ = std::fs::create_dir_all(d);
     }
@@ -92,6 +124,28 @@ pub fn run(
     let mut notifier = notify(&patterns);
     let mut last_watch_try = clock.instant();
     while !cancel.is_cancelled() {
+        if live.has_changed().unwrap_or(false) {
+            let new = live.borrow_and_update().clone();
+            if new.patterns != patterns {
+                tailer.set_patterns(&new.patterns);
+                notifier = notify(&new.patterns);
+                patterns = new.patterns;
+            }
+            tailer.set_max_open(new.max_open_files);
+            tailer.set_max_line_bytes(new.max_line_bytes);
+            poll = new.poll;
+            counters = remap(&counters, &scanner.rules, &new.rules);
+            exported = remap(&exported, &scanner.rules, &new.rules);
+            for r in &new.rules.rules {
+                let _ = metrics.log_matches.get_or_create(&RuleLabels {
+                    rule: r.name.clone(),
+                    channel: String::new(),
+                });
+            }
+            scanner.rules = new.rules;
+            ack = Some(new.generation);
+            tracing::info!(patterns = ?patterns, rules = scanner.rules.rules.len(), "Log settings reloaded; files still matched keep their offsets.");
+        }
         let started = clock.instant();
         let mut hits: Vec<LogHit> = Vec::new();
         let publish = events.receiver_count() > 0;
@@ -133,6 +187,9 @@ pub fn run(
             });
         };
         let pass = tailer.pass(&mut scanner, &mut counters, &mut on_line);
+        if let Some(g) = ack.take() {
+            applied.send_replace(g);
+        }
         export(&metrics, &scanner, &counters, &mut exported);
         for (k, v) in &tailer.rotations {
             let before = rotations_exported.insert(k, *v).unwrap_or(0);
@@ -188,7 +245,10 @@ pub fn run(
                 // In slices of `poll`, so that a cancel is seen soon.
                 loop {
                     let left = idle.saturating_sub(clock.instant() - started);
-                    if left.is_zero() || cancel.is_cancelled() {
+                    if left.is_zero()
+                        || cancel.is_cancelled()
+                        || live.has_changed().unwrap_or(false)
+                    {
                         break;
                     }
                     match rx.recv_timeout(left.min(poll)) {
@@ -206,10 +266,40 @@ pub fn run(
                     }
                 }
             }
-            None => std::thread::sleep(gap.saturating_sub(clock.instant() - started)),
+            None => {
+                // In slices, so that a reload is seen soon.
+                while !cancel.is_cancelled() && !live.has_changed().unwrap_or(false) {
+                    let left = gap.saturating_sub(clock.instant() - started);
+                    if left.is_zero() {
+                        break;
+                    }
+                    std::thread::sleep(left.min(Duration::from_millis(100)));
+                }
+            }
         }
     }
     let _ = tailer.save(&scanner, &counters);
+}
+
+/// Counts keyed by rule index, moved to the indices of `new` by rule name;
+/// a rule that is gone takes its counts with it.
+fn remap(c: &Counters, old: &RuleSet, new: &RuleSet) -> Counters {
+    let index: std::collections::HashMap<&str, usize> = new
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.as_str(), i))
+        .collect();
+    let mut out = Counters {
+        matches: Default::default(),
+        ..c.clone()
+    };
+    for ((i, ch), n) in &c.matches {
+        if let Some(j) = old.rules.get(*i).and_then(|r| index.get(r.name.as_str())) {
+            out.matches.insert((*j, ch.clone()), *n);
+        }
+    }
+    out
 }
 
 /// Wakes the log thread when a watched directory changes (inotify). `None`

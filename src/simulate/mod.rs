@@ -114,6 +114,7 @@ struct Sim {
     started_ms: i64,
     changed: broadcast::Sender<()>,
     log: Mutex<Option<LogWriter>>,
+    accepted: Arc<Mutex<Vec<String>>>,
 }
 
 /// Writes tslog-shaped JSON lines like the gateway's file logger, rotating
@@ -300,6 +301,9 @@ pub struct Handle {
     pub addr: SocketAddr,
     /// Cancel to stop it.
     pub cancel: CancellationToken,
+    /// The token of each accepted `connect`, in order (tests count
+    /// reconnects with it).
+    pub accepted: Arc<Mutex<Vec<String>>>,
 }
 
 /// Starts the simulator on `addr` (port 0 picks a free port).
@@ -347,6 +351,7 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
         opts,
         changed,
         log: Mutex::new(log),
+        accepted: Arc::default(),
     });
     for (sub, msg) in [
         (
@@ -369,6 +374,7 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
         });
     }
     let cancel = CancellationToken::new();
+    let accepted = sim.accepted.clone();
     tokio::spawn(drive(sim.clone(), scen, cancel.clone()));
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -385,7 +391,11 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
             .with_graceful_shutdown(async move { c.cancelled().await })
             .await;
     });
-    Ok(Handle { addr, cancel })
+    Ok(Handle {
+        addr,
+        cancel,
+        accepted,
+    })
 }
 
 async fn drive(sim: Arc<Sim>, scen: Scenario, cancel: CancellationToken) {
@@ -575,6 +585,9 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
     });
     if socket.send(res_ok(&id, hello)).await.is_err() {
         return;
+    }
+    if let Ok(mut a) = sim.accepted.lock() {
+        a.push(token.unwrap_or("").to_string());
     }
     let mut changed = sim.changed.subscribe();
     let mut tick = tokio::time::interval(Duration::from_millis(sim.opts.tick_ms));
