@@ -44,17 +44,19 @@ fn spawn(cfg: &Path) -> Child {
 
 fn lines_total(base: &str) -> Option<(f64, f64)> {
     let body = reqwest::blocking_get(&format!("{base}/metrics"))?;
-    let mut total = 0.0;
+    // No series yet: the log thread has not finished its first pass (a
+    // slow start on a busy machine), which is not a count of 0.
+    let mut total = None;
     let mut lag = None;
     for l in body.lines() {
         if l.starts_with("openclaw_log_lines_total{") {
-            total += l.rsplit(' ').next()?.parse::<f64>().ok()?;
+            *total.get_or_insert(0.0) += l.rsplit(' ').next()?.parse::<f64>().ok()?;
         }
         if l.starts_with("clawwatch_log_lag_bytes ") {
             lag = l.rsplit(' ').next()?.parse::<f64>().ok();
         }
     }
-    Some((total, lag?))
+    Some((total?, lag?))
 }
 
 mod reqwest {
@@ -168,7 +170,7 @@ fn run(how: Rotate) -> (u64, f64, u32) {
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn(&cfg);
     let up = Instant::now();
-    while lines_total(&base).is_none() {
+    while reqwest::blocking_get(&format!("{base}/metrics")).is_none() {
         assert!(
             up.elapsed() < Duration::from_secs(10),
             "sidecar did not start"

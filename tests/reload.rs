@@ -382,6 +382,29 @@ async fn sighup_reloads_the_running_binary() {
         }
     })
     .await;
+    // The rule matches what is written from now on.
+    let log = dir.path().join("logs/openclaw-2026-12-07.log");
+    let b = serde_json::json!({ "subsystem": "gateway" }).to_string();
+    let line = serde_json::json!({"0": b, "1": "a widget", "_meta": {"logLevelName": "INFO", "name": b}, "time": "2026-12-07T08:00:00.000+00:00", "message": "a widget"});
+    std::fs::write(&log, format!("{line}\n")).unwrap();
+    let b = base.clone();
+    wait_for(
+        Duration::from_secs(10),
+        "the rule's match after SIGHUP",
+        || {
+            let b = b.clone();
+            async move {
+                let m = metrics(&b).await;
+                (sample(
+                    &m,
+                    "openclaw_log_rule_matches_total",
+                    &[("rule", "widget"), ("channel", "")],
+                ) == Some(1.0))
+                .then_some(())
+            }
+        },
+    )
+    .await;
     // Still running, still on its first connection.
     let (code, _) = get(&format!("{base}/healthz")).await;
     assert_eq!(code, 200);
@@ -449,4 +472,91 @@ async fn new_log_paths_are_globbed_and_files_still_matched_keep_their_offsets() 
     assert_eq!(r.connects(), ["first-token"]);
     r.side.cancel.cancel();
     r.sim.cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_firing_alerts_and_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (gw, hook) = (free_port(), free_port());
+    let text = |rules: &str| {
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+[gateway]
+url = "ws://127.0.0.1:{gw}"
+connect_timeout = "1s"
+[logs]
+paths = []
+state_dir = "{state}"
+[alerting]
+gateway_down_after = "1s"
+[[integrations]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{hook}/hook"
+{rules}
+"#,
+            state = d.join("state").display()
+        )
+    };
+    let file = d.join("clawwatch.toml");
+    std::fs::write(&file, text("")).unwrap();
+    let path = file.clone();
+    let loader = clawwatch::app::live::Loader(Arc::new(move || clawwatch::config::load(&path)));
+    let cfg = (loader.0)().unwrap();
+    let side = clawwatch::app::start_with(
+        cfg,
+        clawwatch::app::Deps {
+            state_dir: Some(d.join("state")),
+            loader: Some(loader),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", side.addr);
+    let b = base.clone();
+    let before = wait_for(
+        Duration::from_secs(20),
+        "OpenClawGatewayDown queued",
+        || {
+            let b = b.clone();
+            async move {
+                let alerts: serde_json::Value = reqwest::get(format!("{b}/api/v1/alerts"))
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                let m = metrics(&b).await;
+                let queued = sample(&m, "clawwatch_notification_queue_length", &[])?;
+                (alerts[0]["alert"] == "OpenClawGatewayDown" && queued == 1.0).then_some(alerts)
+            }
+        },
+    )
+    .await;
+    std::fs::write(&file, text(WIDGET)).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let after: serde_json::Value = reqwest::get(format!("{base}/api/v1/alerts"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    let m = metrics(&base).await;
+    assert_eq!(
+        sample(&m, "clawwatch_notification_queue_length", &[]),
+        Some(1.0)
+    );
+    let outbox = std::fs::read_to_string(d.join("state/outbox.json")).unwrap();
+    assert!(outbox.contains("OpenClawGatewayDown"), "{outbox}");
+    side.cancel.cancel();
 }
