@@ -29,6 +29,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the sidecar: watch the gateway, serve /metrics and /health/detail.
+    /// SIGHUP or `POST /-/reload` re-reads the config (a bad one keeps the
+    /// old; docs/configuration.md says which keys apply how).
     Run {
         /// Config file (TOML). Without one, defaults and environment apply.
         #[arg(long, short, env = "CLAWWATCH_CONFIG")]

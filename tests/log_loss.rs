@@ -196,11 +196,23 @@ fn run(how: Rotate) -> (u64, f64, u32) {
         child = spawn(&cfg);
     }
     let rotations = writer.join().unwrap();
+    // Done when every line is counted; or when nothing moved for 5 s (a
+    // loss: the assert below says how many). A pass that has not seen the
+    // last write yet also reports lag 0, so "unchanged once" is not done.
     let start = Instant::now();
     let mut last = (0.0, -1.0);
+    let mut moved = Instant::now();
     loop {
         if let Some(x) = lines_total(&base) {
-            if x == last && x.1 == 0.0 {
+            if x.0 >= n as f64 && x.1 == 0.0 {
+                // Settle, so that an overcount shows too.
+                std::thread::sleep(Duration::from_millis(500));
+                last = lines_total(&base).unwrap_or(x);
+                break;
+            }
+            if x != last {
+                moved = Instant::now();
+            } else if x.1 == 0.0 && moved.elapsed() > Duration::from_secs(5) {
                 break;
             }
             last = x;
