@@ -144,34 +144,12 @@ impl Supervisor {
         tracing::info!(task, "The task restarted.");
     }
 
-    /// Runs `make()` again each time it panics, until it returns or the
-    /// supervisor is cancelled. `make` builds the task afresh from what it
-    /// shares with the rest (channels, files), as a process restart would.
-    pub async fn run<F, Fut>(self, task: &'static str, mut make: F)
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let mut streak = Streak::default();
-        loop {
-            let Err(e) = tokio::spawn(make()).await else {
-                return;
-            };
-            if !e.is_panic() {
-                return;
-            }
-            let wait = self.panicked(task, &panic_message(&*e.into_panic()), &mut streak);
-            tokio::select! {
-                _ = self.cancel.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            self.restarted(task);
-        }
-    }
-
-    /// [`Supervisor::run`] for a task built from settings that a reload can
-    /// change: on a change the task is cancelled (its own token), given
-    /// a few seconds to finish, and built again from the new settings.
+    /// Runs `make(settings, token)` again each time it panics (after a
+    /// backoff), until it returns or the supervisor is cancelled. `make`
+    /// builds the task afresh from what it shares with the rest, as a
+    /// process restart would. When a reload changes the settings, the task
+    /// is cancelled (its own token), given a few seconds to finish, and
+    /// built again from them.
     pub async fn run_watched<S, F, Fut>(
         self,
         task: &'static str,
@@ -219,7 +197,8 @@ impl Supervisor {
         }
     }
 
-    /// [`Supervisor::run`] for a task on a thread of its own.
+    /// [`Supervisor::run_watched`] for a task on a thread of its own, whose
+    /// body reads its settings itself.
     pub fn run_blocking<F>(self, task: &'static str, mut body: F)
     where
         F: FnMut(),

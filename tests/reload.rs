@@ -48,9 +48,7 @@ impl Rig {
             .append(true)
             .open(self.logs().join("openclaw-2026-12-07.log"))
             .unwrap();
-        let b = serde_json::json!({ "subsystem": "gateway" }).to_string();
-        let line = serde_json::json!({"0": b, "1": message, "_meta": {"logLevelName": "INFO", "name": b}, "time": "2026-12-07T08:00:00.000+00:00", "message": message});
-        writeln!(f, "{line}").unwrap();
+        f.write_all(log_line(message).as_bytes()).unwrap();
     }
     async fn reload(&self) -> (u16, serde_json::Value) {
         let r = reqwest::Client::new()
@@ -141,6 +139,31 @@ async fn lines(base: &str, n: f64) -> String {
     .await
 }
 
+/// One gateway log line (tslog JSON) with `message`, newline included.
+fn log_line(message: &str) -> String {
+    let b = serde_json::json!({ "subsystem": "gateway" }).to_string();
+    serde_json::json!({"0": b, "1": message, "_meta": {"logLevelName": "INFO", "name": b}, "time": "2026-12-07T08:00:00.000+00:00", "message": message}).to_string() + "\n"
+}
+
+/// The `widget` rule's unattributed match count in `/metrics` text.
+fn widget(m: &str) -> Option<f64> {
+    sample(
+        m,
+        "openclaw_log_rule_matches_total",
+        &[("rule", "widget"), ("channel", "")],
+    )
+}
+
+/// Waits until the `widget` rule's count is `n`.
+async fn widget_count(base: &str, n: f64, what: &str) {
+    let b = base.to_string();
+    wait_for(Duration::from_secs(10), what, || {
+        let b = b.clone();
+        async move { (widget(&metrics(&b).await) == Some(n)).then_some(()) }
+    })
+    .await;
+}
+
 const WIDGET: &str = r#"
 [[rules]]
 name = "widget"
@@ -181,24 +204,11 @@ async fn post_reload_applies_a_new_rule_and_keeps_the_connection_and_offsets() {
         let b = b.clone();
         async move {
             let m = metrics(&b).await;
-            sample(
-                &m,
-                "openclaw_log_rule_matches_total",
-                &[("rule", "widget"), ("channel", "")],
-            )
-            .is_some_and(|v| v > 0.0)
-            .then_some(m)
+            widget(&m).is_some_and(|v| v > 0.0).then_some(m)
         }
     })
     .await;
-    assert_eq!(
-        sample(
-            &m2,
-            "openclaw_log_rule_matches_total",
-            &[("rule", "widget"), ("channel", "")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(widget(&m2), Some(1.0));
     assert_eq!(
         sample(&m, "openclaw_log_lines_total", &[("level", "info")]),
         Some(3.0)
@@ -249,22 +259,8 @@ regex = "(unclosed"
     );
     // The old rule still counts.
     r.log("a widget after the failed reload");
-    let m = lines(&r.base, 1.0).await;
-    let _ = m;
-    let b = r.base.clone();
-    wait_for(Duration::from_secs(10), "the old rule's match", || {
-        let b = b.clone();
-        async move {
-            let m = metrics(&b).await;
-            (sample(
-                &m,
-                "openclaw_log_rule_matches_total",
-                &[("rule", "widget"), ("channel", "")],
-            ) == Some(1.0))
-            .then_some(())
-        }
-    })
-    .await;
+    lines(&r.base, 1.0).await;
+    widget_count(&r.base, 1.0, "the old rule's match").await;
     // A syntax error is a 400 too, by line and key, never quoting the line.
     std::fs::write(r.file(), "[gateway]\ntoken = \"sk-canary-9f8e\" oops\n").unwrap();
     let (code, body) = r.reload().await;
@@ -352,15 +348,7 @@ async fn sighup_reloads_the_running_binary() {
         async move { (try_health(&b).await?.1["status"] == "ok").then_some(()) }
     })
     .await;
-    let m = metrics(&base).await;
-    assert_eq!(
-        sample(
-            &m,
-            "openclaw_log_rule_matches_total",
-            &[("rule", "widget"), ("channel", "")]
-        ),
-        None
-    );
+    assert_eq!(widget(&metrics(&base).await), None);
     write_config(dir.path(), sim.addr, WIDGET);
     let pid = child.id().unwrap().to_string();
     let st = std::process::Command::new("kill")
@@ -368,43 +356,11 @@ async fn sighup_reloads_the_running_binary() {
         .status()
         .unwrap();
     assert!(st.success());
-    let b = base.clone();
-    wait_for(Duration::from_secs(10), "the rule after SIGHUP", || {
-        let b = b.clone();
-        async move {
-            let m = metrics(&b).await;
-            (sample(
-                &m,
-                "openclaw_log_rule_matches_total",
-                &[("rule", "widget"), ("channel", "")],
-            ) == Some(0.0))
-            .then_some(())
-        }
-    })
-    .await;
+    widget_count(&base, 0.0, "the rule after SIGHUP").await;
     // The rule matches what is written from now on.
     let log = dir.path().join("logs/openclaw-2026-12-07.log");
-    let b = serde_json::json!({ "subsystem": "gateway" }).to_string();
-    let line = serde_json::json!({"0": b, "1": "a widget", "_meta": {"logLevelName": "INFO", "name": b}, "time": "2026-12-07T08:00:00.000+00:00", "message": "a widget"});
-    std::fs::write(&log, format!("{line}\n")).unwrap();
-    let b = base.clone();
-    wait_for(
-        Duration::from_secs(10),
-        "the rule's match after SIGHUP",
-        || {
-            let b = b.clone();
-            async move {
-                let m = metrics(&b).await;
-                (sample(
-                    &m,
-                    "openclaw_log_rule_matches_total",
-                    &[("rule", "widget"), ("channel", "")],
-                ) == Some(1.0))
-                .then_some(())
-            }
-        },
-    )
-    .await;
+    std::fs::write(&log, log_line("a widget")).unwrap();
+    widget_count(&base, 1.0, "the rule's match after SIGHUP").await;
     // Still running, still on its first connection.
     let (code, _) = get(&format!("{base}/healthz")).await;
     assert_eq!(code, 200);
@@ -426,12 +382,7 @@ async fn new_log_paths_are_globbed_and_files_still_matched_keep_their_offsets() 
     // A file that only the new paths match, with history in it.
     let other = r.dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
-    let old: String = (0..5)
-        .map(|i| {
-            let b = serde_json::json!({ "subsystem": "gateway" }).to_string();
-            serde_json::json!({"0": b, "1": format!("old {i}"), "_meta": {"logLevelName": "INFO", "name": b}, "time": "2026-12-07T08:00:00.000+00:00", "message": format!("old {i}")}).to_string() + "\n"
-        })
-        .collect();
+    let old: String = (0..5).map(|i| log_line(&format!("old {i}"))).collect();
     std::fs::write(other.join("openclaw-2026-12-06.log"), &old).unwrap();
     let text = std::fs::read_to_string(r.file()).unwrap().replace(
         "*.log\"]",
@@ -446,19 +397,7 @@ async fn new_log_paths_are_globbed_and_files_still_matched_keep_their_offsets() 
         .append(true)
         .open(other.join("openclaw-2026-12-06.log"))
         .unwrap()
-        .write_all(
-            old.lines()
-                .next()
-                .unwrap()
-                .replace("old 0", "new")
-                .as_bytes(),
-        )
-        .unwrap();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(other.join("openclaw-2026-12-06.log"))
-        .unwrap()
-        .write_all(b"\n")
+        .write_all(log_line("new").as_bytes())
         .unwrap();
     // two + one in the first file, one new in the other: the old five unread.
     let m = lines(&r.base, 4.0).await;

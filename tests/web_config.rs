@@ -423,35 +423,19 @@ async fn prometheus_and_the_cli_read_a_sidecar_behind_tls_and_basic_auth() {
     let ca = d.join("a-ca.pem").display().to_string();
     let pw = d.join("password").display().to_string();
     let wrong = d.join("wrong").display().to_string();
-    let (code, out) = cli(&[
-        "status",
-        "--url",
-        &url,
-        "--ca-file",
-        &ca,
-        "--username",
-        "prometheus",
-        "--password-file",
-        &pw,
-        "--json",
-    ]);
+    // Who the caller is, and how it trusts the sidecar.
+    let login = ["--username", "prometheus", "--password-file", &pw];
+    let bad_login = ["--username", "prometheus", "--password-file", &wrong];
+    let tls = ["--url", &url, "--ca-file", &ca];
+    let run = |parts: &[&[&str]]| cli(&parts.concat());
+    let (code, out) = run(&[&["status"], &tls, &login, &["--json"]]);
     assert_eq!(code, 0, "{out}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["status"], "ok");
-    let (code, out) = cli(&["status", "--url", &url, "--ca-file", &ca]);
+    let (code, out) = run(&[&["status"], &tls]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("HTTP 401: it needs credentials"), "{out}");
-    let (code, out) = cli(&[
-        "status",
-        "--url",
-        &url,
-        "--ca-file",
-        &ca,
-        "--username",
-        "prometheus",
-        "--password-file",
-        &wrong,
-    ]);
+    let (code, out) = run(&[&["status"], &tls, &bad_login]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("HTTP 401: the credentials were refused"),
@@ -459,63 +443,25 @@ async fn prometheus_and_the_cli_read_a_sidecar_behind_tls_and_basic_auth() {
     );
     assert!(!out.contains("not-it"), "{out}");
     // Without the CA the certificate is not trusted, unless told to skip.
-    let (code, out) = cli(&[
-        "status",
-        "--url",
-        &url,
-        "--username",
-        "prometheus",
-        "--password-file",
-        &pw,
-    ]);
+    let (code, out) = run(&[&["status", "--url", &url], &login]);
     assert_eq!(code, 1, "{out}");
-    let (code, out) = cli(&[
-        "status",
-        "--url",
-        &url,
-        "--insecure-skip-verify",
-        "--username",
-        "prometheus",
-        "--password-file",
-        &pw,
-        "--json",
+    let (code, out) = run(&[
+        &["status", "--url", &url, "--insecure-skip-verify"],
+        &login,
+        &["--json"],
     ]);
     assert_eq!(code, 0, "{out}");
     // Writes too: a silence added and listed.
-    let (code, out) = cli(&[
-        "silence",
-        "--url",
-        &url,
-        "--ca-file",
-        &ca,
-        "--username",
-        "prometheus",
-        "--password-file",
-        &pw,
-        "add",
-        "channel=whatsapp",
-        "--duration",
-        "1h",
-        "--comment",
-        "relinking",
-        "--author",
-        "ops",
+    let (code, out) = run(&[
+        &["silence"],
+        &tls,
+        &login,
+        &["add", "channel=whatsapp", "--duration", "1h"],
+        &["--comment", "relinking", "--author", "ops"],
     ]);
     assert_eq!(code, 0, "{out}");
     let id = out.trim().to_string();
-    let (code, out) = cli(&[
-        "silence",
-        "list",
-        "--json",
-        "--url",
-        &url,
-        "--ca-file",
-        &ca,
-        "--username",
-        "prometheus",
-        "--password-file",
-        &pw,
-    ]);
+    let (code, out) = run(&[&["silence", "list", "--json"], &tls, &login]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&id), "{out}");
     side.cancel.cancel();
