@@ -96,6 +96,24 @@ pub enum Command {
         #[command(subcommand)]
         command: SilenceCommand,
     },
+    /// Recovery on a running sidecar: what it does per account, and
+    /// clearing a spent budget.
+    Recovery {
+        /// Sidecar URL.
+        #[arg(
+            long,
+            global = true,
+            default_value = "http://127.0.0.1:28789",
+            env = "CLAWWATCH_URL"
+        )]
+        url: String,
+        /// How to reach a secured sidecar.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: RecoveryCommand,
+    },
     /// Work with the gateway's log files.
     Logs {
         /// What to do.
@@ -182,6 +200,24 @@ pub enum SilenceCommand {
     Expire {
         /// Silence id (from `list`).
         id: String,
+    },
+}
+
+/// `clawwatch recovery ...`
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Per account: status, attempts this hour, next attempt, last action.
+    Status {
+        /// Print the /api/v1/recovery JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear budget, backoff and exhaustion: all accounts, one channel
+    /// (`telegram`) or one account (`telegram:default`); `gateway` for the
+    /// gateway's own restart command.
+    Reset {
+        /// `CHANNEL` or `CHANNEL:ACCOUNT`.
+        target: Option<String>,
     },
 }
 

@@ -125,6 +125,233 @@ pub struct Config {
     pub integrations: Vec<IntegrationConfig>,
     /// `[alerting]`
     pub alerting: AlertingConfig,
+    /// `[recovery]`
+    pub recovery: RecoveryConfig,
+}
+
+/// `[recovery]`: restarts of what a restart can fix (off by default).
+/// `[recovery.channels.<id>]` overrides any key for one channel.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// Act at all.
+    pub enabled: bool,
+    /// How long an account must stay down before the first action.
+    #[serde(with = "humantime_serde")]
+    pub after: Duration,
+    /// Wait before the second action; doubled each time up to `backoff_max`.
+    #[serde(with = "humantime_serde")]
+    pub backoff_initial: Duration,
+    /// The longest wait between actions.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Each wait times a random factor in `[1 - jitter, 1 + jitter]`.
+    pub jitter: f64,
+    /// Actions per account per rolling hour.
+    pub budget_per_hour: u32,
+    /// `rpc` (the gateway's `channels.stop` + `channels.start`) or `command`.
+    pub action: String,
+    /// Argv run when `action = "command"`, or when the gateway does not
+    /// answer at all. `{channel}` and `{account}` in an argument are
+    /// replaced by the ids; no shell is involved.
+    pub command: Vec<String>,
+    /// One RPC round trip.
+    #[serde(with = "humantime_serde")]
+    pub rpc_timeout: Duration,
+    /// The command is killed after this long.
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// Decide, record and notify, but do not act.
+    pub dry_run: bool,
+    /// Per channel id: overrides of the keys above.
+    pub channels: BTreeMap<String, RecoveryOverride>,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            enabled: false,
+            after: Duration::from_secs(60),
+            backoff_initial: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(300),
+            jitter: 0.1,
+            budget_per_hour: 6,
+            action: "rpc".into(),
+            command: Vec::new(),
+            rpc_timeout: Duration::from_secs(30),
+            command_timeout: Duration::from_secs(360),
+            dry_run: false,
+            channels: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[recovery.channels.<id>]`: any `[recovery]` key, for one channel.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct RecoveryOverride {
+    pub enabled: Option<bool>,
+    #[serde(with = "humantime_serde::option")]
+    pub after: Option<Duration>,
+    #[serde(with = "humantime_serde::option")]
+    pub backoff_initial: Option<Duration>,
+    #[serde(with = "humantime_serde::option")]
+    pub backoff_max: Option<Duration>,
+    pub jitter: Option<f64>,
+    pub budget_per_hour: Option<u32>,
+    pub action: Option<String>,
+    pub command: Option<Vec<String>>,
+    #[serde(with = "humantime_serde::option")]
+    pub rpc_timeout: Option<Duration>,
+    #[serde(with = "humantime_serde::option")]
+    pub command_timeout: Option<Duration>,
+    pub dry_run: Option<bool>,
+}
+
+/// The recovery settings of one channel: `[recovery]` with its override.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct RecoveryPolicy {
+    pub enabled: bool,
+    pub after: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub jitter: f64,
+    pub budget_per_hour: u32,
+    pub action: String,
+    pub command: Vec<String>,
+    pub rpc_timeout: Duration,
+    pub command_timeout: Duration,
+    pub dry_run: bool,
+}
+
+impl RecoveryConfig {
+    /// The settings for `channel` (`None`: the gateway itself).
+    pub fn policy(&self, channel: Option<&str>) -> RecoveryPolicy {
+        let o = channel
+            .and_then(|c| self.channels.get(c))
+            .cloned()
+            .unwrap_or_default();
+        RecoveryPolicy {
+            enabled: o.enabled.unwrap_or(self.enabled),
+            after: o.after.unwrap_or(self.after),
+            backoff_initial: o.backoff_initial.unwrap_or(self.backoff_initial),
+            backoff_max: o.backoff_max.unwrap_or(self.backoff_max),
+            jitter: o.jitter.unwrap_or(self.jitter),
+            budget_per_hour: o.budget_per_hour.unwrap_or(self.budget_per_hour),
+            action: o.action.unwrap_or_else(|| self.action.clone()),
+            command: o.command.unwrap_or_else(|| self.command.clone()),
+            rpc_timeout: o.rpc_timeout.unwrap_or(self.rpc_timeout),
+            command_timeout: o.command_timeout.unwrap_or(self.command_timeout),
+            dry_run: o.dry_run.unwrap_or(self.dry_run),
+        }
+    }
+
+    /// True when some channel acts by RPC (then actions ask for `operator.admin`).
+    pub fn uses_rpc(&self) -> bool {
+        let on = |p: RecoveryPolicy| p.enabled && p.action == "rpc";
+        on(self.policy(None)) || self.channels.keys().any(|c| on(self.policy(Some(c))))
+    }
+}
+
+/// True when a `ws://` URL's host is a loopback name or address.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let host = u.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn validate_recovery(r: &RecoveryConfig, gateway_url: &str, out: &mut Vec<Problem>) {
+    let mut check = |path: &str, p: &RecoveryPolicy, gateway: bool| {
+        let err = |k: &str, message: String| Problem {
+            severity: Severity::Error,
+            path: format!("{path}.{k}"),
+            message,
+        };
+        let warn = |k: &str, message: String| Problem {
+            severity: Severity::Warning,
+            path: format!("{path}.{k}"),
+            message,
+        };
+        if p.backoff_initial.is_zero() {
+            out.push(err("backoff_initial", "must be more than 0".into()));
+        }
+        if p.backoff_max < p.backoff_initial {
+            out.push(err(
+                "backoff_max",
+                format!(
+                    "{} is less than backoff_initial ({})",
+                    humantime::format_duration(p.backoff_max),
+                    humantime::format_duration(p.backoff_initial)
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&p.jitter) {
+            out.push(err(
+                "jitter",
+                format!("{} is not in 0 ..< 1 (0.1 is ±10%)", p.jitter),
+            ));
+        }
+        if p.budget_per_hour == 0 {
+            out.push(err(
+                "budget_per_hour",
+                "must be at least 1; to turn recovery off set enabled = false".into(),
+            ));
+        }
+        if p.rpc_timeout.is_zero() {
+            out.push(err("rpc_timeout", "must be more than 0".into()));
+        }
+        if p.command_timeout.is_zero() {
+            out.push(err("command_timeout", "must be more than 0".into()));
+        }
+        match p.action.as_str() {
+            "rpc" => {}
+            "command" if p.command.is_empty() && p.enabled && !gateway => out.push(err(
+                "command",
+                "action = \"command\" needs a command (argv, e.g. [\"systemctl\", \"restart\", \"openclaw-gateway\"])".into(),
+            )),
+            "command" => {}
+            other => out.push(err(
+                "action",
+                format!("{other:?} is not one of rpc, command"),
+            )),
+        }
+        if let Some(first) = p.command.first() {
+            if first.is_empty() {
+                out.push(err(
+                    "command",
+                    "the program (first element) is empty".into(),
+                ));
+            } else if p.command.len() == 1 && first.contains(' ') {
+                out.push(warn(
+                    "command",
+                    format!("{first:?} is one program name with spaces: command is argv, not a shell line; write each argument as its own string"),
+                ));
+            }
+        }
+    };
+    check("recovery", &r.policy(None), true);
+    for ch in r.channels.keys() {
+        check(
+            &format!("recovery.channels.{ch}"),
+            &r.policy(Some(ch)),
+            false,
+        );
+    }
+    if r.uses_rpc() && !is_loopback_url(gateway_url) {
+        out.push(Problem {
+            severity: Severity::Warning,
+            path: "recovery.action".into(),
+            message: "RPC recovery needs operator.admin, which the gateway grants without a device identity only over loopback; run clawwatch on the gateway's host or use action = \"command\"".into(),
+        });
+    }
 }
 
 /// `[alerting]`: the default route's settings, the routes, maintenance
@@ -820,6 +1047,7 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
             }
         }
     }
+    validate_recovery(&cfg.recovery, &cfg.gateway.url, &mut out);
     let mut inames = std::collections::BTreeSet::new();
     for (i, it) in cfg.integrations.iter().enumerate() {
         let p = format!("integrations[{i}]");

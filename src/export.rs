@@ -5,7 +5,9 @@ use crate::metrics::{
     AccountLabels, Exposition, Initiator, Metrics, ReasonLabels, RestartLabels, StateLabels,
     TelegramLabels, TransitionLabels,
 };
+use crate::metrics::{RecoveryActionLabels, RecoveryStatusLabels};
 use crate::model::{Reason, State};
+use crate::recovery::record::{Outcome, Status, What};
 use crate::state::{Change, Consumer, Event, Key, Model, Phase};
 use std::sync::Arc;
 
@@ -63,6 +65,62 @@ impl Export {
                     })
                     .inc();
             }
+            Event::Recovery(r) => {
+                if let What::Action {
+                    action, outcome, ..
+                } = &r.what
+                {
+                    m.recovery_actions
+                        .get_or_create(&RecoveryActionLabels {
+                            channel: r.channel.clone(),
+                            account: r.account.clone(),
+                            action: action.as_str(),
+                            result: outcome.as_str(),
+                        })
+                        .inc();
+                }
+            }
+        }
+    }
+
+    /// The recovery gauges: exhausted, and the status state set.
+    fn recovery(&self, model: &Model) {
+        let m = &self.metrics;
+        let t = &model.recovery;
+        // Views of accounts that left are dropped.
+        m.own_recovery_exhausted.clear();
+        m.recovery_status.clear();
+        for ((channel, account), v) in &t.views {
+            let l = AccountLabels {
+                channel: channel.clone(),
+                account: account.clone(),
+            };
+            m.own_recovery_exhausted
+                .get_or_create(&l)
+                .set(i64::from(v.status == Status::Exhausted));
+            for s in Status::ALL {
+                m.recovery_status
+                    .get_or_create(&RecoveryStatusLabels {
+                        channel: channel.clone(),
+                        account: account.clone(),
+                        status: s.as_str(),
+                    })
+                    .set(i64::from(s == v.status));
+            }
+            // Counters exist from the first view, so increase() sees the first action.
+            for (action, on) in [("rpc", !channel.is_empty()), ("command", true)] {
+                if !on {
+                    continue;
+                }
+                for o in Outcome::ALL {
+                    let _ = m.recovery_actions.get_or_create(&RecoveryActionLabels {
+                        channel: channel.clone(),
+                        account: account.clone(),
+                        action,
+                        result: o.as_str(),
+                    });
+                }
+            }
         }
     }
 
@@ -91,11 +149,13 @@ impl Export {
                 .set(i64::from(a.recovery_exhausted));
             // Counters exist from the first sight of an account, so rate() works.
             let _ = m.reconnect_attempts.get_or_create(&l);
-            let _ = m.restarts.get_or_create(&RestartLabels {
-                channel: a.channel.clone(),
-                account: a.account.clone(),
-                initiator: Initiator::Gateway,
-            });
+            for initiator in [Initiator::Gateway, Initiator::Clawwatch] {
+                let _ = m.restarts.get_or_create(&RestartLabels {
+                    channel: a.channel.clone(),
+                    account: a.account.clone(),
+                    initiator,
+                });
+            }
             for reason in Reason::ALL {
                 let _ = m.disconnects.get_or_create(&ReasonLabels {
                     channel: a.channel.clone(),
@@ -142,15 +202,20 @@ impl Consumer for Export {
                         .get_or_create(&labels(key))
                         .observe(*secs);
                 }
-                Change::Restart((channel, account)) => {
+                Change::Restart((channel, account), own) => {
                     m.restarts
                         .get_or_create(&RestartLabels {
                             channel: channel.clone(),
                             account: account.clone(),
-                            initiator: Initiator::Gateway,
+                            initiator: if *own {
+                                Initiator::Clawwatch
+                            } else {
+                                Initiator::Gateway
+                            },
                         })
                         .inc();
                 }
+                Change::Recovery => self.recovery(model),
                 Change::Removed((channel, account)) => m.remove_account(channel, account),
                 Change::Accounts => self.accounts(model),
                 Change::Gateway => {

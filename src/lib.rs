@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod observation;
 pub mod pipe;
+pub mod recovery;
 pub mod redact;
 pub mod serve;
 pub mod server;

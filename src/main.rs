@@ -43,6 +43,11 @@ async fn main() -> ExitCode {
             client,
             command,
         } => cmd::client::silence(&url, &client, command).await,
+        Command::Recovery {
+            url,
+            client,
+            command,
+        } => cmd::client::recovery(&url, &client, command).await,
         Command::Logs {
             command:
                 LogsCommand::Scan {

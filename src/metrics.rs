@@ -105,6 +105,30 @@ pub struct RestartLabels {
     pub initiator: Initiator,
 }
 
+/// `{channel, account, action, result}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecoveryActionLabels {
+    /// Channel id (`""`: the gateway).
+    pub channel: String,
+    /// Account id (`""`: the gateway).
+    pub account: String,
+    /// `rpc` or `command`.
+    pub action: &'static str,
+    /// `ok`, `failed`, `timeout`, `dry_run`.
+    pub result: &'static str,
+}
+
+/// `{channel, account, status}`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecoveryStatusLabels {
+    /// Channel id (`""`: the gateway).
+    pub channel: String,
+    /// Account id (`""`: the gateway).
+    pub account: String,
+    /// The `recovery` field of `/health/detail`.
+    pub status: &'static str,
+}
+
 /// `{account}`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TelegramLabels {
@@ -181,13 +205,14 @@ pub const REFUSED: [&str; 11] = [
 ];
 
 /// The supervised tasks; the first four are core: `/healthz` fails while one is down.
-pub const TASKS: [&str; 6] = [
+pub const TASKS: [&str; 7] = [
     "gateway",
     "state",
     "logs",
     "delivery",
     "readyz",
     "telegram_webhook",
+    "recovery",
 ];
 
 /// `{method}`
@@ -248,6 +273,9 @@ pub struct Metrics {
     pub ids_sanitized: Counter,
     pub accounts_dropped: Counter,
     pub log_files_open: Gauge,
+    pub recovery_actions: Family<RecoveryActionLabels, Counter>,
+    pub own_recovery_exhausted: Family<AccountLabels, Gauge>,
+    pub recovery_status: Family<RecoveryStatusLabels, Gauge>,
 }
 
 impl Metrics {
@@ -286,6 +314,9 @@ impl Metrics {
             ids_sanitized: Counter::default(),
             accounts_dropped: Counter::default(),
             log_files_open: Gauge::default(),
+            recovery_actions: Family::default(),
+            own_recovery_exhausted: Family::default(),
+            recovery_status: Family::default(),
         };
         let r = registry;
         r.register(
@@ -351,6 +382,21 @@ impl Metrics {
             "openclaw_channel_recovery_exhausted",
             "1 when the gateway's automatic restarts gave up on the account",
             m.recovery_exhausted.clone(),
+        );
+        r.register(
+            "clawwatch_recovery_actions",
+            "Restarts clawwatch's recovery ran (channel and account empty: the gateway), by action and result",
+            m.recovery_actions.clone(),
+        );
+        r.register(
+            "clawwatch_recovery_exhausted",
+            "1 when clawwatch's own recovery budget for the account is spent",
+            m.own_recovery_exhausted.clone(),
+        );
+        r.register(
+            "clawwatch_recovery_status",
+            "clawwatch's recovery of the account: 1 for the current status (not_attempted, waiting, attempted, exhausted, disabled)",
+            m.recovery_status.clone(),
         );
         r.register(
             "openclaw_telegram_webhook_pending_updates",

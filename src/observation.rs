@@ -2,8 +2,11 @@
 //! writer. Defined once here so that sources import no state, no server and
 //! no other source, and the state imports no source.
 
+use crate::clock::Ts;
 use crate::model::{ChannelsStatus, GatewayErrorKind, Reason, State};
+use crate::recovery::record;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One thing a source learned.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +51,18 @@ pub enum Observation {
         /// `disconnect` rule matches so far, per attributed channel.
         disconnects: BTreeMap<String, u64>,
     },
+    /// Recovery is about to restart these accounts: a start seen before
+    /// `until` is clawwatch's, not the gateway's.
+    RecoveryBegins {
+        /// (channel, account).
+        keys: Vec<(String, String)>,
+        /// Until when a start counts as clawwatch's.
+        until: Ts,
+    },
+    /// A recovery action, exhaustion or reset.
+    RecoveryEvent(Box<record::Event>),
+    /// Recovery of every account now.
+    RecoveryTable(Arc<record::Table>),
     /// `/readyz`.
     Ready {
         /// `None` when it could not be read.

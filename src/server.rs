@@ -40,6 +40,8 @@ pub struct Shared {
     pub access: watch::Receiver<Arc<Access>>,
     /// Which supervised tasks are down.
     pub health: crate::supervise::Health,
+    /// Where `POST /api/v1/recovery/reset` goes.
+    pub recovery: mpsc::Sender<crate::recovery::Command>,
     /// Where `POST /-/reload` asks for a reload (`None`: nothing to reload).
     pub reload: Option<mpsc::Sender<oneshot::Sender<crate::config::ReloadReport>>>,
     /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
@@ -230,6 +232,8 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/silences", get(silences).post(add_silence))
         .route("/api/v1/silences/{id}", delete(expire_silence))
+        .route("/api/v1/recovery", get(recovery))
+        .route("/api/v1/recovery/reset", post(recovery_reset))
         .route("/-/reload", post(reload).put(reload))
         .layer(middleware::from_fn_with_state(shared.clone(), auth))
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
@@ -352,6 +356,7 @@ pub fn health_document(snap: &Snapshot, now: crate::clock::Ts) -> Value {
         let entry = accounts
             .entry(a.channel.clone())
             .or_insert_with(|| json!([]));
+        let r = snap.recovery.get(&a.channel, &a.account);
         if let Value::Array(list) = entry {
             list.push(json!({
                 "account": a.account,
@@ -364,7 +369,10 @@ pub fn health_document(snap: &Snapshot, now: crate::clock::Ts) -> Value {
                 "last_event_at": a.last_event_at.map(rfc3339),
                 "last_transport_activity_at": a.last_transport_activity_at.map(rfc3339),
                 "probe_ok": a.probe_ok,
-                "recovery": if a.recovery_exhausted { "exhausted" } else { "not_attempted" },
+                "recovery": r.map(|v| v.status.as_str()).unwrap_or(if snap.recovery.enabled { "not_attempted" } else { "disabled" }),
+                "recovery_attempts": r.map(|v| v.attempts_this_hour).unwrap_or(0),
+                "next_attempt_at": r.and_then(|v| v.next_attempt_at).map(rfc3339),
+                "recovery_rule": r.map(|v| v.rule),
                 "recovery_exhausted": a.recovery_exhausted,
             }));
         }
@@ -596,6 +604,70 @@ async fn expire_silence(
         Ok(Err(e @ SilenceError::NotFound(_))) => error(StatusCode::NOT_FOUND, e.to_string()),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(r) => r,
+    }
+}
+
+/// `GET /api/v1/recovery`: what recovery does for each account.
+async fn recovery(State(s): State<Shared>) -> Json<Value> {
+    let snap = s.snapshot.borrow().clone();
+    let t = &snap.recovery;
+    let views = |gateway: bool| -> Vec<Value> {
+        t.views
+            .iter()
+            .filter(|((ch, _), _)| ch.is_empty() == gateway)
+            .map(|((ch, acct), v)| v.to_json(ch, acct))
+            .collect()
+    };
+    Json(json!({
+        "enabled": t.enabled,
+        "accounts": views(false),
+        "gateway": views(true).into_iter().next(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    channel: Option<String>,
+    account: Option<String>,
+}
+
+/// `POST /api/v1/recovery/reset`: clears exhausted budgets.
+async fn recovery_reset(
+    State(s): State<Shared>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return error(e.status(), e.body_text()),
+    };
+    let b: ResetBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ResetBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("body: {e}")),
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    let cmd = crate::recovery::Command::Reset {
+        channel: b.channel,
+        account: b.account,
+        reply: tx,
+    };
+    if s.recovery.send(cmd).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "recovery is not running".into(),
+        );
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(10), rx).await {
+        Ok(Ok(keys)) => Json(json!({
+            "status": "success",
+            "reset": keys.iter().map(|(c, a)| json!({"channel": c, "account": a})).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "recovery did not answer".into()),
     }
 }
 

@@ -39,6 +39,10 @@ pub struct Snapshot {
     pub disconnect_matches: Arc<BTreeMap<String, u64>>,
     /// When a log line was last read (`None`: logs not watched).
     pub last_log_line: Option<Ts>,
+    /// Why the gateway is down, when it is.
+    pub gateway_down_kind: Option<crate::model::GatewayErrorKind>,
+    /// Recovery of every account.
+    pub recovery: Arc<crate::recovery::record::Table>,
 }
 
 impl Snapshot {
@@ -59,6 +63,8 @@ impl Snapshot {
             started_at: now,
             disconnect_matches: Arc::new(BTreeMap::new()),
             last_log_line: None,
+            gateway_down_kind: None,
+            recovery: Arc::default(),
         }
     }
 
@@ -128,6 +134,10 @@ impl Publisher {
             s.disconnect_matches = Arc::new(m.disconnect_matches.clone());
         }
         s.last_log_line = m.last_log_line;
+        s.gateway_down_kind = m.gateway.down_kind;
+        if !Arc::ptr_eq(&s.recovery, &m.recovery) {
+            s.recovery = m.recovery.clone();
+        }
         let _ = self.tx.send(Arc::new(s.clone()));
     }
 }

@@ -36,6 +36,9 @@ pub enum Command {
     /// Take the alerting of a reloaded config; firing alerts, the outbox
     /// and the silences stay.
     Reconfigure(Box<Built>, oneshot::Sender<()>),
+    /// Send a one-off notice (a recovery action) through the routes that
+    /// match it, unless silenced; the string is its id.
+    Notice(Box<super::engine::Alert>, String),
 }
 
 /// Everything the dispatcher builds from a config, built (and checked)
@@ -473,6 +476,7 @@ impl Dispatcher {
             failing: &failing,
             last_log_line: snap.last_log_line,
             panics: &panics,
+            recovery: &snap.recovery,
         };
         let firing = self.engine.evaluate(&inputs, now);
         let mut counts: BTreeMap<&'static str, i64> = ALERTS.iter().map(|n| (*n, 0)).collect();
@@ -540,6 +544,23 @@ impl Dispatcher {
             Command::Reconfigure(built, reply) => {
                 self.reconfigure(*built, cancel).await;
                 let _ = reply.send(());
+            }
+            Command::Notice(a, id) => {
+                let now = self.clock.now();
+                if let Some(router) = &self.router {
+                    if self.silences.mutes(&a, now) {
+                        return;
+                    }
+                    let d = super::route::notice(&mut self.outbox, router, &a, &id, now);
+                    count_dropped(&self.metrics, &d.dropped);
+                    if d.changed {
+                        self.save_outbox().await;
+                    }
+                    let len = self.outbox.pending.len() as i64;
+                    self.metrics.queue_length.set(len);
+                    self.exposition.touch();
+                    self.exposition.schedule();
+                }
             }
             Command::AddSilence(s, reply) => {
                 // Adds waiting behind this one share its write and fsync.

@@ -166,6 +166,8 @@ pub struct Inputs<'a> {
     pub last_log_line: Option<Ts>,
     /// Each supervised task that panicked: how often and when last.
     pub panics: &'a BTreeMap<&'static str, (u64, Ts)>,
+    /// clawwatch's recovery per account.
+    pub recovery: &'a crate::recovery::record::Table,
 }
 
 /// Tracks for-durations and keyword counts between evaluations.
@@ -286,15 +288,22 @@ impl Engine {
                     fix(),
                 ));
             }
-            if a.recovery_exhausted {
+            // Nobody will try again: the gateway gave up and clawwatch's
+            // recovery is off, cannot help, or spent its budget.
+            let ours = inp.recovery.get(&a.channel, &a.account);
+            if a.recovery_exhausted && !ours.is_some_and(|v| v.status.will_try()) {
+                let (status, ours_why) = match ours {
+                    Some(v) => (v.status.as_str(), v.why.as_str()),
+                    None => ("disabled", "recovery is off"),
+                };
                 out.push(alert(
                     "OpenClawRecoveryExhausted",
                     "critical",
                     a,
                     a.since,
-                    format!("the gateway gave up restarting {who}"),
-                    format!("{who}: the gateway's restart budget ran out ({why}); it will not retry on its own.{last_error}"),
-                    format!("Fix the cause, then restart the gateway (`openclaw gateway restart`) to reset the budget. {}", fix()),
+                    format!("nobody will restart {who} again"),
+                    format!("{who}: the gateway's restart budget ran out ({why}) and clawwatch's recovery is {status} ({ours_why}).{last_error}"),
+                    format!("Fix the cause, then restart the account (`openclaw channels start`) or the gateway (`openclaw gateway restart`); `clawwatch recovery reset` clears clawwatch's budget. {}", fix()),
                 ));
             }
             let recent = |kind_disconnect: bool, window: Duration| {
@@ -302,7 +311,11 @@ impl Engine {
                     .iter()
                     .take_while(|e| now - e.at() <= window.as_secs_f64())
                     .filter(|e| e.key() == (a.channel.as_str(), a.account.as_str()))
-                    .filter(|e| matches!(e, Event::Disconnect { .. }) == kind_disconnect)
+                    .filter(|e| match e {
+                        Event::Disconnect { .. } => kind_disconnect,
+                        Event::Transition { .. } => !kind_disconnect,
+                        Event::Recovery(_) => false,
+                    })
                     .count()
             };
             let flaps = recent(false, t.flapping_window);
@@ -494,6 +507,10 @@ mod tests {
     static NO_MATCHES: BTreeMap<String, u64> = BTreeMap::new();
     static NOT_FAILING: BTreeMap<String, Ts> = BTreeMap::new();
     static NO_PANICS: BTreeMap<&'static str, (u64, Ts)> = BTreeMap::new();
+    static NO_RECOVERY: crate::recovery::record::Table = crate::recovery::record::Table {
+        enabled: false,
+        views: BTreeMap::new(),
+    };
 
     /// The gateway up, no log matches, nothing failing.
     fn inputs<'a>(accounts: &'a [AccountView], history: &'a [Event]) -> Inputs<'a> {
@@ -505,6 +522,7 @@ mod tests {
             failing: &NOT_FAILING,
             last_log_line: None,
             panics: &NO_PANICS,
+            recovery: &NO_RECOVERY,
         }
     }
 

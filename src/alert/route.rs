@@ -341,6 +341,42 @@ pub fn dispatch(
     out
 }
 
+/// Queues a one-off notice: every route that matches `a` sends it once to
+/// its integrations, with no grouping, repeat or resolved notice.
+pub fn notice(outbox: &mut Outbox, router: &Router, a: &Alert, id: &str, now: Ts) -> Dispatched {
+    let mut out = Dispatched::default();
+    let mut sent = BTreeSet::new();
+    for r in router.routes_for(a) {
+        let route = &router.routes[r];
+        let item = Item::of(a, "firing");
+        let mut targets: Vec<&String> = route.integrations.iter().collect();
+        if route.integrations.iter().any(|i| router.affected(i, &item)) {
+            targets.extend(&route.fallback);
+        }
+        for i in targets {
+            if !sent.insert(i.clone()) {
+                continue;
+            }
+            out.dropped.extend(outbox.push(Notification {
+                id: id.to_string(),
+                integration: i.clone(),
+                status: "firing".into(),
+                route: route.name.clone(),
+                group: String::new(),
+                alerts: vec![item.clone()],
+                created: now,
+                attempts: 0,
+                next_at: now,
+                failing_since: None,
+                fallback: route.fallback.clone(),
+            }));
+            out.queued += 1;
+            out.changed = true;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,19 @@ pub fn gateway_settings(cfg: &Config, pipe: Option<crate::pipe::Pipe>) -> gatewa
     }
 }
 
+/// What recovery runs on: `[recovery]`, and the gateway with `operator.admin`.
+pub fn recovery_settings(
+    cfg: &Config,
+    pipe: Option<crate::pipe::Pipe>,
+) -> crate::recovery::Settings {
+    let mut gateway = gateway_settings(cfg, pipe);
+    gateway.credentials.scopes = vec!["operator.admin".into()];
+    crate::recovery::Settings {
+        config: cfg.recovery.clone(),
+        gateway,
+    }
+}
+
 /// True when the gateway connection must be made again for `b`.
 fn reconnects(a: &Config, b: &Config) -> bool {
     let (x, y) = (&a.gateway, &b.gateway);
@@ -169,6 +182,8 @@ pub struct Senders {
     pub logs_applied: watch::Receiver<u64>,
     /// The state task.
     pub states: watch::Sender<StatesLive>,
+    /// Recovery.
+    pub recovery: watch::Sender<crate::recovery::Settings>,
     /// The dispatcher.
     pub alerting: mpsc::Sender<Command>,
     /// The server's authentication and guard.
@@ -337,6 +352,13 @@ impl Live {
             changed
         }) {
             applied.push("states".to_string());
+        }
+        if new.recovery != cur.recovery || new.gateway != cur.gateway {
+            s.recovery
+                .send_replace(recovery_settings(&new, self.pipe.clone()));
+            if new.recovery != cur.recovery {
+                applied.push("recovery".to_string());
+            }
         }
         // Always: integrations read their *_file secrets when built.
         let (done, wait) = oneshot::channel();

@@ -69,6 +69,9 @@ pub struct Deps {
     /// Reads the config again for a reload (SIGHUP, `POST /-/reload`);
     /// `None`: nothing to reload.
     pub loader: Option<live::Loader>,
+    /// Fixes recovery's jitter (tests).
+    #[doc(hidden)]
+    pub recovery_seed: Option<u64>,
 }
 
 /// Handles to a running sidecar.
@@ -123,6 +126,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         gateway: pipe,
         state_panics,
         loader,
+        recovery_seed,
     } = deps;
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
@@ -203,6 +207,37 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     .await
     .map_err(anyhow::Error::msg)?;
     set.spawn(dispatcher.run(snapshots.clone(), sup.clone(), cancel.clone()));
+
+    // Recovery: its planner's memory lives as long as the task; a reload
+    // only retunes it.
+    let (recovery_tx, recovery_rx) = watch::channel(live::recovery_settings(&cfg, pipe.clone()));
+    let (recovery_cmds, recovery_cmd_rx) = mpsc::channel(8);
+    {
+        let commands = Arc::new(tokio::sync::Mutex::new(recovery_cmd_rx));
+        let (snaps, obs, alerts, clk) = (
+            snapshots.clone(),
+            obs_tx.clone(),
+            alerting.commands.clone(),
+            clock.clone(),
+        );
+        let (_never, fixed) = watch::channel(());
+        set.spawn(sup.clone().run_watched("recovery", fixed, move |(), own| {
+            let r = crate::recovery::Recovery {
+                settings: recovery_rx.clone(),
+                snapshots: snaps.clone(),
+                commands: commands.clone(),
+                observations: obs.clone(),
+                alerting: alerts.clone(),
+                clock: clk.clone(),
+                seed: recovery_seed,
+            };
+            let keep = _never.clone();
+            async move {
+                r.run(own).await;
+                drop(keep);
+            }
+        }));
+    }
 
     // Sources; each takes new settings from a reload through its channel.
     let (gateway_tx, gateway_rx) = watch::channel(live::gateway_settings(&cfg, pipe.clone()));
@@ -313,6 +348,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
                 logs: logs_tx,
                 logs_applied,
                 states: states_tx,
+                recovery: recovery_tx,
                 alerting: alerting.commands.clone(),
                 access: access_tx,
                 tls: tls_tx,
@@ -329,6 +365,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         snapshot: snapshots,
         alerting: alerting.published,
         commands: alerting.commands,
+        recovery: recovery_cmds,
         exposition,
         access: access_rx,
         reload,

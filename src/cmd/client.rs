@@ -1,7 +1,7 @@
-//! The commands that talk to a running sidecar over HTTP: `status` and
-//! `silence add|list|expire`.
+//! The commands that talk to a running sidecar over HTTP: `status`,
+//! `silence add|list|expire` and `recovery status|reset`.
 
-use crate::cli::{ClientArgs, SilenceCommand};
+use crate::cli::{ClientArgs, RecoveryCommand, SilenceCommand};
 use anyhow::Context as _;
 use std::process::ExitCode;
 
@@ -183,6 +183,125 @@ fn silence_table(doc: &serde_json::Value) -> String {
             t("endsAt"),
             m.join(","),
             s["comment"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// `clawwatch recovery status|reset`.
+pub async fn recovery(
+    url: &str,
+    args: &ClientArgs,
+    command: RecoveryCommand,
+) -> anyhow::Result<ExitCode> {
+    let base = url.trim_end_matches('/');
+    let (c, auth) = client(args)?;
+    let req = match &command {
+        RecoveryCommand::Status { .. } => c.get(format!("{base}/api/v1/recovery")),
+        RecoveryCommand::Reset { target } => {
+            let body = match target.as_deref() {
+                None => serde_json::json!({}),
+                Some("gateway") => serde_json::json!({"channel": ""}),
+                Some(t) => match t.split_once(':') {
+                    Some((ch, acct)) => serde_json::json!({"channel": ch, "account": acct}),
+                    None => serde_json::json!({"channel": t}),
+                },
+            };
+            c.post(format!("{base}/api/v1/recovery/reset")).json(&body)
+        }
+    };
+    let (code, doc) = send(base, req, &auth).await?;
+    if !code.is_success() {
+        anyhow::bail!(
+            "{}",
+            doc["error"].as_str().unwrap_or(&format!("HTTP {code}"))
+        );
+    }
+    match command {
+        RecoveryCommand::Status { json: true } => {
+            println!("{}", serde_json::to_string_pretty(&doc)?)
+        }
+        RecoveryCommand::Status { json: false } => print!("{}", recovery_table(&doc)),
+        RecoveryCommand::Reset { .. } => {
+            let reset = doc["reset"].as_array().cloned().unwrap_or_default();
+            if reset.is_empty() {
+                println!("nothing to reset");
+            }
+            for r in reset {
+                let (ch, acct) = (
+                    r["channel"].as_str().unwrap_or(""),
+                    r["account"].as_str().unwrap_or(""),
+                );
+                if ch.is_empty() {
+                    println!("reset the gateway");
+                } else {
+                    println!(
+                        "reset {}:{}",
+                        super::table::clean(ch),
+                        super::table::clean(acct)
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recovery_table(doc: &serde_json::Value) -> String {
+    use super::table::clean;
+    if doc["enabled"] == serde_json::json!(false) {
+        return "recovery is off ([recovery] enabled = false)\n".into();
+    }
+    let mut out = format!(
+        "{:<10} {:<14} {:<14} {:<8} {:<24} {:<30} RULE\n",
+        "CHANNEL", "ACCOUNT", "STATUS", "HOUR", "NEXT", "LAST ACTION"
+    );
+    let rows = doc["accounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .chain(
+            doc["gateway"]
+                .as_object()
+                .map(|g| serde_json::Value::Object(g.clone())),
+        );
+    for r in rows {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let ch = if s("channel").is_empty() {
+            "(gateway)".to_string()
+        } else {
+            clean(&s("channel"))
+        };
+        let last = match r["last_action"].as_object() {
+            Some(l) => format!(
+                "{} {} {}",
+                l["at"]
+                    .as_str()
+                    .unwrap_or("")
+                    .chars()
+                    .take(19)
+                    .collect::<String>(),
+                l["action"].as_str().unwrap_or(""),
+                l["result"].as_str().unwrap_or("running")
+            ),
+            None => "-".into(),
+        };
+        let next: String = r["next_attempt_at"]
+            .as_str()
+            .unwrap_or("-")
+            .chars()
+            .take(19)
+            .collect();
+        out.push_str(&format!(
+            "{:<10} {:<14} {:<14} {:<8} {:<24} {:<30} {}\n",
+            ch,
+            clean(&s("account")),
+            s("status"),
+            format!("{}/{}", r["attempts_this_hour"], r["budget_per_hour"]),
+            next,
+            last,
+            s("rule"),
         ));
     }
     out

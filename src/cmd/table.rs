@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 /// Text from the server, safe for a terminal: control characters (ESC,
 /// CR, NUL, ...) and direction overrides are shown escaped, never sent raw.
-fn clean(s: &str) -> String {
+pub fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');

@@ -115,6 +115,7 @@ struct Sim {
     changed: broadcast::Sender<()>,
     log: Mutex<Option<LogWriter>>,
     accepted: Arc<Mutex<Vec<String>>>,
+    calls: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 /// Writes tslog-shaped JSON lines like the gateway's file logger, rotating
@@ -304,6 +305,32 @@ pub struct Handle {
     /// The token of each accepted `connect`, in order (tests count
     /// reconnects with it).
     pub accepted: Arc<Mutex<Vec<String>>>,
+    /// Each admin call (`channels.stop`, `channels.start`) and its params,
+    /// in order.
+    pub calls: Arc<Mutex<Vec<(String, Value)>>>,
+    sim: Arc<Sim>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sim")
+    }
+}
+
+impl Handle {
+    /// Puts an account into `phase` now, as a scenario step would.
+    pub fn set(&self, channel: &str, account: &str, phase: scenario::Phase) {
+        let logs = self
+            .sim
+            .world
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(channel, account, phase, self.sim.now_ms());
+        for l in &logs {
+            self.sim.log(l);
+        }
+        let _ = self.sim.changed.send(());
+    }
 }
 
 /// Starts the simulator on `addr` (port 0 picks a free port).
@@ -352,6 +379,7 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
         changed,
         log: Mutex::new(log),
         accepted: Arc::default(),
+        calls: Arc::default(),
     });
     for (sub, msg) in [
         (
@@ -375,6 +403,8 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
     }
     let cancel = CancellationToken::new();
     let accepted = sim.accepted.clone();
+    let calls = sim.calls.clone();
+    let handle_sim = sim.clone();
     tokio::spawn(drive(sim.clone(), scen, cancel.clone()));
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -395,6 +425,8 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
         addr,
         cancel,
         accepted,
+        calls,
+        sim: handle_sim,
     })
 }
 
@@ -432,6 +464,70 @@ async fn drive(sim: Arc<Sim>, scen: Scenario, cancel: CancellationToken) {
             _ = tokio::time::sleep_until(due) => {}
         }
     }
+}
+
+/// `channels.stop` / `channels.start` as the gateway answers them; a
+/// started account settles back into its cause 2 s (scenario time) later.
+fn admin_call(sim: &Arc<Sim>, method: &str, id: &Value, params: &Value) -> Message {
+    if let Ok(mut c) = sim.calls.lock() {
+        c.push((method.to_string(), params.clone()));
+    }
+    let Some(channel) = params["channel"].as_str().filter(|c| !c.is_empty()) else {
+        return res_err(
+            id,
+            json!({"code": "INVALID_REQUEST", "message": format!("invalid {method} params: at /channel: must be a non-empty string")}),
+        );
+    };
+    let account = params["accountId"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let now = sim.now_ms();
+    let mut w = sim.world.lock().unwrap_or_else(|p| p.into_inner());
+    let logs = if method == "channels.stop" {
+        w.stop(channel, &account, now)
+    } else {
+        w.start(channel, &account, now)
+    };
+    drop(w);
+    let Some(logs) = logs else {
+        return res_err(
+            id,
+            json!({"code": "INVALID_REQUEST", "message": format!("unknown channel: {channel}")}),
+        );
+    };
+    for l in &logs {
+        sim.log(l);
+    }
+    let _ = sim.changed.send(());
+    if method == "channels.stop" {
+        return res_ok(
+            id,
+            json!({"channel": channel, "accountId": account, "stopped": true}),
+        );
+    }
+    let (s, ch, acct) = (sim.clone(), channel.to_string(), account.clone());
+    let speed = if sim.opts.speed > 0.0 {
+        sim.opts.speed
+    } else {
+        1.0
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2).div_f64(speed)).await;
+        let logs = s
+            .world
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .settle(&ch, &acct, s.now_ms());
+        for l in &logs {
+            s.log(l);
+        }
+        let _ = s.changed.send(());
+    });
+    res_ok(
+        id,
+        json!({"channel": channel, "accountId": account, "started": true, "outcome": {"status": "started"}}),
+    )
 }
 
 async fn healthz() -> Json<Value> {
@@ -578,7 +674,7 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
     let hello = json!({
         "type": "hello-ok", "protocol": 4,
         "server": {"version": SIM_VERSION, "buildId": "clawwatch-simulator", "bootId": format!("{:x}", sim.started_ms), "connId": nonce},
-        "features": {"methods": ["health", "status", "channels.status"], "events": ["tick", "health", "connect.challenge"], "capabilities": []},
+        "features": {"methods": ["health", "status", "channels.status", "channels.stop", "channels.start"], "events": ["tick", "health", "connect.challenge"], "capabilities": []},
         "snapshot": {"presence": [], "health": sim.health(), "uptimeMs": sim.uptime().as_millis() as u64},
         "auth": {"method": "token", "role": "operator", "scopes": scopes},
         "policy": {"maxPayload": 26214400, "maxBufferedBytes": 52428800, "tickIntervalMs": sim.opts.tick_ms},
@@ -635,6 +731,7 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
                         let _ = other;
                         res_err(&id, json!({"code": "FORBIDDEN", "message": "missing scope: operator.admin", "details": {"code": "MISSING_SCOPE", "missingScope": "operator.admin", "requiredScopes": ["operator.admin"]}}))
                     }
+                    "channels.stop" | "channels.start" => admin_call(&sim, method, &id, &req["params"]),
                     other => res_err(&id, json!({"code": "INVALID_REQUEST", "message": format!("unknown method: {other}")})),
                 }
             }

@@ -267,6 +267,9 @@ pub struct World {
     pub accounts: BTreeMap<(String, String), SimAccount>,
     /// Telegram `mode` of new accounts (`polling` when empty).
     pub telegram_mode: String,
+    /// The phase the scenario last gave each account: what a restart
+    /// returns to (a restart does not remove a cause).
+    pub causes: BTreeMap<(String, String), Phase>,
 }
 
 fn base_row(channel: &str, account: &str, telegram_mode: &str) -> Map<String, Value> {
@@ -322,9 +325,59 @@ impl Row for Map<String, Value> {
 }
 
 impl World {
-    /// Puts an account into a phase at gateway time `now_ms`; returns the log
-    /// lines (level, subsystem, message) the real gateway writes for it.
+    /// Puts an account into a phase at gateway time `now_ms`, as the
+    /// scenario's cause; returns the log lines the real gateway writes.
     pub fn set(&mut self, channel: &str, account: &str, phase: Phase, now_ms: i64) -> Vec<LogLine> {
+        self.causes
+            .insert((channel.to_string(), account.to_string()), phase.clone());
+        self.apply(channel, account, phase, now_ms)
+    }
+
+    /// `channels.stop`: the account's task ends; false when unknown.
+    pub fn stop(&mut self, channel: &str, account: &str, now_ms: i64) -> Option<Vec<LogLine>> {
+        let acc = self
+            .accounts
+            .get_mut(&(channel.to_string(), account.to_string()))?;
+        acc.row.life(false, false, "stopped");
+        acc.row.put(&[
+            ("restartPending", json!(false)),
+            ("lastStopAt", json!(now_ms)),
+        ]);
+        acc.phase = Phase::Stopped;
+        Some(vec![LogLine::new(
+            "INFO",
+            format!("channels/{channel}"),
+            format!("[{account}] channel stopped (manual)"),
+        )])
+    }
+
+    /// `channels.start`: the account starts afresh; [`World::settle`]
+    /// later puts it back into its cause. `None` when unknown.
+    pub fn start(&mut self, channel: &str, account: &str, now_ms: i64) -> Option<Vec<LogLine>> {
+        let key = (channel.to_string(), account.to_string());
+        self.accounts.get(&key)?;
+        if let Some(a) = self.accounts.get_mut(&key) {
+            a.row.put(&[("reconnectAttempts", json!(0))]);
+        }
+        Some(self.apply(channel, account, Phase::Starting, now_ms))
+    }
+
+    /// After a start: the account's cause again (`Ready` when none).
+    pub fn settle(&mut self, channel: &str, account: &str, now_ms: i64) -> Vec<LogLine> {
+        let key = (channel.to_string(), account.to_string());
+        if self.accounts.get(&key).map(|a| &a.phase) != Some(&Phase::Starting) {
+            return Vec::new();
+        }
+        let cause = self.causes.get(&key).cloned().unwrap_or(Phase::Ready);
+        let cause = if cause == Phase::Starting {
+            Phase::Ready
+        } else {
+            cause
+        };
+        self.apply(channel, account, cause, now_ms)
+    }
+
+    fn apply(&mut self, channel: &str, account: &str, phase: Phase, now_ms: i64) -> Vec<LogLine> {
         let key = (channel.to_string(), account.to_string());
         let mode = self.telegram_mode.clone();
         let acc = self.accounts.entry(key).or_insert_with(|| SimAccount {

@@ -505,14 +505,8 @@ async fn handshake(ws: &mut Ws, s: &Settings, clock: &Clock) -> Result<Hello, Se
     }
 }
 
-async fn session(
-    s: &Settings,
-    tx: &mpsc::Sender<Observation>,
-    metrics: &Metrics,
-    clock: &Clock,
-    cancel: &CancellationToken,
-    last_logged: &mut Option<String>,
-) -> Result<(), SessionError> {
+/// Connects and completes the handshake.
+async fn open(s: &Settings, clock: &Clock) -> Result<(Ws, Hello), SessionError> {
     let mut cfg = WebSocketConfig::default();
     cfg.max_message_size = Some(s.max_frame_bytes);
     cfg.max_frame_size = Some(s.max_frame_bytes);
@@ -531,6 +525,77 @@ async fn session(
         Ok(Ok(x)) => x,
     };
     let hello = handshake(&mut ws, s, clock).await?;
+    Ok((ws, hello))
+}
+
+/// One gateway answer to a [`call`]: the payload, or its error object.
+pub type Answer = Result<Value, Value>;
+
+/// A short session of its own (`s.credentials` says the scopes): sends
+/// each request in order, each answered within `s.rpc_timeout`, and
+/// returns the answers. Used by recovery (`channels.stop`/`start`).
+pub async fn call(
+    s: &Settings,
+    clock: &Clock,
+    calls: &[(&str, Value)],
+) -> Result<Vec<Answer>, SessionError> {
+    let (mut ws, _) = open(s, clock).await?;
+    let mut out = Vec::new();
+    for (i, (method, params)) in calls.iter().enumerate() {
+        let id = format!("c{i}");
+        send(&mut ws, s, &id, method, params.clone()).await?;
+        let deadline = clock.instant() + s.rpc_timeout;
+        loop {
+            let f = match next_json(&mut ws, s, deadline, method).await {
+                Err(e) if e.kind == GatewayErrorKind::Timeout => {
+                    let _ = ws.close(None).await;
+                    return Err(fail(
+                        GatewayErrorKind::Timeout,
+                        format!(
+                            "the gateway at {} did not answer {method} within {:?}",
+                            s.u(),
+                            s.rpc_timeout
+                        ),
+                    ));
+                }
+                r => r?,
+            };
+            if f.get("type").and_then(Value::as_str) != Some("res")
+                || f.get("id").and_then(Value::as_str) != Some(id.as_str())
+            {
+                continue;
+            }
+            let payload = f.get("payload").cloned().unwrap_or(Value::Null);
+            out.push(if f.get("ok").and_then(Value::as_bool) == Some(true) {
+                Ok(payload)
+            } else {
+                Err(f.get("error").cloned().unwrap_or(Value::Null))
+            });
+            break;
+        }
+    }
+    let _ = ws.close(None).await;
+    // Read on until the gateway's close comes back, briefly.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(out)
+}
+
+async fn session(
+    s: &Settings,
+    tx: &mpsc::Sender<Observation>,
+    metrics: &Metrics,
+    clock: &Clock,
+    cancel: &CancellationToken,
+    last_logged: &mut Option<String>,
+) -> Result<(), SessionError> {
+    let (mut ws, hello) = open(s, clock).await?;
     let dead_after = Duration::from_millis(hello.tick_ms * 2);
     *last_logged = None;
     tracing::info!(url = %s.u(), version = hello.version.as_deref().unwrap_or("?"), "Connected to the gateway.");

@@ -75,14 +75,20 @@ pub fn gave_up(channel: &str, row: &AccountRow) -> bool {
         && row.reconnect_attempts.unwrap_or(0) >= restart_budget(channel)
 }
 
+/// True when the gateway will not retry the account on its own.
+pub fn is_terminal(row: &AccountRow) -> bool {
+    let health = row.health_state.as_deref().unwrap_or("");
+    row.terminal_disconnect == Some(true)
+        || row.lifecycle.as_deref() == Some("blocked")
+        || matches!(health, "terminal-disconnect" | "logged-out" | "conflict")
+}
+
 /// Derives state and reason. `now_ms` is the gateway's clock (the payload's `ts`).
 pub fn derive(channel: &str, row: &AccountRow, now_ms: i64, tuning: &Tuning) -> Derived {
     let wa = channel == "whatsapp";
     let lifecycle = row.lifecycle.as_deref().unwrap_or("");
     let health = row.health_state.as_deref().unwrap_or("");
-    let terminal = row.terminal_disconnect == Some(true)
-        || lifecycle == "blocked"
-        || matches!(health, "terminal-disconnect" | "logged-out" | "conflict");
+    let terminal = is_terminal(row);
 
     if wa && row.linked == Some(false) {
         return d(State::AuthRequired, Some(Reason::NotLinked));

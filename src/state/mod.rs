@@ -44,6 +44,8 @@ pub struct Gateway {
     pub checked_at: Option<Ts>,
     /// What of that answer could not be read: `(channel, account, problem)`.
     pub decode_errors: Vec<(String, String, String)>,
+    /// Why it is down, when it is.
+    pub down_kind: Option<crate::model::GatewayErrorKind>,
 }
 
 /// Everything the state writer owns.
@@ -61,6 +63,8 @@ pub struct Model {
     pub last_log_line: Option<Ts>,
     /// The gateway's channel ids, in its order.
     pub channel_order: Vec<String>,
+    /// Recovery of every account, as its planner last said.
+    pub recovery: std::sync::Arc<crate::recovery::record::Table>,
 }
 
 /// What one step changed, for the consumers.
@@ -72,8 +76,10 @@ pub enum Change {
     ReconnectAttempts(Key, u64),
     /// A successful probe round trip, seconds.
     ProbeLatency(Key, f64),
-    /// The gateway restarted the account.
-    Restart(Key),
+    /// The account was restarted; true when clawwatch's recovery did it.
+    Restart(Key, bool),
+    /// The recovery table changed.
+    Recovery,
     /// The gateway no longer reports the account.
     Removed(Key),
     /// Some account's fields changed (states, timestamps, probe results).
@@ -111,18 +117,22 @@ impl Model {
                 error: None,
                 checked_at: None,
                 decode_errors: Vec::new(),
+                down_kind: None,
             },
             webhook_accounts: Vec::new(),
             disconnect_matches: BTreeMap::new(),
             last_log_line: logs_watched.then_some(now),
             channel_order: Vec::new(),
+            recovery: Default::default(),
         }
     }
 
     /// A model restarted after a crash in a step: only what the states file
     /// keeps survives, as after a process restart.
     pub fn restarted(&self, now: Ts) -> Model {
-        Model::new(self.tracker.restarted(), self.last_log_line.is_some(), now)
+        let mut m = Model::new(self.tracker.restarted(), self.last_log_line.is_some(), now);
+        m.recovery = self.recovery.clone();
+        m
     }
 }
 
@@ -149,13 +159,15 @@ pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
             }
             out.push(Change::Gateway);
         }
-        Observation::Down { message, .. } => {
+        Observation::Down { message, kind } => {
             m.gateway.phase = Phase::Down;
+            m.gateway.down_kind = Some(kind);
             m.gateway.error = Some(redact(&message));
             out.push(Change::Gateway);
         }
         Observation::Starting { message } => {
             m.gateway.phase = Phase::Starting;
+            m.gateway.down_kind = None;
             m.gateway.error = Some(redact(&message));
             out.push(Change::Gateway);
         }
@@ -206,8 +218,21 @@ pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
                 }
             }
         }
+        Observation::RecoveryBegins { keys, until } => {
+            m.tracker.expect_restart(&keys, until);
+        }
+        Observation::RecoveryEvent(e) => {
+            out.push(Change::Event(Event::Recovery(e)));
+        }
+        Observation::RecoveryTable(t) => {
+            if *t != *m.recovery {
+                m.recovery = t;
+                out.push(Change::Recovery);
+            }
+        }
         Observation::Status { status, probed } => {
             m.gateway.phase = Phase::Up;
+            m.gateway.down_kind = None;
             m.gateway.error = None;
             m.gateway.checked_at = Some(now);
             m.gateway.decode_errors = status.decode_errors();
@@ -227,8 +252,8 @@ pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
             for key in &up.removed {
                 out.push(Change::Removed(key.clone()));
             }
-            for key in &up.restarts {
-                out.push(Change::Restart(key.clone()));
+            for (key, own) in &up.restarts {
+                out.push(Change::Restart(key.clone(), *own));
             }
             out.push(Change::Accounts);
             if up.dirty {

@@ -148,7 +148,7 @@ fn restarts_removals_and_webhook_accounts() {
     }));
     let again = step(&mut m, tg(20, "polling"), 2.0);
     let ops: Key = ("telegram".into(), "ops".into());
-    assert!(again.contains(&Change::Restart(ops.clone())));
+    assert!(again.contains(&Change::Restart(ops.clone(), false)));
     assert!(again.contains(&Change::WebhookAccounts {
         now: vec![],
         gone: vec!["ops".into()]

@@ -38,6 +38,11 @@ pub struct AccountView {
     pub probe_ok: Option<bool>,
     /// The gateway's restart budget ran out.
     pub recovery_exhausted: bool,
+    /// The gateway will not retry on its own (`terminalDisconnect`,
+    /// `lifecycle: "blocked"`).
+    pub terminal: bool,
+    /// The gateway has its own restart scheduled (`restartPending`).
+    pub restart_pending: bool,
     /// Telegram's `mode` (`polling` or `webhook`).
     pub mode: Option<String>,
     /// The last successful probe's round trip, seconds.
@@ -62,6 +67,8 @@ impl AccountView {
             last_transport_activity_at: None,
             probe_ok: None,
             recovery_exhausted: false,
+            terminal: false,
+            restart_pending: false,
             mode: None,
             probe_latency: None,
             counts: Counts::default(),
@@ -78,8 +85,10 @@ pub struct Counts {
     pub disconnects: u64,
     /// Reconnect attempts (the gateway's field moving up, and log lines).
     pub reconnect_attempts: u64,
-    /// Restarts by the gateway (`lastStartAt` moved).
+    /// Restarts by the gateway (`lastStartAt` moved on its own).
     pub restarts: u64,
+    /// Restarts by clawwatch's recovery (`lastStartAt` moved after its action).
+    pub own_restarts: u64,
 }
 
 /// Something that happened, for metrics, history and alerts.
@@ -101,6 +110,9 @@ pub enum Event {
         /// Reason of the new state.
         reason: Option<Reason>,
     },
+    /// A recovery action, exhaustion or reset.
+    #[serde(skip)]
+    Recovery(Box<crate::recovery::record::Event>),
     /// A disconnect: entering a failure state, or a new close while failing.
     Disconnect {
         /// When.
@@ -139,6 +151,7 @@ impl Event {
                 "kind": "disconnect", "at": rfc3339(*at), "channel": channel, "account": account,
                 "reason": reason.as_str(),
             }),
+            Event::Recovery(r) => r.to_json(),
         }
     }
 
@@ -151,12 +164,14 @@ impl Event {
             | Event::Disconnect {
                 channel, account, ..
             } => (channel, account),
+            Event::Recovery(r) => (&r.channel, &r.account),
         }
     }
     /// When it happened.
     pub fn at(&self) -> Ts {
         match self {
             Event::Transition { at, .. } | Event::Disconnect { at, .. } => *at,
+            Event::Recovery(r) => r.at,
         }
     }
 }
@@ -172,8 +187,9 @@ pub struct Update {
     pub probe_latency: Vec<(Key, f64)>,
     /// Accounts the gateway no longer reports.
     pub removed: Vec<Key>,
-    /// Accounts the gateway restarted (`lastStartAt` moved forward).
-    pub restarts: Vec<Key>,
+    /// Accounts restarted (`lastStartAt` moved forward); true when
+    /// clawwatch's recovery did it.
+    pub restarts: Vec<(Key, bool)>,
     /// Some account's state or `since` changed: the states file is stale.
     pub dirty: bool,
 }
@@ -187,6 +203,8 @@ struct Tracked {
     /// A log line set the state: (state the last poll derived, hold until).
     log_override: Option<(State, Ts)>,
     last_start_at: Option<i64>,
+    /// clawwatch restarts it: a start seen before this time is its own.
+    own_restart_until: Option<Ts>,
 }
 
 /// `states.json`: each account's state and since, so that `since`
@@ -329,6 +347,7 @@ impl Tracker {
                         exhausted_at_start: None,
                         log_override: None,
                         last_start_at: row.last_start_at,
+                        own_restart_until: None,
                     },
                 );
                 self.accounts.get_mut(key).expect("inserted above")
@@ -355,8 +374,16 @@ impl Tracker {
             }
             // A moving lastStartAt is a restart by the gateway.
             if tracked.last_start_at.is_some() && row.last_start_at > tracked.last_start_at {
-                up.restarts.push(key.clone());
-                v.counts.restarts += 1;
+                let own = tracked.own_restart_until.take().is_some_and(|t| now <= t);
+                up.restarts.push((key.clone(), own));
+                if own {
+                    v.counts.own_restarts += 1;
+                } else {
+                    v.counts.restarts += 1;
+                }
+            }
+            if tracked.own_restart_until.is_some_and(|t| now > t) {
+                tracked.own_restart_until = None;
             }
             tracked.last_start_at = row.last_start_at;
             let ld_at = row.last_disconnect.as_ref().and_then(|l| l.at);
@@ -408,6 +435,8 @@ impl Tracker {
             }
         }
         v.recovery_exhausted = tracked.exhausted_at_start.is_some();
+        v.terminal = derive::is_terminal(row);
+        v.restart_pending = row.restart_pending == Some(true);
 
         if probed {
             if let Some(p) = &row.probe {
@@ -424,6 +453,16 @@ impl Tracker {
             }
         }
         changed
+    }
+
+    /// clawwatch's recovery restarts these accounts: the next start seen
+    /// before `until` is its own, not the gateway's.
+    pub fn expect_restart(&mut self, keys: &[Key], until: Ts) {
+        for k in keys {
+            if let Some(t) = self.accounts.get_mut(k) {
+                t.own_restart_until = Some(until);
+            }
+        }
     }
 
     /// A log line says an account is in `state` (before the next poll).
@@ -607,7 +646,8 @@ mod tests {
                 transitions: 2,
                 disconnects: 2,
                 reconnect_attempts: 3,
-                restarts: 0
+                restarts: 0,
+                own_restarts: 0,
             }
         );
         let gone = t.apply(&status(json!([]), 9000), false, 6.0);

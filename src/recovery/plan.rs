@@ -1,0 +1,638 @@
+//! When to act: a pure planner over the accounts' states and the clock.
+//! Per account it keeps the outage's start, the actions of the last hour,
+//! the backoff and whether the budget is spent; [`Planner::step`] says
+//! which actions are due now and why, and what it holds back and why.
+
+use super::record::{Action, Event, Last, Outcome, Status, Table, View, What};
+use crate::clock::Ts;
+use crate::config::{RecoveryConfig, RecoveryPolicy};
+use crate::model::{Reason, State};
+use crate::state::AccountView;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// Connected this long clears the budget, the backoff and exhaustion.
+pub const HEALTHY_RESET: f64 = 300.0;
+/// After the gateway restarted an account itself, leave it alone this long
+/// (its health monitor's cool-down: two 300 s cycles).
+pub const GATEWAY_COOLDOWN: f64 = 600.0;
+const HOUR: f64 = 3600.0;
+/// Time arithmetic on the fake clock may land a hair before a due time.
+const EPS: f64 = 1e-6;
+
+/// What the planner reads of the world.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Every watched account.
+    pub accounts: &'a [AccountView],
+    /// The last `channels.status` poll answered.
+    pub gateway_up: bool,
+    /// The gateway does not answer at all (connect, timeout, closed).
+    pub gateway_unreachable: bool,
+    /// A poll was applied since the start.
+    pub polled: bool,
+}
+
+/// An action to run now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Channel id (empty: the gateway).
+    pub channel: String,
+    /// Account id (empty: the gateway).
+    pub account: String,
+    /// How.
+    pub action: Action,
+    /// The argv, placeholders replaced (for [`Action::Command`]).
+    pub argv: Vec<String>,
+    /// How long it may take.
+    pub timeout: Duration,
+    /// Record, do not act.
+    pub dry_run: bool,
+    /// Which rule decided.
+    pub rule: &'static str,
+    /// That rule in words.
+    pub why: String,
+    /// The nth action of this outage.
+    pub attempt: u32,
+    /// Actions in the last hour, this one included.
+    pub attempts_this_hour: u32,
+    /// The budget.
+    pub budget_per_hour: u32,
+    /// When the next one would be due if this one does not help.
+    pub next_attempt_at: Option<Ts>,
+    /// When it was decided.
+    pub at: Ts,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Acct {
+    down_since: Option<Ts>,
+    connected_since: Option<Ts>,
+    actions: VecDeque<Ts>,
+    attempt: u32,
+    last_at: Option<Ts>,
+    wait: f64,
+    exhausted: bool,
+    in_flight: bool,
+    last: Option<Last>,
+    gateway_restarts: Option<u64>,
+    gateway_restart_at: Option<Ts>,
+    view: Option<View>,
+    seen: bool,
+}
+
+/// The planner; one per sidecar.
+#[derive(Debug)]
+pub struct Planner {
+    cfg: RecoveryConfig,
+    accts: BTreeMap<(String, String), Acct>,
+    rng: rand::rngs::StdRng,
+}
+
+/// Reasons a restart cannot fix: a person must act.
+fn needs_person(r: Option<Reason>) -> bool {
+    matches!(
+        r,
+        Some(
+            Reason::NotLinked
+                | Reason::LoggedOut
+                | Reason::Conflict
+                | Reason::AuthFailed
+                | Reason::DisallowedIntents
+                | Reason::Protocol
+        )
+    )
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn human(s: f64) -> String {
+    humantime::format_duration(Duration::from_secs(s.max(0.0).round() as u64)).to_string()
+}
+
+/// The wait after the nth action (n >= 1), before jitter.
+pub fn backoff(p: &RecoveryPolicy, n: u32) -> f64 {
+    let base = secs(p.backoff_initial) * 2f64.powi(n.saturating_sub(1).min(60) as i32);
+    base.min(secs(p.backoff_max))
+}
+
+/// An argv with `{channel}` and `{account}` replaced; each stays one argument.
+pub fn argv(template: &[String], channel: &str, account: &str) -> Vec<String> {
+    template
+        .iter()
+        .map(|a| {
+            a.replace("{channel}", channel)
+                .replace("{account}", account)
+        })
+        .collect()
+}
+
+impl Planner {
+    /// A planner on `cfg`; `seed` fixes the jitter (tests).
+    pub fn new(cfg: RecoveryConfig, seed: Option<u64>) -> Planner {
+        let rng = match seed {
+            Some(s) => rand::rngs::StdRng::seed_from_u64(s),
+            None => rand::rngs::StdRng::from_os_rng(),
+        };
+        Planner {
+            cfg,
+            accts: BTreeMap::new(),
+            rng,
+        }
+    }
+
+    /// New settings (a reload); budgets and backoff stay.
+    pub fn retune(&mut self, cfg: RecoveryConfig) {
+        self.cfg = cfg;
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RecoveryConfig {
+        &self.cfg
+    }
+
+    fn jittered(&mut self, p: &RecoveryPolicy, n: u32) -> f64 {
+        let w = backoff(p, n);
+        if p.jitter > 0.0 {
+            w * self.rng.random_range(1.0 - p.jitter..=1.0 + p.jitter)
+        } else {
+            w
+        }
+    }
+
+    /// Looks at the world at `now`: the actions due, and what happened
+    /// (exhaustion, resets after 5 min connected).
+    pub fn step(&mut self, input: Input<'_>, now: Ts) -> (Vec<Decision>, Vec<Event>) {
+        let mut due = Vec::new();
+        let mut events = Vec::new();
+        if !input.polled {
+            return (due, events);
+        }
+        for a in self.accts.values_mut() {
+            a.seen = false;
+        }
+        for v in input.accounts {
+            let key = (v.channel.clone(), v.account.clone());
+            let p = self.cfg.policy(Some(&v.channel));
+            let mut acct = self.accts.remove(&key).unwrap_or_default();
+            acct.seen = true;
+            // The gateway restarted it on its own (its counter moved).
+            if let Some(seen) = acct.gateway_restarts {
+                if v.counts.restarts > seen {
+                    acct.gateway_restart_at = Some(now);
+                }
+            }
+            acct.gateway_restarts = Some(v.counts.restarts);
+            let decision = self.account(&mut acct, &p, v, input, now, &mut events);
+            due.extend(decision);
+            self.accts.insert(key, acct);
+        }
+        // The gateway itself.
+        let key = (String::new(), String::new());
+        let p = self.cfg.policy(None);
+        let mut g = self.accts.remove(&key).unwrap_or_default();
+        g.seen = true;
+        due.extend(self.gateway(&mut g, &p, input, now, &mut events));
+        self.accts.insert(key, g);
+        self.accts.retain(|_, a| a.seen);
+        (due, events)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn account(
+        &mut self,
+        a: &mut Acct,
+        p: &RecoveryPolicy,
+        v: &AccountView,
+        input: Input<'_>,
+        now: Ts,
+        events: &mut Vec<Event>,
+    ) -> Option<Decision> {
+        let (ch, acct) = (v.channel.as_str(), v.account.as_str());
+        prune(a, now);
+        if !p.enabled {
+            a.view = Some(view(
+                a,
+                p,
+                Status::Disabled,
+                "disabled",
+                format!("recovery is off for {ch} (recovery.enabled)"),
+                None,
+            ));
+            return None;
+        }
+        if v.state == State::Connected {
+            a.down_since = None;
+            let since = *a.connected_since.get_or_insert(v.since.min(now));
+            let dirty = a.exhausted || a.attempt > 0 || !a.actions.is_empty();
+            if dirty && now - since + EPS >= HEALTHY_RESET {
+                clear(a);
+                events.push(reset_event(now, ch, acct, "connected"));
+            }
+            let (status, rule, why) = if a.exhausted {
+                (
+                    Status::Exhausted,
+                    "budget_spent",
+                    "connected again; the budget resets after 5 minutes connected".to_string(),
+                )
+            } else if a.attempt > 0 {
+                (Status::Attempted, "connected", "connected again after an action; budget and backoff reset after 5 minutes connected".to_string())
+            } else {
+                (Status::NotAttempted, "connected", "connected".to_string())
+            };
+            a.view = Some(view(a, p, status, rule, why, None));
+            return None;
+        }
+        a.connected_since = None;
+        let down_since = *a.down_since.get_or_insert(v.since.min(now));
+        let idle = if a.attempt > 0 {
+            Status::Attempted
+        } else {
+            Status::NotAttempted
+        };
+        let reason = v.reason.map(|r| r.as_str()).unwrap_or("unknown");
+        let hold = |a: &mut Acct, status, rule, why: String| {
+            a.view = Some(view(a, p, status, rule, why, None));
+            None
+        };
+        if a.exhausted {
+            let why = format!("{} actions in the last hour spent the budget ({}); no more until 5 minutes connected or `clawwatch recovery reset {ch}:{acct}`", a.attempts(), p.budget_per_hour);
+            return hold(a, Status::Exhausted, "budget_spent", why);
+        }
+        if v.state == State::AuthRequired {
+            return hold(a, Status::Disabled, "auth_required", format!("auth_required ({reason}): a restart cannot fix it, a person must re-authenticate"));
+        }
+        if v.terminal || needs_person(v.reason) {
+            return hold(a, Status::Disabled, "terminal", format!("{} ({reason}) is terminal: the gateway will not retry and a restart would fail the same way", v.state));
+        }
+        if a.in_flight {
+            return hold(a, idle, "in_flight", "an action is running".into());
+        }
+        if !input.gateway_up {
+            return hold(
+                a,
+                idle,
+                "gateway_unreachable",
+                "the gateway does not answer; accounts are not restarted until it does".into(),
+            );
+        }
+        if v.state == State::Connecting {
+            return hold(
+                a,
+                idle,
+                "connecting",
+                "connecting; waiting for the outcome".into(),
+            );
+        }
+        let gave_up = v.recovery_exhausted;
+        if !gave_up && v.restart_pending {
+            return hold(
+                a,
+                idle,
+                "gateway_restart_pending",
+                "the gateway has its own restart pending".into(),
+            );
+        }
+        if let Some(t) = a
+            .gateway_restart_at
+            .filter(|t| !gave_up && now - t < GATEWAY_COOLDOWN)
+        {
+            return hold(
+                a,
+                idle,
+                "gateway_cooldown",
+                format!(
+                    "the gateway restarted it {} ago; clawwatch waits its cool-down ({})",
+                    human(now - t),
+                    human(GATEWAY_COOLDOWN)
+                ),
+            );
+        }
+        let (rule, why) = if gave_up {
+            (
+                "gateway_gave_up",
+                format!(
+                    "the gateway gave up restarting it ({} attempts)",
+                    v.reconnect_attempts
+                ),
+            )
+        } else {
+            (
+                "down",
+                format!(
+                    "{} ({reason}) for {}, longer than recovery.after ({})",
+                    v.state,
+                    human(now - down_since),
+                    human(secs(p.after))
+                ),
+            )
+        };
+        let mut at = down_since + secs(p.after);
+        if let Some(last) = a.last_at {
+            at = at.max(last + a.wait);
+        }
+        if now + EPS < at {
+            let why = if gave_up {
+                why
+            } else {
+                format!(
+                    "{} ({reason}); first action after recovery.after ({})",
+                    v.state,
+                    human(secs(p.after))
+                )
+            };
+            a.view = Some(view(a, p, Status::Waiting, rule, why, Some(at)));
+            return None;
+        }
+        self.act(a, p, (ch, acct), rule, why, now, events)
+    }
+
+    fn gateway(
+        &mut self,
+        a: &mut Acct,
+        p: &RecoveryPolicy,
+        input: Input<'_>,
+        now: Ts,
+        events: &mut Vec<Event>,
+    ) -> Option<Decision> {
+        prune(a, now);
+        if !p.enabled || p.command.is_empty() {
+            let why = if p.enabled {
+                "no recovery.command to restart the gateway with"
+            } else {
+                "recovery is off (recovery.enabled)"
+            };
+            a.view = Some(view(a, p, Status::Disabled, "disabled", why.into(), None));
+            return None;
+        }
+        if !input.gateway_unreachable {
+            a.down_since = None;
+            if input.gateway_up {
+                let since = *a.connected_since.get_or_insert(now);
+                let dirty = a.exhausted || a.attempt > 0 || !a.actions.is_empty();
+                if dirty && now - since + EPS >= HEALTHY_RESET {
+                    clear(a);
+                    events.push(reset_event(now, "", "", "connected"));
+                }
+            }
+            let status = if a.exhausted {
+                Status::Exhausted
+            } else if a.attempt > 0 {
+                Status::Attempted
+            } else {
+                Status::NotAttempted
+            };
+            a.view = Some(view(
+                a,
+                p,
+                status,
+                "gateway_answers",
+                "the gateway answers".into(),
+                None,
+            ));
+            return None;
+        }
+        a.connected_since = None;
+        let down_since = *a.down_since.get_or_insert(now);
+        let idle = if a.attempt > 0 {
+            Status::Attempted
+        } else {
+            Status::NotAttempted
+        };
+        if a.exhausted {
+            a.view = Some(view(
+                a,
+                p,
+                Status::Exhausted,
+                "budget_spent",
+                format!(
+                    "{} restarts of the gateway in the last hour spent the budget ({})",
+                    a.attempts(),
+                    p.budget_per_hour
+                ),
+                None,
+            ));
+            return None;
+        }
+        if a.in_flight {
+            a.view = Some(view(
+                a,
+                p,
+                idle,
+                "in_flight",
+                "the command is running".into(),
+                None,
+            ));
+            return None;
+        }
+        let why = format!(
+            "the gateway has not answered for {}, longer than recovery.after ({})",
+            human(now - down_since),
+            human(secs(p.after))
+        );
+        let mut at = down_since + secs(p.after);
+        if let Some(last) = a.last_at {
+            at = at.max(last + a.wait);
+        }
+        if now + EPS < at {
+            a.view = Some(view(
+                a,
+                p,
+                Status::Waiting,
+                "gateway_down",
+                "the gateway does not answer".into(),
+                Some(at),
+            ));
+            return None;
+        }
+        let mut p = p.clone();
+        p.action = "command".into();
+        self.act(a, &p, ("", ""), "gateway_down", why, now, events)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn act(
+        &mut self,
+        a: &mut Acct,
+        p: &RecoveryPolicy,
+        (ch, acct): (&str, &str),
+        rule: &'static str,
+        why: String,
+        now: Ts,
+        events: &mut Vec<Event>,
+    ) -> Option<Decision> {
+        if a.attempts() >= p.budget_per_hour {
+            a.exhausted = true;
+            events.push(Event {
+                at: now,
+                channel: ch.into(),
+                account: acct.into(),
+                what: What::Exhausted {
+                    attempts_this_hour: a.attempts(),
+                    budget_per_hour: p.budget_per_hour,
+                },
+            });
+            let why = format!(
+                "{} actions in the last hour spent the budget ({})",
+                a.attempts(),
+                p.budget_per_hour
+            );
+            a.view = Some(view(a, p, Status::Exhausted, "budget_spent", why, None));
+            return None;
+        }
+        a.actions.push_back(now);
+        a.attempt += 1;
+        a.last_at = Some(now);
+        a.wait = self.jittered(p, a.attempt);
+        a.in_flight = true;
+        let action = if p.action == "command" {
+            Action::Command
+        } else {
+            Action::Rpc
+        };
+        a.last = Some(Last {
+            at: now,
+            action,
+            outcome: None,
+            rule,
+        });
+        let next = (a.attempts() < p.budget_per_hour).then_some(now + a.wait);
+        a.view = Some(view(
+            a,
+            p,
+            Status::Attempted,
+            "in_flight",
+            "an action is running".into(),
+            None,
+        ));
+        Some(Decision {
+            channel: ch.into(),
+            account: acct.into(),
+            action,
+            argv: argv(&p.command, ch, acct),
+            timeout: match action {
+                Action::Rpc => p.rpc_timeout,
+                Action::Command => p.command_timeout,
+            },
+            dry_run: p.dry_run,
+            rule,
+            why,
+            attempt: a.attempt,
+            attempts_this_hour: a.attempts(),
+            budget_per_hour: p.budget_per_hour,
+            next_attempt_at: next,
+            at: now,
+        })
+    }
+
+    /// An action ended.
+    pub fn done(&mut self, channel: &str, account: &str, outcome: Outcome) {
+        if let Some(a) = self
+            .accts
+            .get_mut(&(channel.to_string(), account.to_string()))
+        {
+            a.in_flight = false;
+            if let Some(l) = &mut a.last {
+                l.outcome = Some(outcome);
+            }
+        }
+    }
+
+    /// `clawwatch recovery reset`: clears the accounts that match (all when
+    /// both are `None`; the gateway's own entry is channel `""`).
+    pub fn reset(&mut self, channel: Option<&str>, account: Option<&str>, now: Ts) -> Vec<Event> {
+        let mut out = Vec::new();
+        for ((ch, acct), a) in self.accts.iter_mut() {
+            if channel.is_some_and(|c| c != ch) || account.is_some_and(|x| x != acct) {
+                continue;
+            }
+            if a.exhausted || a.attempt > 0 || !a.actions.is_empty() {
+                clear(a);
+                out.push(reset_event(now, ch, acct, "person"));
+            }
+        }
+        out
+    }
+
+    /// When something is next due (an action, a reset, a cool-down's end).
+    pub fn next_wake(&self) -> Option<Ts> {
+        self.accts
+            .values()
+            .flat_map(|a| {
+                let view_due = a.view.as_ref().and_then(|v| v.next_attempt_at);
+                let reset = a
+                    .connected_since
+                    .filter(|_| a.exhausted || a.attempt > 0 || !a.actions.is_empty())
+                    .map(|t| t + HEALTHY_RESET);
+                let cool = a.gateway_restart_at.map(|t| t + GATEWAY_COOLDOWN);
+                let hour = a.actions.front().map(|t| t + HOUR);
+                [view_due, reset, cool, hour]
+            })
+            .flatten()
+            .reduce(f64::min)
+    }
+
+    /// Every account's view now.
+    pub fn table(&self) -> Table {
+        Table {
+            enabled: self.cfg.enabled
+                || self.cfg.channels.values().any(|o| o.enabled == Some(true)),
+            views: self
+                .accts
+                .iter()
+                .filter_map(|(k, a)| Some((k.clone(), a.view.clone()?)))
+                .collect(),
+        }
+    }
+}
+
+impl Acct {
+    fn attempts(&self) -> u32 {
+        self.actions.len() as u32
+    }
+}
+
+fn prune(a: &mut Acct, now: Ts) {
+    while a.actions.front().is_some_and(|t| now - t >= HOUR) {
+        a.actions.pop_front();
+    }
+}
+
+fn clear(a: &mut Acct) {
+    a.actions.clear();
+    a.attempt = 0;
+    a.last_at = None;
+    a.wait = 0.0;
+    a.exhausted = false;
+}
+
+fn reset_event(now: Ts, ch: &str, acct: &str, by: &'static str) -> Event {
+    Event {
+        at: now,
+        channel: ch.into(),
+        account: acct.into(),
+        what: What::Reset { by },
+    }
+}
+
+fn view(
+    a: &Acct,
+    p: &RecoveryPolicy,
+    status: Status,
+    rule: &'static str,
+    why: String,
+    next: Option<Ts>,
+) -> View {
+    View {
+        status,
+        rule,
+        why,
+        attempts_this_hour: a.attempts(),
+        budget_per_hour: p.budget_per_hour,
+        next_attempt_at: next,
+        last: a.last.clone(),
+    }
+}
