@@ -98,6 +98,7 @@ impl Recovery {
         let mut planner = Planner::new(first.config, self.seed);
         let mut running: Running = tokio::task::JoinSet::new();
         let mut published: Option<Arc<record::Table>> = None;
+        let mut settings_open = true;
         loop {
             let now = self.clock.now();
             let snap = self.snapshots.borrow_and_update().clone();
@@ -141,8 +142,9 @@ impl Recovery {
                         let _ = reply.send(keys);
                     }
                 },
-                r = self.settings.changed() => {
-                    if r.is_err() { break }
+                r = self.settings.changed(), if settings_open => {
+                    // No reloads (the sender is gone): the settings stay.
+                    if r.is_err() { settings_open = false; continue }
                     settings = self.settings.borrow_and_update().clone();
                     planner.retune(settings.config.clone());
                 }

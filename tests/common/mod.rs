@@ -420,6 +420,19 @@ pub async fn on_pipe(
     clawwatch::app::Running,
     clawwatch::clock::Clock,
 ) {
+    on_pipe_seeded(scenario, None, tweak).await
+}
+
+/// [`on_pipe`] with recovery's jitter fixed by `seed`.
+pub async fn on_pipe_seeded(
+    scenario: &str,
+    seed: Option<u64>,
+    tweak: impl FnOnce(&mut Config),
+) -> (
+    clawwatch::simulate::Handle,
+    clawwatch::app::Running,
+    clawwatch::clock::Clock,
+) {
     let clock = clawwatch::clock::Clock::fake(T0);
     let (sim, pipe) = clawwatch::simulate::start_on_pipe(clawwatch::simulate::Options {
         scenario: scenario.into(),
@@ -439,6 +452,7 @@ pub async fn on_pipe(
         clawwatch::app::Deps {
             clock: clock.clone(),
             gateway: Some(pipe),
+            recovery_seed: seed,
             ..Default::default()
         },
     )
