@@ -292,8 +292,10 @@ async fn real_gateway_end_to_end() {
         );
     }
 
-    // 2. Healthy Telegram (fake Bot API) and Discord (fake Discord), then
-    // 4014, a silent stall, recovery, and a revoked token.
+    // 2. Healthy Telegram (fake Bot API) and Discord (fake Discord), then a
+    // silent stall that clawwatch's recovery restarts over RPC, a 4014 and
+    // a revoked token that it never restarts. `cw` only watches; `rc` also
+    // recovers (stale_after 30 s + after 30 s: one action within 2 min).
     let env = [
         ("OC_CHANNELS", "telegram discord"),
         ("OC_TG_GOOD", "1"),
@@ -306,10 +308,149 @@ async fn real_gateway_end_to_end() {
         GW_TOKEN,
         "[states.stale_after]\ntelegram = \"45s\"\n",
     );
+    let rc = Sidecar::start(
+        gw.port,
+        28983,
+        GW_TOKEN,
+        "[states.stale_after]\ntelegram = \"30s\"\n[recovery]\nenabled = true\nafter = \"30s\"\njitter = 0.0\nbackoff_initial = \"10m\"\nbackoff_max = \"10m\"\n",
+    );
     cw.wait_account("telegram", "connected", None, long).await;
     let doc = cw.wait_account("discord", "connected", None, long).await;
     assert_eq!(doc["status"], "ok");
+    rc.wait_account("telegram", "connected", None, long).await;
     assert_matches_gateway(&gw.channels_status(), &health(&cw.base).await.1);
+    let start_of = |st: &Value, ch: &str| st["channelAccounts"][ch][0]["lastStartAt"].as_i64();
+    let discord_start = start_of(&gw.channels_status(), "discord");
+    assert!(discord_start.is_some());
+    let bot_calls = || async {
+        let st: Value = reqwest::get("http://127.0.0.1:18990/_control/state")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let n = |m: &str| st["counters"][format!("{m} 200")].as_u64().unwrap_or(0);
+        (n("getMe"), n("deleteWebhook"))
+    };
+    let before = bot_calls().await;
+
+    post("http://127.0.0.1:18990/_control/mode", r#"{"mode":"hang"}"#).await;
+    cw.wait_account("telegram", "disconnected", Some("stalled"), long)
+        .await;
+    let entries = |base: String, kind: &'static str| async move {
+        let h: Value = reqwest::get(format!("{base}/api/v1/history?limit=10000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        h.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let act = wait_for(long, "clawwatch's RPC restart of telegram", || {
+        let b = rc.base.clone();
+        async move { entries(b, "recovery").await.into_iter().next() }
+    })
+    .await;
+    assert_eq!(
+        (
+            act["channel"].as_str(),
+            act["action"].as_str(),
+            act["result"].as_str(),
+            act["rule"].as_str()
+        ),
+        (Some("telegram"), Some("rpc"), Some("ok"), Some("down")),
+        "{act}"
+    );
+    assert!(
+        act["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("disconnected (stalled) for "),
+        "{act}"
+    );
+    let calls = &act["detail"]["calls"];
+    assert_eq!(
+        (
+            calls[0]["method"].as_str(),
+            calls[0]["ok"].as_bool(),
+            calls[0]["answer"]["stopped"].as_bool()
+        ),
+        (Some("channels.stop"), Some(true), Some(true)),
+        "{act}"
+    );
+    assert_eq!(
+        (
+            calls[1]["method"].as_str(),
+            calls[1]["ok"].as_bool(),
+            calls[1]["answer"]["started"].as_bool()
+        ),
+        (Some("channels.start"), Some(true), Some(true)),
+        "{act}"
+    );
+    assert_eq!(calls[1]["answer"]["accountId"], "default");
+    // The fake Bot API sees the bot start afresh.
+    let after = wait_for(
+        Duration::from_secs(30),
+        "a fresh getMe and deleteWebhook",
+        || async {
+            let now = bot_calls().await;
+            (now.0 > before.0 && now.1 > before.1).then_some(now)
+        },
+    )
+    .await;
+    // Probes call getMe too; deleteWebhook comes only with a start.
+    assert_eq!(after.1 - before.1, 1, "one fresh start");
+    // Counted once, as clawwatch's; Discord untouched.
+    let tg = [("channel", "telegram"), ("account", "default")];
+    let restarts = |m: &str, ch: &'static str, who: &'static str| {
+        sample(
+            m,
+            "openclaw_channel_restarts_total",
+            &[("channel", ch), ("account", "default"), ("initiator", who)],
+        )
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "the restart counted as clawwatch's",
+        || {
+            let b = rc.base.clone();
+            async move {
+                let m = metrics(&b).await;
+                (restarts(&m, "telegram", "clawwatch") == Some(1.0)).then_some(())
+            }
+        },
+    )
+    .await;
+    let m = metrics(&rc.base).await;
+    assert_eq!(restarts(&m, "telegram", "gateway"), Some(0.0));
+    assert_eq!(
+        (
+            restarts(&m, "discord", "gateway"),
+            restarts(&m, "discord", "clawwatch")
+        ),
+        (Some(0.0), Some(0.0))
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "clawwatch_recovery_actions_total",
+            &[tg[0], tg[1], ("action", "rpc"), ("result", "ok")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        start_of(&gw.channels_status(), "discord"),
+        discord_start,
+        "discord was not restarted"
+    );
+    post("http://127.0.0.1:18990/_control/mode", r#"{"mode":"ok"}"#).await;
+    cw.wait_account("telegram", "connected", None, long).await;
+    rc.wait_account("telegram", "connected", None, long).await;
 
     post(
         "http://127.0.0.1:18992/_control",
@@ -323,13 +464,6 @@ async fn real_gateway_end_to_end() {
         Duration::from_secs(30),
     )
     .await;
-
-    post("http://127.0.0.1:18990/_control/mode", r#"{"mode":"hang"}"#).await;
-    cw.wait_account("telegram", "disconnected", Some("stalled"), long)
-        .await;
-    post("http://127.0.0.1:18990/_control/mode", r#"{"mode":"ok"}"#).await;
-    cw.wait_account("telegram", "connected", None, long).await;
-
     post(
         "http://127.0.0.1:18990/_control/mode",
         r#"{"mode":"unauthorized"}"#,
@@ -338,6 +472,40 @@ async fn real_gateway_end_to_end() {
     cw.wait_account("telegram", "auth_required", Some("auth_failed"), long)
         .await;
     assert_matches_gateway(&gw.channels_status(), &health(&cw.base).await.1);
+    // Longer than `after`: recovery never restarts what needs a person.
+    rc.wait_account("telegram", "auth_required", Some("auth_failed"), long)
+        .await;
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert_eq!(
+        entries(rc.base.clone(), "recovery").await.len(),
+        1,
+        "no RPC restart after the first"
+    );
+    let bot_now = bot_calls().await;
+    assert_eq!(
+        bot_now.1, after.1,
+        "no deleteWebhook since: nothing restarted the bot"
+    );
+    let rec: Value = reqwest::get(format!("{}/api/v1/recovery", rc.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = |ch: &str| {
+        let r = rec["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["channel"] == ch)
+            .unwrap();
+        (
+            r["status"].as_str().unwrap().to_string(),
+            r["rule"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(row("telegram"), ("disabled".into(), "auth_required".into()));
+    assert_eq!(row("discord"), ("disabled".into(), "terminal".into()));
 
     let m = metrics(&cw.base).await;
     let to = |ch: &str, st: &str| {

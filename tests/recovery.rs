@@ -500,3 +500,170 @@ async fn dry_run_records_everything_and_restarts_nothing() {
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+/// Recovery entries of the history over HTTP, oldest first.
+async fn http_entries(base: &str, ch: &str) -> Vec<Value> {
+    let url = format!(
+        "{base}/api/v1/history?limit=10000&channel={}",
+        urlencode(ch)
+    );
+    let (_, body) = common::get(&url).await;
+    let mut v: Vec<Value> = parse(&body)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "recovery")
+        .cloned()
+        .collect();
+    v.reverse();
+    v
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_action_runs_argv_records_exit_code_stderr_and_kills_on_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let script = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    };
+    // Writes its arguments one per line; says something with a token in it.
+    let fails = script(
+        "fails.sh",
+        r#"out="$1"; shift; printf '%s\n' "$@" "$CLAWWATCH_RULE" "$CLAWWATCH_ATTEMPT" > "$out/args-$CLAWWATCH_ATTEMPT"
+echo "restart refused for bot123456789:AAFakeTelegramTokenForTesting_0000000" >&2
+exit 3"#,
+    );
+    // Starts a child that would outlive it, then hangs.
+    let hangs = script(
+        "hangs.sh",
+        r#"sleep 300 & echo $! > "$1/child.pid"; echo hanging >&2; wait"#,
+    );
+    let sim = common::start_sim("steady", 1.0).await;
+    let evil = "x;touch${IFS}pwned`touch pwned2`$(touch pwned3)";
+    let mut cfg = common::config(sim.addr);
+    cfg.recovery = RecoveryConfig {
+        enabled: true,
+        action: "command".into(),
+        command: vec![
+            fails,
+            out.display().to_string(),
+            "{channel}".into(),
+            "--account={account}".into(),
+        ],
+        after: Duration::from_millis(500),
+        backoff_initial: Duration::from_secs(60),
+        jitter: 0.0,
+        ..Default::default()
+    };
+    cfg.recovery.channels.insert(
+        "discord".into(),
+        clawwatch::config::RecoveryOverride {
+            command: Some(vec![hangs, out.display().to_string()]),
+            command_timeout: Some(Duration::from_secs(1)),
+            ..Default::default()
+        },
+    );
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let base = format!("http://{}", side.addr);
+    common::wait_state(
+        &base,
+        "telegram",
+        "default",
+        "connected",
+        Duration::from_secs(10),
+    )
+    .await;
+    sim.set(evil, "default", Phase::Stopped);
+    sim.set("discord", "default", Phase::Stopped);
+
+    let e = common::wait_for(Duration::from_secs(15), "the command's result", || async {
+        http_entries(&base, evil).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        (e["action"].as_str(), e["result"].as_str()),
+        (Some("command"), Some("failed")),
+        "{e}"
+    );
+    assert_eq!(e["detail"]["exit_code"], 3);
+    assert_eq!(e["detail"]["timed_out"], false);
+    assert_eq!(
+        e["error"],
+        json!(format!(
+            "{:?} exited with 3",
+            dir.path().join("fails.sh").display().to_string()
+        ))
+    );
+    assert_eq!(
+        e["detail"]["stderr_tail"],
+        "restart refused for bot<redacted-token>\n"
+    );
+    let args = std::fs::read_to_string(out.join("args-1")).unwrap();
+    assert_eq!(
+        args,
+        format!("{evil}\n--account=default\ndown\n1\n"),
+        "each id one argument, as given"
+    );
+    for f in ["pwned", "pwned2", "pwned3"] {
+        assert!(
+            !dir.path().join(f).exists() && !std::path::Path::new(f).exists(),
+            "{f}: a shell ran"
+        );
+    }
+
+    let e = common::wait_for(Duration::from_secs(15), "the timeout", || async {
+        http_entries(&base, "discord").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        (e["result"].as_str(), e["detail"]["timed_out"].as_bool()),
+        (Some("timeout"), Some(true)),
+        "{e}"
+    );
+    assert_eq!(e["detail"]["exit_code"], Value::Null, "killed by a signal");
+    assert_eq!(e["detail"]["stderr_tail"], "hanging\n");
+    assert!(
+        e["duration_seconds"].as_f64().unwrap() >= 1.0
+            && e["duration_seconds"].as_f64().unwrap() < 5.0,
+        "{e}"
+    );
+    let pid = std::fs::read_to_string(out.join("child.pid")).unwrap();
+    let child = format!("/proc/{}", pid.trim());
+    common::wait_for(
+        Duration::from_secs(5),
+        "the command's child to be killed",
+        || async {
+            let state = std::fs::read_to_string(format!("{child}/stat")).unwrap_or_default();
+            (state.is_empty() || state.contains(") Z ")).then_some(())
+        },
+    )
+    .await;
+
+    let (_, m) = common::get(&format!("{base}/metrics")).await;
+    let l = [
+        ("channel", "discord"),
+        ("account", "default"),
+        ("action", "command"),
+        ("result", "timeout"),
+    ];
+    assert_eq!(
+        sample(&m, "clawwatch_recovery_actions_total", &l),
+        Some(1.0)
+    );
+    side.cancel.cancel();
+    sim.cancel.cancel();
+}
