@@ -90,7 +90,9 @@ impl Export {
         // Views of accounts that left are dropped.
         m.own_recovery_exhausted.clear();
         m.recovery_status.clear();
-        for ((channel, account), v) in &t.views {
+        // Off by config: no series (the alert rule reads their absence as
+        // "nobody will try"), so a large fleet without recovery pays nothing.
+        for ((channel, account), v) in t.views.iter().filter(|(_, v)| v.rule != "disabled") {
             let l = AccountLabels {
                 channel: channel.clone(),
                 account: account.clone(),
@@ -107,19 +109,15 @@ impl Export {
                     })
                     .set(i64::from(s == v.status));
             }
-            // Counters exist from the first view, so increase() sees the first action.
-            for (action, on) in [("rpc", !channel.is_empty()), ("command", true)] {
-                if !on {
-                    continue;
-                }
-                for o in Outcome::ALL {
-                    let _ = m.recovery_actions.get_or_create(&RecoveryActionLabels {
-                        channel: channel.clone(),
-                        account: account.clone(),
-                        action,
-                        result: o.as_str(),
-                    });
-                }
+            // Counters exist from the first view, so increase() sees the
+            // first action; only for the action this account would get.
+            for o in Outcome::ALL {
+                let _ = m.recovery_actions.get_or_create(&RecoveryActionLabels {
+                    channel: channel.clone(),
+                    account: account.clone(),
+                    action: v.action.as_str(),
+                    result: o.as_str(),
+                });
             }
         }
     }

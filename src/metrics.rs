@@ -565,6 +565,30 @@ impl Metrics {
         }
         self.reconnect_attempts.remove(&a);
         self.heartbeat_latency.remove(&a);
+        self.own_recovery_exhausted.remove(&a);
+        for status in [
+            "not_attempted",
+            "waiting",
+            "attempted",
+            "exhausted",
+            "disabled",
+        ] {
+            self.recovery_status.remove(&RecoveryStatusLabels {
+                channel: a.channel.clone(),
+                account: a.account.clone(),
+                status,
+            });
+        }
+        for action in ["rpc", "command"] {
+            for result in ["ok", "failed", "timeout", "dry_run"] {
+                self.recovery_actions.remove(&RecoveryActionLabels {
+                    channel: a.channel.clone(),
+                    account: a.account.clone(),
+                    action,
+                    result,
+                });
+            }
+        }
     }
 }
 

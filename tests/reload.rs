@@ -499,3 +499,56 @@ url = "http://127.0.0.1:{hook}/hook"
     assert!(outbox.contains("OpenClawGatewayDown"), "{outbox}");
     side.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_turns_on_with_a_reload_and_a_bad_value_is_refused() {
+    let r = rig("").await;
+    r.sim.set(
+        "telegram",
+        "default",
+        clawwatch::simulate::scenario::Phase::Stopped,
+    );
+    let rec = |base: String| async move {
+        let (_, body) = get(&format!("{base}/api/v1/recovery")).await;
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let tg = |v: &serde_json::Value| {
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["channel"] == "telegram")
+            .cloned()
+    };
+    let row = wait_for(Duration::from_secs(10), "telegram's recovery row", || {
+        let b = r.base.clone();
+        async move { tg(&rec(b).await) }
+    })
+    .await;
+    assert_eq!(
+        (row["status"].as_str(), row["rule"].as_str()),
+        (Some("disabled"), Some("disabled"))
+    );
+    r.write("[recovery]\nenabled = true\njitter = 2.0\n");
+    let (code, body) = r.reload().await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["problems"][0]["path"], "recovery.jitter", "{body}");
+    r.write("[recovery]\nenabled = true\nafter = \"1s\"\njitter = 0.0\n");
+    let (code, body) = r.reload().await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["applied"], serde_json::json!(["recovery"]), "{body}");
+    wait_for(Duration::from_secs(10), "the first action", || {
+        let sim = &r.sim;
+        async move { (sim.calls.lock().unwrap().len() == 2).then_some(()) }
+    })
+    .await;
+    let calls = r.sim.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>(),
+        ["channels.stop", "channels.start"]
+    );
+    // The poller's one connection, and the action's own short session.
+    assert_eq!(r.connects().len(), 2, "the poller kept its connection");
+    r.side.cancel.cancel();
+    r.sim.cancel.cancel();
+}

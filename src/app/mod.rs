@@ -221,6 +221,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
             clock.clone(),
         );
         let (_never, fixed) = watch::channel(());
+        let state_file = state_dir.as_ref().map(|d| d.join("recovery.json"));
         set.spawn(sup.clone().run_watched("recovery", fixed, move |(), own| {
             let r = crate::recovery::Recovery {
                 settings: recovery_rx.clone(),
@@ -230,12 +231,10 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
                 alerting: alerts.clone(),
                 clock: clk.clone(),
                 seed: recovery_seed,
+                state_file: state_file.clone(),
             };
-            let keep = _never.clone();
-            async move {
-                r.run(own).await;
-                drop(keep);
-            }
+            let _ = &_never;
+            r.run(own)
         }));
     }
 

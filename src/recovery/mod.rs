@@ -66,6 +66,8 @@ pub struct Recovery {
     pub clock: Clock,
     /// Fixes the jitter (tests).
     pub seed: Option<u64>,
+    /// `recovery.json` in the state dir (`None`: budgets do not survive a restart).
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 type Running = tokio::task::JoinSet<(Decision, act::Done)>;
@@ -96,6 +98,25 @@ impl Recovery {
         let first = self.settings.borrow_and_update().clone();
         let mut settings = first.clone();
         let mut planner = Planner::new(first.config, self.seed);
+        let keeper = self.state_file.clone().map(|path| {
+            let (latest, task) = crate::durable::Latest::new(path);
+            (latest, tokio::spawn(task))
+        });
+        if let Some(path) = &self.state_file {
+            match crate::durable::read_async(path.clone()).await {
+                Ok(Some(b)) => match serde_json::from_slice::<plan::Kept>(&b) {
+                    Ok(k) => planner.restore(k, self.clock.now()),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "Cannot read the recovery file; budgets start afresh.")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "Cannot read the recovery file; budgets start afresh.")
+                }
+            }
+        }
+        let mut kept = planner.kept();
         let mut running: Running = tokio::task::JoinSet::new();
         let mut published: Option<Arc<record::Table>> = None;
         let mut settings_open = true;
@@ -110,6 +131,13 @@ impl Recovery {
                 self.launch(d, &snap, &settings, &mut planner, &mut running)
                     .await;
             }
+            if let Some((latest, _)) = &keeper {
+                let now_kept = planner.kept();
+                if now_kept != kept {
+                    latest.set(serde_json::to_vec_pretty(&now_kept).unwrap_or_default());
+                    kept = now_kept;
+                }
+            }
             let table = Arc::new(planner.table());
             if published.as_ref() != Some(&table) {
                 published = Some(table.clone());
@@ -118,6 +146,7 @@ impl Recovery {
                     .send(Observation::RecoveryTable(table))
                     .await;
             }
+            let idle = self.clock.instant() + Duration::from_secs(86_400);
             let wake = planner.next_wake().map(|t| {
                 let ahead = (t - self.clock.now()).max(0.0);
                 self.clock.instant() + Duration::from_secs_f64(ahead.min(86_400.0))
@@ -125,7 +154,7 @@ impl Recovery {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 r = self.snapshots.changed() => if r.is_err() { break },
-                _ = async { tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)).await }, if wake.is_some() => {}
+                _ = tokio::time::sleep_until(wake.unwrap_or(idle)), if wake.is_some() => {}
                 Some(r) = running.join_next(), if !running.is_empty() => {
                     if let Ok((d, done)) = r {
                         planner.done(&d.channel, &d.account, done.outcome);
@@ -151,6 +180,10 @@ impl Recovery {
             }
         }
         running.abort_all();
+        if let Some((latest, task)) = keeper {
+            drop(latest);
+            let _ = task.await;
+        }
     }
 
     async fn launch(

@@ -82,6 +82,32 @@ struct Acct {
     seen: bool,
 }
 
+/// `recovery.json`: each account's budget and backoff, so that a restart
+/// of clawwatch does not hand out a fresh budget. Versioned.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Kept {
+    /// Always 1.
+    pub version: u32,
+    /// Accounts with actions in the last hour, or exhausted.
+    pub accounts: Vec<KeptAccount>,
+}
+
+/// One account in [`Kept`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[allow(missing_docs)]
+pub struct KeptAccount {
+    pub channel: String,
+    pub account: String,
+    /// When each action of the last hour ran.
+    pub actions: Vec<Ts>,
+    /// Actions in this outage.
+    pub attempt: u32,
+    pub last_at: Option<Ts>,
+    /// The wait drawn after the last action, seconds.
+    pub wait: f64,
+    pub exhausted: bool,
+}
+
 /// The planner; one per sidecar.
 #[derive(Debug)]
 pub struct Planner {
@@ -168,27 +194,27 @@ impl Planner {
     pub fn step(&mut self, input: Input<'_>, now: Ts) -> (Vec<Decision>, Vec<Event>) {
         let mut due = Vec::new();
         let mut events = Vec::new();
-        if !input.polled {
-            return (due, events);
-        }
-        for a in self.accts.values_mut() {
-            a.seen = false;
-        }
-        for v in input.accounts {
-            let key = (v.channel.clone(), v.account.clone());
-            let p = self.cfg.policy(Some(&v.channel));
-            let mut acct = self.accts.remove(&key).unwrap_or_default();
-            acct.seen = true;
-            // The gateway restarted it on its own (its counter moved).
-            if let Some(seen) = acct.gateway_restarts {
-                if v.counts.restarts > seen {
-                    acct.gateway_restart_at = Some(now);
-                }
+        // Accounts are known after the first poll; until then what a
+        // restart kept waits for them.
+        if input.polled {
+            for a in self.accts.values_mut() {
+                a.seen = false;
             }
-            acct.gateway_restarts = Some(v.counts.restarts);
-            let decision = self.account(&mut acct, &p, v, input, now, &mut events);
-            due.extend(decision);
-            self.accts.insert(key, acct);
+            for v in input.accounts {
+                let key = (v.channel.clone(), v.account.clone());
+                let p = self.cfg.policy(Some(&v.channel));
+                let mut acct = self.accts.remove(&key).unwrap_or_default();
+                acct.seen = true;
+                // The gateway restarted it on its own (its counter moved).
+                if let Some(seen) = acct.gateway_restarts {
+                    if v.counts.restarts > seen {
+                        acct.gateway_restart_at = Some(now);
+                    }
+                }
+                acct.gateway_restarts = Some(v.counts.restarts);
+                due.extend(self.account(&mut acct, &p, v, input, now, &mut events));
+                self.accts.insert(key, acct);
+            }
         }
         // The gateway itself.
         let key = (String::new(), String::new());
@@ -197,7 +223,9 @@ impl Planner {
         g.seen = true;
         due.extend(self.gateway(&mut g, &p, input, now, &mut events));
         self.accts.insert(key, g);
-        self.accts.retain(|_, a| a.seen);
+        if input.polled {
+            self.accts.retain(|_, a| a.seen);
+        }
         (due, events)
     }
 
@@ -305,8 +333,8 @@ impl Planner {
                 idle,
                 "gateway_cooldown",
                 format!(
-                    "the gateway restarted it {} ago; clawwatch waits its cool-down ({})",
-                    human(now - t),
+                    "the gateway restarted it at {}; clawwatch waits its cool-down ({})",
+                    crate::clock::rfc3339(t),
                     human(GATEWAY_COOLDOWN)
                 ),
             );
@@ -557,6 +585,47 @@ impl Planner {
         out
     }
 
+    /// What a restart of clawwatch must not forget.
+    pub fn kept(&self) -> Kept {
+        Kept {
+            version: 1,
+            accounts: self
+                .accts
+                .iter()
+                .filter(|(_, a)| a.exhausted || !a.actions.is_empty() || a.attempt > 0)
+                .map(|((ch, acct), a)| KeptAccount {
+                    channel: ch.clone(),
+                    account: acct.clone(),
+                    actions: a.actions.iter().copied().collect(),
+                    attempt: a.attempt,
+                    last_at: a.last_at,
+                    wait: a.wait,
+                    exhausted: a.exhausted,
+                })
+                .collect(),
+        }
+    }
+
+    /// Takes back what [`Planner::kept`] saved; times in the future or not
+    /// numbers (a clock step, a hostile file) are dropped.
+    pub fn restore(&mut self, k: Kept, now: Ts) {
+        let sane = |t: Ts| t.is_finite() && t <= now && now - t < HOUR * 24.0;
+        for x in k.accounts.into_iter().take(100_000) {
+            let a = self.accts.entry((x.channel, x.account)).or_default();
+            a.actions = x.actions.into_iter().filter(|t| sane(*t)).collect();
+            a.actions.make_contiguous().sort_by(f64::total_cmp);
+            a.attempt = x.attempt.min(1000);
+            a.last_at = x.last_at.filter(|t| sane(*t));
+            a.wait = if x.wait.is_finite() {
+                x.wait.clamp(0.0, 86_400.0)
+            } else {
+                0.0
+            };
+            a.exhausted = x.exhausted;
+            a.seen = true;
+        }
+    }
+
     /// When something is next due (an action, a reset, a cool-down's end).
     pub fn next_wake(&self) -> Option<Ts> {
         self.accts
@@ -628,11 +697,97 @@ fn view(
 ) -> View {
     View {
         status,
+        action: if p.action == "command" {
+            Action::Command
+        } else {
+            Action::Rpc
+        },
         rule,
         why,
         attempts_this_hour: a.attempts(),
         budget_per_hour: p.budget_per_hour,
         next_attempt_at: next,
         last: a.last.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::AccountView;
+
+    fn down(since: Ts) -> AccountView {
+        AccountView {
+            reason: Some(Reason::Unknown),
+            ..AccountView::new("telegram", "default", State::Disconnected, since)
+        }
+    }
+
+    fn input(a: &[AccountView]) -> Input<'_> {
+        Input {
+            accounts: a,
+            gateway_up: true,
+            gateway_unreachable: false,
+            polled: true,
+        }
+    }
+
+    fn cfg(budget: u32) -> RecoveryConfig {
+        RecoveryConfig {
+            enabled: true,
+            jitter: 0.0,
+            budget_per_hour: budget,
+            ..Default::default()
+        }
+    }
+
+    /// Steps every second until `until`; the times of the actions.
+    fn run(p: &mut Planner, a: &[AccountView], from: Ts, until: Ts) -> Vec<Ts> {
+        let mut out = Vec::new();
+        let mut t = from;
+        while t <= until {
+            for d in p.step(input(a), t).0 {
+                out.push(d.at);
+                p.done(&d.channel, &d.account, Outcome::Ok);
+            }
+            t += 1.0;
+        }
+        out
+    }
+
+    #[test]
+    fn a_restart_of_clawwatch_keeps_the_budget_and_drops_hostile_times() {
+        let a = [down(0.0)];
+        let mut p = Planner::new(cfg(2), Some(1));
+        assert_eq!(run(&mut p, &a, 0.0, 100.0), [60.0, 65.0]);
+        let kept = p.kept();
+        assert!(kept.accounts[0].exhausted);
+        let json = serde_json::to_string(&kept).unwrap();
+        let mut q = Planner::new(cfg(2), Some(1));
+        q.restore(serde_json::from_str(&json).unwrap(), 101.0);
+        assert!(run(&mut q, &a, 101.0, 1000.0).is_empty(), "still exhausted");
+        // Not exhausted yet, two actions kept: the budget of 3 has one left.
+        let mut k = kept.clone();
+        k.accounts[0].exhausted = false;
+        k.accounts[0].actions.push(1e18);
+        k.accounts[0].actions.push(f64::NAN);
+        let mut r = Planner::new(cfg(3), Some(1));
+        r.restore(k, 101.0);
+        assert_eq!(r.kept().accounts[0].actions, [60.0, 65.0]);
+        assert_eq!(run(&mut r, &a, 101.0, 1000.0), [101.0]);
+    }
+
+    #[test]
+    fn the_wait_doubles_to_its_cap() {
+        let p = cfg(12).policy(None);
+        let w: Vec<f64> = (1..=9).map(|n| backoff(&p, n)).collect();
+        assert_eq!(w, [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]);
+        assert_eq!(backoff(&p, u32::MAX), 300.0);
+    }
+
+    #[test]
+    fn placeholders_stay_one_argument() {
+        let t = vec!["x".into(), "--ch={channel}".into(), "{account}".into()];
+        assert_eq!(argv(&t, "a b;c", "$(id)"), ["x", "--ch=a b;c", "$(id)"]);
     }
 }

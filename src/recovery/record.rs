@@ -119,6 +119,8 @@ pub struct Last {
 pub struct View {
     /// What recovery is doing.
     pub status: Status,
+    /// How it would act.
+    pub action: Action,
     /// The rule that decides now (`down`, `gateway_gave_up`, `auth_required`, ...).
     pub rule: &'static str,
     /// That rule in words.
@@ -140,6 +142,7 @@ impl View {
             "channel": channel,
             "account": account,
             "status": self.status.as_str(),
+            "action": self.action.as_str(),
             "exhausted": self.status == Status::Exhausted,
             "rule": self.rule,
             "why": self.why,
