@@ -269,7 +269,8 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 fn validate_recovery(r: &RecoveryConfig, gateway_url: &str, out: &mut Vec<Problem>) {
-    let mut check = |path: &str, p: &RecoveryPolicy, gateway: bool| {
+    let check = |path: &str, p: &RecoveryPolicy, gateway: bool| -> Vec<Problem> {
+        let mut out = Vec::new();
         let err = |k: &str, message: String| Problem {
             severity: Severity::Error,
             path: format!("{path}.{k}"),
@@ -336,14 +337,20 @@ fn validate_recovery(r: &RecoveryConfig, gateway_url: &str, out: &mut Vec<Proble
                 ));
             }
         }
+        out
     };
-    check("recovery", &r.policy(None), true);
+    out.extend(check("recovery", &r.policy(None), true));
+    let base: Vec<(String, String)> = out
+        .iter()
+        .filter_map(|p| Some((p.path.strip_prefix("recovery.")?.to_string(), p.message.clone())))
+        .collect();
     for ch in r.channels.keys() {
-        check(
-            &format!("recovery.channels.{ch}"),
-            &r.policy(Some(ch)),
-            false,
-        );
+        let prefix = format!("recovery.channels.{ch}");
+        // What a channel inherits is named once, at [recovery].
+        out.extend(check(&prefix, &r.policy(Some(ch)), false).into_iter().filter(|p| {
+            let key = p.path.strip_prefix(&format!("{prefix}.")).unwrap_or("");
+            !base.iter().any(|(k, m)| k == key && *m == p.message)
+        }));
     }
     if r.uses_rpc() && !is_loopback_url(gateway_url) {
         out.push(Problem {

@@ -667,3 +667,58 @@ exit 3"#,
     side.cancel.cancel();
     sim.cancel.cancel();
 }
+
+#[test]
+fn check_config_names_every_recovery_problem_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[gateway]
+url = "ws://10.0.0.7:18789"
+[recovery]
+enabled = true
+jitter = 1.5
+budget_per_hour = 0
+backoff_initial = "10m"
+backoff_max = "5m"
+action = "reboot"
+[recovery.channels.whatsapp]
+action = "command"
+[recovery.channels.discord]
+action = "command"
+command = ["systemctl restart openclaw"]
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .arg("check-config")
+        .arg(&cfg)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for want in [
+        "recovery.jitter: 1.5 is not in 0 ..< 1",
+        "recovery.budget_per_hour: must be at least 1; to turn recovery off set enabled = false",
+        "recovery.backoff_max: 5m is less than backoff_initial (10m)",
+        "recovery.action: \"reboot\" is not one of rpc, command",
+        "recovery.channels.whatsapp.command: action = \"command\" needs a command",
+        "recovery.channels.discord.command: \"systemctl restart openclaw\" is one program name with spaces",
+    ] {
+        assert!(text.contains(want), "{want}\nnot in:\n{text}");
+    }
+    assert!(!text.contains("recovery.channels.whatsapp.jitter"), "inherited problems are named once:\n{text}");
+    // A good one passes, with a warning for RPC to a gateway beyond loopback.
+    std::fs::write(&cfg, "[gateway]\nurl = \"ws://10.0.0.7:18789\"\n[recovery]\nenabled = true\n[recovery.channels.whatsapp]\nenabled = false\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("warning: recovery.action: RPC recovery needs operator.admin"), "{text}");
+}
