@@ -342,15 +342,24 @@ fn validate_recovery(r: &RecoveryConfig, gateway_url: &str, out: &mut Vec<Proble
     out.extend(check("recovery", &r.policy(None), true));
     let base: Vec<(String, String)> = out
         .iter()
-        .filter_map(|p| Some((p.path.strip_prefix("recovery.")?.to_string(), p.message.clone())))
+        .filter_map(|p| {
+            Some((
+                p.path.strip_prefix("recovery.")?.to_string(),
+                p.message.clone(),
+            ))
+        })
         .collect();
     for ch in r.channels.keys() {
         let prefix = format!("recovery.channels.{ch}");
         // What a channel inherits is named once, at [recovery].
-        out.extend(check(&prefix, &r.policy(Some(ch)), false).into_iter().filter(|p| {
-            let key = p.path.strip_prefix(&format!("{prefix}.")).unwrap_or("");
-            !base.iter().any(|(k, m)| k == key && *m == p.message)
-        }));
+        out.extend(
+            check(&prefix, &r.policy(Some(ch)), false)
+                .into_iter()
+                .filter(|p| {
+                    let key = p.path.strip_prefix(&format!("{prefix}.")).unwrap_or("");
+                    !base.iter().any(|(k, m)| k == key && *m == p.message)
+                }),
+        );
     }
     if r.uses_rpc() && !is_loopback_url(gateway_url) {
         out.push(Problem {

@@ -698,7 +698,11 @@ command = ["systemctl restart openclaw"]
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(1), "{text}");
     for want in [
         "recovery.jitter: 1.5 is not in 0 ..< 1",
@@ -710,7 +714,10 @@ command = ["systemctl restart openclaw"]
     ] {
         assert!(text.contains(want), "{want}\nnot in:\n{text}");
     }
-    assert!(!text.contains("recovery.channels.whatsapp.jitter"), "inherited problems are named once:\n{text}");
+    assert!(
+        !text.contains("recovery.channels.whatsapp.jitter"),
+        "inherited problems are named once:\n{text}"
+    );
     // A good one passes, with a warning for RPC to a gateway beyond loopback.
     std::fs::write(&cfg, "[gateway]\nurl = \"ws://10.0.0.7:18789\"\n[recovery]\nenabled = true\n[recovery.channels.whatsapp]\nenabled = false\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
@@ -718,7 +725,114 @@ command = ["systemctl restart openclaw"]
         .arg(&cfg)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("warning: recovery.action: RPC recovery needs operator.admin"), "{text}");
+    assert!(
+        text.contains("warning: recovery.action: RPC recovery needs operator.admin"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_does_not_answer_gets_the_command_with_an_event_and_a_notice() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("restarted");
+    let script = dir.path().join("restart-gateway.sh");
+    std::fs::write(&script, "#!/bin/sh\necho \"$CLAWWATCH_RULE\" >> \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sim = common::start_sim("steady", 1.0).await;
+    let (hook_url, hook) = common::webhook_sink(0).await;
+    let mut cfg = common::config(sim.addr);
+    cfg.integrations = vec![clawwatch::config::IntegrationConfig {
+        name: "hook".into(),
+        kind: "webhook".into(),
+        url: Some(hook_url),
+        ..Default::default()
+    }];
+    cfg.recovery = RecoveryConfig {
+        enabled: true,
+        command: vec![script.display().to_string(), marker.display().to_string()],
+        after: Duration::from_secs(1),
+        backoff_initial: Duration::from_secs(60),
+        jitter: 0.0,
+        ..Default::default()
+    };
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let base = format!("http://{}", side.addr);
+    common::wait_state(
+        &base,
+        "telegram",
+        "default",
+        "connected",
+        Duration::from_secs(10),
+    )
+    .await;
+    let mut sse = reqwest::get(format!("{base}/api/v1/events")).await.unwrap();
+    // The gateway goes away: nothing listens on its port any more.
+    sim.cancel.cancel();
+    let mut got = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !got.contains("\"kind\":\"recovery\"") {
+        let chunk = tokio::time::timeout_at(deadline, sse.chunk())
+            .await
+            .expect("a recovery event in time")
+            .unwrap()
+            .unwrap();
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let line = got
+        .lines()
+        .find(|l| l.contains("\"kind\":\"recovery\""))
+        .unwrap();
+    let e = parse(line.trim_start_matches("data:").trim());
+    assert_eq!(
+        (e["channel"].as_str(), e["account"].as_str()),
+        (Some(""), Some("")),
+        "{e}"
+    );
+    assert_eq!(
+        (
+            e["action"].as_str(),
+            e["result"].as_str(),
+            e["rule"].as_str()
+        ),
+        (Some("command"), Some("ok"), Some("gateway_down")),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "gateway_down\n");
+    let notice = common::wait_for(Duration::from_secs(10), "the action's notice", || async {
+        hook.got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| b["alert"] == "ClawwatchRecoveryAction")
+            .cloned()
+    })
+    .await;
+    assert_eq!(notice["summary"], "clawwatch restarted the gateway");
+    assert_eq!(notice["severity"], "warning");
+    assert!(
+        notice["description"]
+            .as_str()
+            .unwrap()
+            .contains("rule gateway_down"),
+        "{notice}"
+    );
+    let (_, m) = common::get(&format!("{base}/metrics")).await;
+    let l = [
+        ("channel", ""),
+        ("account", ""),
+        ("action", "command"),
+        ("result", "ok"),
+    ];
+    assert_eq!(
+        sample(&m, "clawwatch_recovery_actions_total", &l),
+        Some(1.0)
+    );
+    side.cancel.cancel();
 }

@@ -11,7 +11,7 @@ pub mod record;
 
 use crate::alert::dispatch::Command as AlertCommand;
 use crate::alert::engine::Alert;
-use crate::clock::{rfc3339, Clock, Ts};
+use crate::clock::{rfc3339, Clock};
 use crate::config::RecoveryConfig;
 use crate::model::GatewayErrorKind;
 use crate::observation::Observation;
@@ -363,9 +363,4 @@ pub fn notice(e: &Event) -> Option<Alert> {
         fix,
         runbook: "docs/recovery.md".into(),
     })
-}
-
-/// Seconds until `t`, for messages.
-pub fn until(now: Ts, t: Ts) -> String {
-    humantime::format_duration(Duration::from_secs((t - now).max(0.0).round() as u64)).to_string()
 }

@@ -116,6 +116,8 @@ struct Sim {
     log: Mutex<Option<LogWriter>>,
     accepted: Arc<Mutex<Vec<String>>>,
     calls: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Stopping closes the open sessions too, as a gateway shutting down does.
+    cancel: CancellationToken,
 }
 
 /// Writes tslog-shaped JSON lines like the gateway's file logger, rotating
@@ -380,6 +382,7 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
         log: Mutex::new(log),
         accepted: Arc::default(),
         calls: Arc::default(),
+        cancel: CancellationToken::new(),
     });
     for (sub, msg) in [
         (
@@ -401,7 +404,7 @@ fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(
             message: msg,
         });
     }
-    let cancel = CancellationToken::new();
+    let cancel = sim.cancel.clone();
     let accepted = sim.accepted.clone();
     let calls = sim.calls.clone();
     let handle_sim = sim.clone();
@@ -691,6 +694,7 @@ async fn session(sim: Arc<Sim>, mut socket: WebSocket) {
     let mut seq: u64 = 0;
     loop {
         let out = tokio::select! {
+            _ = sim.cancel.cancelled() => return close(socket, 1012, "service restart").await,
             _ = tick.tick() => {
                 seq += 1;
                 Message::text(json!({"type": "event", "event": "tick", "payload": {"ts": sim.now_ms()}, "seq": seq}).to_string())
