@@ -170,8 +170,11 @@ b.add("timeseries", "Gateway errors", [t(f'sum by (kind) (increase(clawwatch_gat
       "Failures talking to the gateway, by kind.", **ts(stack=True, draw="bars"))
 b.add("timeseries", "Recovery: channel restarts", [t(f'sum by (initiator, channel) (increase(openclaw_channel_restarts_total{{{SEL}}}[$__rate_interval]))', "{{initiator}} {{channel}}")], 12, 8,
       "Channel restarts, by who ran them: the gateway's own recovery or clawwatch's.", **ts(stack=True, draw="bars"))
-b.add("timeseries", "Recovery exhausted", [t(f'openclaw_channel_recovery_exhausted{{{SEL}}}', "{{channel}}/{{account}}")], 12, 8,
-      "1 while automatic recovery has given up on an account.", **ts())
+b.add("timeseries", "Recovery exhausted", [t(f'openclaw_channel_recovery_exhausted{{{SEL}}}', "gateway {{channel}}/{{account}}"),
+                                            t(f'clawwatch_recovery_exhausted{{{SEL}}}', "clawwatch {{channel}}/{{account}}")], 12, 8,
+      "1 while the gateway's or clawwatch's recovery has given up on an account.", **ts())
+b.add("timeseries", "Recovery actions", [t(f'sum by (channel, action, result) (increase(clawwatch_recovery_actions_total{{{SEL}}}[$__rate_interval]))', "{{channel}} {{action}} {{result}}")], 12, 8,
+      "Restarts clawwatch's recovery ran, by result (docs/recovery.md).", **ts(stack=True, draw="bars"))
 b.add("timeseries", "Scrape duration", [t('scrape_duration_seconds{job=~"$job",instance=~"$instance"}', "{{instance}}")], 12, 8,
       "How long Prometheus takes to scrape clawwatch.", **ts("s"))
 b.add("timeseries", "Built-in alerts firing", [t(f'sum by (alert) (clawwatch_alerts_firing{{{SEL}}})', "{{alert}}")], 12, 8,

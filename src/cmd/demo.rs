@@ -55,6 +55,10 @@ pub async fn run(listen: SocketAddr, scenario: String, speed: f64) -> anyhow::Re
         "telegram".into(),
         config::OptDuration(Some(Duration::from_secs(8))),
     );
+    // Recovery on, quick: the cycle's stopped WhatsApp account gets a
+    // restart each round, and the budget runs out within minutes.
+    cfg.recovery.enabled = true;
+    cfg.recovery.after = Duration::from_secs(5);
     // The demo's alerts go to a receiver that prints them.
     let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     cfg.integrations = vec![config::IntegrationConfig {
@@ -74,6 +78,7 @@ pub async fn run(listen: SocketAddr, scenario: String, speed: f64) -> anyhow::Re
          history         http://{a}/api/v1/history\n  \
          events          http://{a}/api/v1/events\n  \
          alerts          http://{a}/api/v1/alerts   (notices print below)\n  \
+         recovery        http://{a}/api/v1/recovery  (clawwatch recovery status --url http://{a})\n  \
          table           clawwatch status --url http://{a}\n\
          Every state shows within a minute. Ctrl-C stops.\n",
         sim.addr,
