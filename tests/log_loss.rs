@@ -167,6 +167,12 @@ fn run(how: Rotate) -> (u64, f64, u32) {
         ),
     )
     .unwrap();
+    // A line from before the start: skipped, not counted.
+    std::fs::write(
+        logs.join("openclaw-2026-11-26.log"),
+        "{\"time\":\"2026-11-26T11:59:59.000+00:00\",\"message\":\"before the test\"}\n",
+    )
+    .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn(&cfg);
     let up = Instant::now();
@@ -175,6 +181,13 @@ fn run(how: Rotate) -> (u64, f64, u32) {
             up.elapsed() < Duration::from_secs(10),
             "sidecar did not start"
         );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The first pass reads files that exist from their end: write only
+    // after it has opened the seed file, or the first batch is (rightly)
+    // skipped as old.
+    while metric(&base, "clawwatch_log_files_open").is_none_or(|n| n < 1.0) {
+        assert!(up.elapsed() < Duration::from_secs(10), "no first log pass");
         std::thread::sleep(Duration::from_millis(20));
     }
     let n = n_lines();

@@ -216,6 +216,11 @@ pub struct Tailer {
     orphans: Vec<FileCheckpoint>,
     /// Paths a followed file was renamed away from.
     vacated: std::collections::HashSet<PathBuf>,
+    /// Files truncated lately, by what they held: (fingerprint, its length,
+    /// bytes read, pass). A copy that is listed only after its original's
+    /// truncate (copytruncate between the listing and the check) is known
+    /// by these and resumes where the original stopped.
+    truncations: std::collections::VecDeque<(u64, u64, u64, u64)>,
     first: bool,
     max_line_bytes: usize,
     /// Descriptors held at most (`[logs] max_open_files`).
@@ -349,6 +354,7 @@ impl Tailer {
             resume,
             orphans: Vec::new(),
             vacated: Default::default(),
+            truncations: Default::default(),
             max_line_bytes: max_line_bytes.max(1024),
             max_open: 256,
             open: 0,
@@ -509,8 +515,27 @@ impl Tailer {
                     })
                     .map(|(_, t)| t.id.ino)
             };
+            // The copy of a file whose truncate was seen before the copy.
+            let after_truncate = if resumed.is_some() || copy_of.is_some() {
+                None
+            } else {
+                let i = self.truncations.iter().position(|(tfp, tlen, _, _)| {
+                    *tlen > 0
+                        && *tlen <= fp_len
+                        && file
+                            .try_clone()
+                            .ok()
+                            .as_mut()
+                            .and_then(|f| fingerprint(f, *tlen).ok())
+                            .map(|x| x.0)
+                            == Some(*tfp)
+                });
+                i.and_then(|i| self.truncations.remove(i))
+                    .map(|(_, _, pos, _)| pos.min(meta.len()))
+            };
             let offset = match (&resumed, copy_of) {
                 (Some(c), _) => c.offset,
+                (None, None) if after_truncate.is_some() => after_truncate.unwrap_or(0),
                 // A copy of a file we follow (copytruncate): skip what we
                 // read from the original; the truncate tells where to resume.
                 (None, Some(_)) => meta.len(),
@@ -574,6 +599,11 @@ impl Tailer {
             let truncated_now = size < t.pos || (size >= t.id.fp_len && fp_now != Some(t.id.fp));
             if truncated_now {
                 truncated.push((t.id.ino, t.id.fp, t.pos));
+                if self.truncations.len() >= 16 {
+                    self.truncations.pop_front();
+                }
+                self.truncations
+                    .push_back((t.id.fp, t.id.fp_len, t.pos, self.passes));
                 t.reset(0);
             }
             // A fingerprint is taken again after a truncate, and while the
@@ -590,10 +620,15 @@ impl Tailer {
                 self.open -= 1;
             }
         }
-        for (ino, _fp, pos) in truncated {
+        // A copy is listed within a pass or two of its truncate, or never.
+        let passes = self.passes;
+        self.truncations.retain(|e| passes - e.3 < 20);
+        for (ino, fp, pos) in truncated {
             self.rotated(Rotation::Truncate, &mut pass);
             for t in self.files.values_mut() {
                 if t.copy_of == Some(ino) {
+                    // Found already: the truncation need not be remembered.
+                    self.truncations.retain(|e| e.0 != fp || e.2 != pos);
                     // Its size now, not at the listing: the copy was complete
                     // before the truncate, maybe not when we listed it.
                     let size = t
@@ -759,6 +794,10 @@ impl Tailer {
         let mut files: Vec<FileCheckpoint> = self
             .files
             .values()
+            // A copy waiting for its original's truncate (copytruncate) has
+            // read nothing of its own: after a restart it is found again,
+            // as a copy, or by the original's checkpoint once truncated.
+            .filter(|t| t.copy_of.is_none())
             .map(|t| FileCheckpoint {
                 id: t.id,
                 offset: t.offset,
@@ -1029,6 +1068,49 @@ mod tests {
             p.rotations
         );
         assert_eq!(r.c.total_lines(), 90);
+    }
+
+    #[test]
+    fn copytruncate_across_a_restart_counts_each_line_once() {
+        let mut r = Rig::new(true);
+        r.append("openclaw-a.log", &numbered(0, 50));
+        r.pass();
+        // The copy is seen before the truncate, then clawwatch dies.
+        std::fs::copy(r.path("openclaw-a.log"), r.path("openclaw-a.1.log")).unwrap();
+        r.append("openclaw-a.1.log", b"");
+        r.pass();
+        r.restart();
+        // While it is down: the truncate, and new lines.
+        OpenOptions::new()
+            .write(true)
+            .open(r.path("openclaw-a.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        r.append("openclaw-a.log", &numbered(50, 60));
+        r.pass();
+        assert_eq!(
+            r.c.total_lines(),
+            60,
+            "the copy resumes where the original stopped"
+        );
+        // And a copy listed only after the truncate was seen.
+        r.append("openclaw-a.log", &numbered(60, 70));
+        r.pass();
+        std::fs::copy(r.path("openclaw-a.log"), r.path("openclaw-a.2.log")).unwrap();
+        let copy = r.path("openclaw-a.2.log");
+        std::fs::rename(&copy, r.dir.path().join("hidden")).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(r.path("openclaw-a.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        r.append("openclaw-a.log", &numbered(70, 75));
+        r.pass();
+        std::fs::rename(r.dir.path().join("hidden"), &copy).unwrap();
+        r.pass();
+        assert_eq!(r.c.total_lines(), 75);
     }
 
     #[test]

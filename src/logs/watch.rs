@@ -120,6 +120,7 @@ pub fn run(
             .get_or_create(&RotationLabels { kind: k });
     }
     tracing::info!(patterns = ?patterns, resumed = cp.is_some(), "Following the gateway's logs.");
+    let mut saved_once = false;
     let mut save_failed = false;
     let mut notifier = notify(&patterns);
     let mut last_watch_try = clock.instant();
@@ -202,7 +203,10 @@ pub fn run(
         }
         metrics.log_lag.set(pass.lag_bytes as i64);
         metrics.log_files_open.set(tailer.open_files() as i64);
-        if pass.read || !pass.rotations.is_empty() {
+        // The first pass is saved too: a restart right after it resumes
+        // from these offsets instead of skipping what came meanwhile.
+        if pass.read || !pass.rotations.is_empty() || !saved_once {
+            saved_once = true;
             match tailer.save(&scanner, &counters) {
                 Ok(()) => save_failed = false,
                 Err(e) if !save_failed => {
