@@ -120,6 +120,17 @@ pub enum Command {
         #[command(subcommand)]
         command: LogsCommand,
     },
+    /// Check the host before anything breaks: session directory, keepalive
+    /// sysctls, the gateway and its token, logs, upstream reachability, the
+    /// config; each `ok`, `warn` or `fail` with the fix (exit 1 on a fail).
+    Doctor {
+        /// Config file.
+        #[arg(long, short, env = "CLAWWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print `{"checks": [{"check", "status", "why", "fix"}], "ok", "warn", "fail"}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a config file; print every problem with its key path.
     CheckConfig {
         /// The file.

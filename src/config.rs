@@ -127,6 +127,40 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[recovery]`
     pub recovery: RecoveryConfig,
+    /// `[doctor]`
+    pub doctor: DoctorConfig,
+}
+
+/// `[doctor]`: what `clawwatch doctor` probes and how long it waits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DoctorConfig {
+    /// Each network check's own limit.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// `host:port` pairs to probe (default: the channels' real upstreams).
+    pub upstream: Option<Vec<String>>,
+    /// The gateway's state directory (default `$OPENCLAW_STATE_DIR`, else
+    /// `~/.openclaw`): where its WhatsApp sessions live.
+    pub openclaw_state_dir: Option<PathBuf>,
+    /// Where the kernel's settings are read (tests point it elsewhere).
+    #[serde(default = "proc_sys")]
+    pub proc_sys: PathBuf,
+}
+
+fn proc_sys() -> PathBuf {
+    PathBuf::from("/proc/sys")
+}
+
+impl Default for DoctorConfig {
+    fn default() -> Self {
+        DoctorConfig {
+            timeout: Duration::from_secs(2),
+            upstream: None,
+            openclaw_state_dir: None,
+            proc_sys: proc_sys(),
+        }
+    }
 }
 
 /// `[recovery]`: restarts of what a restart can fix (off by default).

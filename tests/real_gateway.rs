@@ -319,6 +319,41 @@ async fn real_gateway_end_to_end() {
     assert_eq!(doc["status"], "ok");
     rc.wait_account("telegram", "connected", None, long).await;
     assert_matches_gateway(&gw.channels_status(), &health(&cw.base).await.1);
+    // Doctor: the same handshake as `run`, with its own timeout.
+    let doc_dir = tempfile::tempdir().unwrap();
+    let doc_cfg = doc_dir.path().join("c.toml");
+    std::fs::write(
+        &doc_cfg,
+        format!("[gateway]\nurl = \"ws://127.0.0.1:{}\"\n[logs]\npaths = []\nstate_dir = \"{}\"\n[doctor]\nupstream = []\nopenclaw_state_dir = \"{}\"\n", gw.port, doc_dir.path().join("s").display(), doc_dir.path().join("oc").display()),
+    )
+    .unwrap();
+    let doctor = |token: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+            .args(["doctor", "--json", "--config"])
+            .arg(&doc_cfg)
+            .env("CLAWWATCH_GATEWAY_TOKEN", token)
+            .output()
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let gw = doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "gateway")
+            .unwrap()
+            .clone();
+        (out.status.code(), gw)
+    };
+    let (code, g) = doctor(GW_TOKEN);
+    assert_eq!((code, g["status"].as_str()), (Some(0), Some("ok")), "{g}");
+    assert_eq!(g["why"], format!("the gateway at ws://127.0.0.1:{} answers, accepts the token, protocol 4, version 2026.9.6", gw.port));
+    let (code, g) = doctor("not-the-token");
+    assert_eq!((code, g["status"].as_str()), (Some(1), Some("fail")), "{g}");
+    assert_eq!(
+        g["fix"],
+        "set CLAWWATCH_GATEWAY_TOKEN or gateway.token_file to the gateway's gateway.auth.token"
+    );
+    assert!(!g.to_string().contains("not-the-token"), "{g}");
     let start_of = |st: &Value, ch: &str| st["channelAccounts"][ch][0]["lastStartAt"].as_i64();
     let discord_start = start_of(&gw.channels_status(), "discord");
     assert!(discord_start.is_some());

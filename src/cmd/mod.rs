@@ -4,6 +4,7 @@
 pub mod check_config;
 pub mod client;
 pub mod demo;
+pub mod doctor;
 pub mod logs_scan;
 pub mod run;
 pub mod simulate;

@@ -438,6 +438,7 @@ async fn next_json(
 
 /// What clawwatch keeps of hello-ok.
 struct Hello {
+    protocol: Option<u64>,
     tick_ms: u64,
     version: Option<String>,
     uptime_ms: Option<i64>,
@@ -486,6 +487,7 @@ async fn handshake(ws: &mut Ws, s: &Settings, clock: &Clock) -> Result<Hello, Se
                 ));
             }
             return Ok(Hello {
+                protocol: hello.get("protocol").and_then(Value::as_u64),
                 tick_ms: hello
                     .pointer("/policy/tickIntervalMs")
                     .and_then(Value::as_u64)
@@ -526,6 +528,26 @@ async fn open(s: &Settings, clock: &Clock) -> Result<(Ws, Hello), SessionError> 
     };
     let hello = handshake(&mut ws, s, clock).await?;
     Ok((ws, hello))
+}
+
+/// What a gateway says when it lets clawwatch in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Greeting {
+    /// `server.version`.
+    pub version: Option<String>,
+    /// The protocol of hello-ok.
+    pub protocol: Option<u64>,
+}
+
+/// Connects, completes the handshake as `run` does, and closes: whether the
+/// gateway answers and accepts the credentials (`clawwatch doctor`).
+pub async fn greet(s: &Settings, clock: &Clock) -> Result<Greeting, SessionError> {
+    let (mut ws, hello) = open(s, clock).await?;
+    let _ = ws.close(None).await;
+    Ok(Greeting {
+        version: hello.version,
+        protocol: hello.protocol,
+    })
 }
 
 /// One gateway answer to a [`call`]: the payload, or its error object.

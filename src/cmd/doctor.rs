@@ -1,0 +1,552 @@
+//! `clawwatch doctor`: the article's manual checks as one command. Each
+//! check says `ok`, `warn` or `fail`, why, and the exact fix. Every network
+//! check has its own timeout and all run at once: doctor reports, it never
+//! hangs.
+
+use crate::clock::Clock;
+use crate::config::{Config, Severity};
+use serde::Serialize;
+use serde_json::Value;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Works, but will bite.
+    Warn,
+    /// Broken.
+    Fail,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// Stable id, e.g. `sysctl.net.ipv4.tcp_keepalive_time`.
+    pub check: String,
+    /// The outcome.
+    pub status: Status,
+    /// One line of why.
+    pub why: String,
+    /// The exact fix (`None` when ok).
+    pub fix: Option<String>,
+}
+
+fn ok(check: impl Into<String>, why: impl Into<String>) -> Check {
+    Check {
+        check: check.into(),
+        status: Status::Ok,
+        why: why.into(),
+        fix: None,
+    }
+}
+
+fn bad(
+    status: Status,
+    check: impl Into<String>,
+    why: impl Into<String>,
+    fix: impl Into<String>,
+) -> Check {
+    Check {
+        check: check.into(),
+        status,
+        why: why.into(),
+        fix: Some(fix.into()),
+    }
+}
+
+/// The article's keepalive values: (name, at most).
+pub const KEEPALIVE: [(&str, u64); 3] = [
+    ("net.ipv4.tcp_keepalive_time", 60),
+    ("net.ipv4.tcp_keepalive_intvl", 10),
+    ("net.ipv4.tcp_keepalive_probes", 6),
+];
+
+/// The gateway's state directory: `[doctor] openclaw_state_dir`,
+/// `$OPENCLAW_STATE_DIR`, else `~/.openclaw`.
+pub fn openclaw_state_dir(cfg: &Config) -> Option<PathBuf> {
+    cfg.doctor
+        .openclaw_state_dir
+        .clone()
+        .or_else(|| std::env::var_os("OPENCLAW_STATE_DIR").map(PathBuf::from))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".openclaw")))
+}
+
+/// The gateway's config as JSON (JSON5 on disk), if readable.
+fn gateway_config(cfg: &Config) -> Option<(PathBuf, Value)> {
+    let path = cfg
+        .gateway
+        .openclaw_config
+        .clone()
+        .or_else(|| std::env::var_os("OPENCLAW_CONFIG_PATH").map(PathBuf::from))
+        .or_else(|| openclaw_state_dir(cfg).map(|d| d.join("openclaw.json")))?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let v = json5::from_str::<Value>(&text).ok()?;
+    Some((path, v))
+}
+
+/// Runs every check; the order is stable.
+pub async fn run(cfg: &Config, config_file: Option<&Path>) -> Vec<Check> {
+    let t = cfg.doctor.timeout;
+    let gw = gateway_config(cfg);
+    let mut out = Vec::new();
+    out.push(own_config(cfg, config_file));
+    out.push(state_dir(&cfg.logs.state_dir));
+    out.extend(logs(cfg));
+    out.extend(keepalive(&cfg.doctor.proc_sys));
+    out.extend(whatsapp(cfg, gw.as_ref().map(|(_, v)| v)));
+    let upstream = cfg
+        .doctor
+        .upstream
+        .clone()
+        .unwrap_or_else(|| default_upstream(gw.as_ref().map(|(_, v)| v)));
+    let gateway = gateway(cfg, t);
+    let probes = futures_util::future::join_all(upstream.iter().map(|u| reach(u, t)));
+    let (g, reached) = tokio::join!(gateway, probes);
+    out.push(g);
+    out.extend(reached);
+    out
+}
+
+fn own_config(cfg: &Config, file: Option<&Path>) -> Check {
+    let problems = crate::app::validate(cfg, false);
+    let name = file
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "the built-in config".into());
+    let errors: Vec<String> = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .map(|p| p.to_string())
+        .collect();
+    let warnings = problems.len() - errors.len();
+    let fix = format!(
+        "clawwatch check-config {}",
+        file.map(|f| f.display().to_string())
+            .unwrap_or_else(|| "FILE".into())
+    );
+    if !errors.is_empty() {
+        return bad(
+            Status::Fail,
+            "clawwatch.config",
+            format!("{name}: {}", errors.join("; ")),
+            fix,
+        );
+    }
+    if warnings > 0 {
+        return bad(
+            Status::Warn,
+            "clawwatch.config",
+            format!("{name}: {warnings} warning(s)"),
+            fix,
+        );
+    }
+    ok("clawwatch.config", format!("{name} is valid"))
+}
+
+fn state_dir(dir: &Path) -> Check {
+    let probe = dir.join(".clawwatch-doctor");
+    let made = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&probe, b"ok"));
+    let _ = std::fs::remove_file(&probe);
+    match made {
+        Ok(()) => ok("clawwatch.state_dir", format!("{} is writable", dir.display())),
+        Err(e) => bad(
+            Status::Fail,
+            "clawwatch.state_dir",
+            format!("{} is not writable ({e}): states, silences, the outbox and recovery budgets would not survive a restart", dir.display()),
+            format!("mkdir -p {0} && chown \"$(id -un)\" {0}   (or set [logs] state_dir)", dir.display()),
+        ),
+    }
+}
+
+fn logs(cfg: &Config) -> Vec<Check> {
+    let mut out = Vec::new();
+    for pat in &cfg.logs.paths {
+        let id = format!("logs.{pat}");
+        let Ok(p) = crate::logs::tail::Pattern::new(pat) else {
+            out.push(bad(
+                Status::Fail,
+                id,
+                format!("{pat:?} is not a glob"),
+                "clawwatch check-config FILE",
+            ));
+            continue;
+        };
+        let files = p.expand();
+        let Some(newest) = files
+            .iter()
+            .filter_map(|f| Some((f.clone(), std::fs::metadata(f).ok()?)))
+            .max_by_key(|(_, m)| m.mtime())
+        else {
+            out.push(bad(
+                Status::Warn,
+                id,
+                format!("no file matches {pat}"),
+                "point [logs] paths at the gateway's file log (`logging.file` in openclaw.json; default /tmp/openclaw/openclaw-YYYY-MM-DD.log)",
+            ));
+            continue;
+        };
+        if let Err(e) = std::fs::File::open(&newest.0) {
+            out.push(bad(
+                Status::Fail,
+                id,
+                format!("{} cannot be read ({e})", newest.0.display()),
+                format!(
+                    "run clawwatch as the gateway's user, or: setfacl -m u:\"$(id -un)\":r {}",
+                    newest.0.display()
+                ),
+            ));
+            continue;
+        }
+        let age = newest
+            .1
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or_default();
+        if age > Duration::from_secs(3600) {
+            out.push(bad(
+                Status::Warn,
+                id,
+                format!("the newest file, {}, was last written {} ago", newest.0.display(), humantime::format_duration(Duration::from_secs(age.as_secs()))),
+                "check that the gateway runs and logs to this path (`logging.file`), or update [logs] paths",
+            ));
+            continue;
+        }
+        out.push(ok(
+            id,
+            format!("{} is readable and recent", newest.0.display()),
+        ));
+    }
+    out
+}
+
+fn keepalive(proc_sys: &Path) -> Vec<Check> {
+    KEEPALIVE
+        .iter()
+        .map(|(name, max)| {
+            let id = format!("sysctl.{name}");
+            let file = proc_sys.join(name.replace('.', "/"));
+            let fix = format!("sysctl -w {name}={max}   (and keep it: echo '{name} = {max}' > /etc/sysctl.d/60-openclaw.conf)");
+            match std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+                None => bad(Status::Warn, id, format!("cannot read {}", file.display()), fix),
+                Some(v) if v > *max => bad(
+                    Status::Warn,
+                    id,
+                    format!("{name} is {v}; above {max}, a dead connection to a channel goes unnoticed longer"),
+                    fix,
+                ),
+                Some(v) => ok(id, format!("{name} is {v}")),
+            }
+        })
+        .collect()
+}
+
+/// Every WhatsApp auth directory the gateway may use, by account.
+pub fn whatsapp_dirs(cfg: &Config, gw: Option<&Value>) -> Vec<(String, PathBuf)> {
+    let Some(state) = openclaw_state_dir(cfg) else {
+        return Vec::new();
+    };
+    let oauth = std::env::var_os("OPENCLAW_OAUTH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state.join("credentials"));
+    let root = oauth.join("whatsapp");
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&root) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+            }
+        }
+    }
+    if let Some(accts) = gw
+        .and_then(|v| v.pointer("/channels/whatsapp/accounts"))
+        .and_then(Value::as_object)
+    {
+        for (id, a) in accts {
+            let dir = a
+                .get("authDir")
+                .and_then(Value::as_str)
+                .map(|d| expand_home(d))
+                .unwrap_or_else(|| root.join(id));
+            if !out.iter().any(|(_, p)| *p == dir) {
+                out.push((id.clone(), dir));
+            }
+        }
+    }
+    // The article's path, if it is there.
+    let article = state.join("sessions/whatsapp");
+    if article.is_dir() && !out.iter().any(|(_, p)| *p == article) {
+        out.push(("sessions".into(), article));
+    }
+    out.sort();
+    out
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+fn whatsapp(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
+    let dirs = whatsapp_dirs(cfg, gw);
+    let configured = gw.and_then(|v| v.pointer("/channels/whatsapp")).is_some();
+    if dirs.is_empty() {
+        if configured {
+            return vec![bad(
+                Status::Fail,
+                "whatsapp.session",
+                "WhatsApp is configured but no session directory exists: it is not linked",
+                "openclaw channels login --channel whatsapp",
+            )];
+        }
+        return Vec::new();
+    }
+    let owner = openclaw_state_dir(cfg)
+        .and_then(|d| std::fs::metadata(d).ok())
+        .map(|m| m.uid());
+    dirs.into_iter()
+        .map(|(acct, dir)| {
+            let id = format!("whatsapp.session.{acct}");
+            let d = dir.display();
+            let Ok(meta) = std::fs::metadata(&dir) else {
+                return bad(Status::Fail, id, format!("{d} does not exist: not linked"), format!("openclaw channels login --channel whatsapp --account {acct}"));
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return bad(Status::Fail, id, format!("{d} is mode {mode:o}: others can read the session and take over the account"), format!("chmod 700 {d}"));
+            }
+            if owner.is_some_and(|u| u != meta.uid()) {
+                return bad(Status::Warn, id, format!("{d} is owned by uid {}, not by the gateway's user (uid {})", meta.uid(), owner.unwrap_or(0)), format!("chown -R {} {d}", owner.unwrap_or(0)));
+            }
+            let creds = dir.join("creds.json");
+            match std::fs::read(&creds) {
+                Err(_) => bad(Status::Fail, id, format!("{} is missing: the session is not linked", creds.display()), format!("openclaw channels login --channel whatsapp --account {acct}")),
+                Ok(b) if serde_json::from_slice::<Value>(&b).is_err() => bad(
+                    Status::Fail,
+                    id,
+                    format!("{} is not JSON (a torn write?)", creds.display()),
+                    format!("restore it from a backup (creds.json.bak beside it), or relink: openclaw channels login --channel whatsapp --account {acct}"),
+                ),
+                Ok(_) => ok(id, format!("{d} is 700, owned by the gateway's user, creds.json parses")),
+            }
+        })
+        .collect()
+}
+
+/// The channels' real upstreams, for those the gateway config enables
+/// (all three when it cannot be read).
+pub fn default_upstream(gw: Option<&Value>) -> Vec<String> {
+    let on = |ch: &str| gw.is_none_or(|v| v.pointer(&format!("/channels/{ch}")).is_some());
+    let mut out = Vec::new();
+    if on("telegram") {
+        let root = gw
+            .and_then(|v| v.pointer("/channels/telegram/apiRoot"))
+            .and_then(Value::as_str)
+            .and_then(|r| reqwest::Url::parse(r).ok())
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
+        out.push(root.unwrap_or_else(|| "api.telegram.org:443".into()));
+    }
+    if on("discord") {
+        out.push("discord.com:443".into());
+        out.push("gateway.discord.gg:443".into());
+    }
+    if on("whatsapp") {
+        out.push("web.whatsapp.com:443".into());
+    }
+    out
+}
+
+async fn reach(target: &str, t: Duration) -> Check {
+    let id = format!("upstream.{target}");
+    let fix =
+        format!("check DNS (/etc/resolv.conf) and that the firewall lets this host reach {target}");
+    let addrs = match tokio::time::timeout(t, tokio::net::lookup_host(target)).await {
+        Err(_) => {
+            return bad(
+                Status::Fail,
+                id,
+                format!(
+                    "resolving {target} took longer than {}",
+                    humantime::format_duration(t)
+                ),
+                fix,
+            )
+        }
+        Ok(Err(e)) => {
+            return bad(
+                Status::Fail,
+                id,
+                format!("cannot resolve {target}: {e}"),
+                fix,
+            )
+        }
+        Ok(Ok(a)) => a.collect::<Vec<_>>(),
+    };
+    let Some(first) = addrs.first().copied() else {
+        return bad(
+            Status::Fail,
+            id,
+            format!("{target} resolves to no address"),
+            fix,
+        );
+    };
+    match tokio::time::timeout(t, tokio::net::TcpStream::connect(first)).await {
+        Err(_) => {
+            return bad(
+                Status::Fail,
+                id,
+                format!(
+                    "no TCP connection to {first} within {}",
+                    humantime::format_duration(t)
+                ),
+                fix,
+            )
+        }
+        Ok(Err(e)) => {
+            return bad(
+                Status::Fail,
+                id,
+                format!("cannot connect to {first}: {e}"),
+                fix,
+            )
+        }
+        Ok(Ok(_)) => {}
+    }
+    // Any HTTPS answer, even an error status, is an answer: a firewall or
+    // proxy that accepts and swallows traffic is not.
+    let host = target.rsplit_once(':').map_or(target, |(h, _)| h);
+    let client = reqwest::Client::builder()
+        .timeout(t)
+        .resolve(host, first)
+        .danger_accept_invalid_certs(true)
+        .build();
+    let answered = match client {
+        Ok(c) => c
+            .head(format!("https://{target}/"))
+            .send()
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match answered {
+        Ok(()) => ok(id, format!("{target} resolves, accepts TCP ({first}) and answers HTTPS")),
+        Err(e) if e.is_timeout() => bad(Status::Fail, id, format!("{first} accepts TCP but sends nothing back within {} (a firewall or proxy swallowing traffic?)", humantime::format_duration(t)), fix),
+        Err(e) => bad(Status::Fail, id, format!("{first} accepts TCP but no HTTPS: {}", e.without_url()), fix),
+    }
+}
+
+async fn gateway(cfg: &Config, t: Duration) -> Check {
+    let mut s = crate::app::live::gateway_settings(cfg, None);
+    s.connect_timeout = t;
+    s.rpc_timeout = t;
+    let url = crate::redact::display_url(&cfg.gateway.url);
+    let clock = Clock::system();
+    // The whole handshake, not only each step, within the limit.
+    match tokio::time::timeout(
+        t + Duration::from_millis(200),
+        crate::source::gateway::greet(&s, &clock),
+    )
+    .await
+    {
+        Err(_) => bad(
+            Status::Fail,
+            "gateway",
+            format!(
+                "the gateway at {url} did not complete the handshake within {}",
+                humantime::format_duration(t)
+            ),
+            "is `openclaw gateway run` running, and is [gateway] url its port?",
+        ),
+        Ok(Err(e)) => {
+            let (why, fix) = match e.message.split_once("; fix: ") {
+                Some((w, f)) => (w.to_string(), f.to_string()),
+                None => (
+                    e.message.clone(),
+                    "is `openclaw gateway run` running, and is [gateway] url its port?".to_string(),
+                ),
+            };
+            bad(Status::Fail, "gateway", why, fix)
+        }
+        Ok(Ok(g)) => ok(
+            "gateway",
+            format!(
+                "the gateway at {url} answers, accepts the token, protocol {}, version {}",
+                g.protocol
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                g.version.as_deref().unwrap_or("?")
+            ),
+        ),
+    }
+}
+
+/// The text report.
+pub fn render(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        out.push_str(&format!(
+            "{:<5} {}: {}\n",
+            c.status.as_str(),
+            c.check,
+            c.why
+        ));
+        if let Some(f) = &c.fix {
+            out.push_str(&format!("      fix: {f}\n"));
+        }
+    }
+    let n = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    out.push_str(&format!(
+        "{} ok, {} warn, {} fail\n",
+        n(Status::Ok),
+        n(Status::Warn),
+        n(Status::Fail)
+    ));
+    out
+}
+
+/// `clawwatch doctor`: loads the config (file, environment), runs every
+/// check, prints them; exit 1 on any `fail`.
+pub async fn main(config: Option<PathBuf>, json: bool) -> anyhow::Result<std::process::ExitCode> {
+    let mut cfg = match &config {
+        Some(p) => crate::config::load(p)?,
+        None => Config::default(),
+    };
+    crate::config::apply_env(&mut cfg);
+    if let Err(e) = crate::config::resolve_secrets(&mut cfg) {
+        // Reported by the config check; the gateway check then goes without.
+        tracing::debug!(error = %e, "secrets");
+    }
+    let checks = run(&cfg, config.as_deref()).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&checks))?);
+    } else {
+        print!("{}", render(&checks));
+    }
+    Ok(if checks.iter().any(|c| c.status == Status::Fail) {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+/// The `--json` report: `{"checks": [...], "ok": n, "warn": n, "fail": n}`.
+pub fn to_json(checks: &[Check]) -> Value {
+    let n = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    serde_json::json!({"checks": checks, "ok": n(Status::Ok), "warn": n(Status::Warn), "fail": n(Status::Fail)})
+}

@@ -1,0 +1,229 @@
+//! `clawwatch doctor` on temporary trees (state dir, WhatsApp sessions,
+//! kernel settings, JSON5 gateway configs): the exact status and fix of
+//! each case, the `--json` schema, and a bound on time when nothing answers.
+
+mod common;
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn write(p: &Path, text: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn mode(p: &Path, m: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+/// Runs `doctor --json` on `config`; (exit code, checks by id).
+fn doctor(
+    config: &Path,
+    env: &[(&str, &str)],
+) -> (i32, Value, std::collections::BTreeMap<String, Value>) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"));
+    c.args(["doctor", "--json", "--config"])
+        .arg(config)
+        .env("NO_COLOR", "1")
+        .env_remove("OPENCLAW_STATE_DIR")
+        .env_remove("OPENCLAW_CONFIG_PATH")
+        .env_remove("CLAWWATCH_GATEWAY_TOKEN");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let by = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap().to_string(), c.clone()))
+        .collect();
+    (out.status.code().unwrap(), doc, by)
+}
+
+fn status(by: &std::collections::BTreeMap<String, Value>, id: &str) -> (String, Option<String>) {
+    let c = by
+        .get(id)
+        .unwrap_or_else(|| panic!("no check {id}: {:?}", by.keys().collect::<Vec<_>>()));
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["fix"].as_str().map(str::to_owned),
+    )
+}
+
+/// A closed loopback port and a listener that accepts and never answers.
+fn dead_ends() -> (u16, std::net::TcpListener) {
+    let closed = common::free_port();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (closed, silent)
+}
+
+#[test]
+fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let oc = root.join("openclaw");
+    // Kernel settings: one as the article wants, two not.
+    for (name, v) in [
+        ("tcp_keepalive_time", "60"),
+        ("tcp_keepalive_intvl", "75"),
+        ("tcp_keepalive_probes", "9"),
+    ] {
+        write(&root.join("proc/net/ipv4").join(name), &format!("{v}\n"));
+    }
+    // Sessions: default open to others, work linked and tight, broken with a torn creds.json.
+    let wa = oc.join("credentials/whatsapp");
+    write(&wa.join("default/creds.json"), "{\"me\": {}}");
+    mode(&wa.join("default"), 0o755);
+    write(&wa.join("broken/creds.json"), "{\"me\": {");
+    mode(&wa.join("broken"), 0o700);
+    let work = root.join("work-session");
+    write(&work.join("creds.json"), "{}");
+    mode(&work, 0o700);
+    // The gateway's config, JSON5 with comments and trailing commas.
+    write(
+        &oc.join("openclaw.json"),
+        &format!("// the gateway's own\n{{\n  channels: {{\n    whatsapp: {{ accounts: {{ work: {{ authDir: \"{}\", }}, }}, }},\n  }},\n}}\n", work.display()),
+    );
+    let logs = root.join("logs");
+    write(&logs.join("openclaw-2026-12-07.log"), "{}\n");
+    let (closed, silent) = dead_ends();
+    let cfg = root.join("c.toml");
+    write(
+        &cfg,
+        &format!(
+            "[gateway]\nurl = \"ws://127.0.0.1:{closed}\"\n[logs]\npaths = [\"{}/openclaw-*.log\"]\nstate_dir = \"{}\"\n[doctor]\ntimeout = \"500ms\"\nupstream = []\nopenclaw_state_dir = \"{}\"\nproc_sys = \"{}\"\n",
+            logs.display(),
+            root.join("state").display(),
+            oc.display(),
+            root.join("proc").display()
+        ),
+    );
+    let (code, doc, by) = doctor(&cfg, &[]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(
+        status(&by, "sysctl.net.ipv4.tcp_keepalive_time"),
+        ("ok".into(), None)
+    );
+    assert_eq!(
+        status(&by, "sysctl.net.ipv4.tcp_keepalive_intvl"),
+        ("warn".into(), Some("sysctl -w net.ipv4.tcp_keepalive_intvl=10   (and keep it: echo 'net.ipv4.tcp_keepalive_intvl = 10' > /etc/sysctl.d/60-openclaw.conf)".into()))
+    );
+    assert_eq!(
+        status(&by, "sysctl.net.ipv4.tcp_keepalive_probes").0,
+        "warn"
+    );
+    assert_eq!(
+        status(&by, "whatsapp.session.default"),
+        (
+            "fail".into(),
+            Some(format!("chmod 700 {}", wa.join("default").display()))
+        )
+    );
+    assert_eq!(
+        status(&by, "whatsapp.session.broken"),
+        ("fail".into(), Some("restore it from a backup (creds.json.bak beside it), or relink: openclaw channels login --channel whatsapp --account broken".into()))
+    );
+    assert_eq!(
+        status(&by, "whatsapp.session.work"),
+        ("ok".into(), None),
+        "the authDir of the gateway's config is checked"
+    );
+    assert_eq!(status(&by, "clawwatch.state_dir"), ("ok".into(), None));
+    assert_eq!(
+        status(&by, &format!("logs.{}/openclaw-*.log", logs.display())),
+        ("ok".into(), None)
+    );
+    assert_eq!(status(&by, "clawwatch.config"), ("ok".into(), None));
+    assert_eq!(status(&by, "gateway").0, "fail");
+    drop(silent);
+    // The schema: every check has exactly these keys, and the counts add up.
+    for c in doc["checks"].as_array().unwrap() {
+        let keys: Vec<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["check", "fix", "status", "why"], "{c}");
+        assert!(["ok", "warn", "fail"].contains(&c["status"].as_str().unwrap()));
+    }
+    let n = doc["checks"].as_array().unwrap().len() as u64;
+    assert_eq!(
+        doc["ok"].as_u64().unwrap() + doc["warn"].as_u64().unwrap() + doc["fail"].as_u64().unwrap(),
+        n
+    );
+
+    // Fixed as told: all ok but the gateway.
+    mode(&wa.join("default"), 0o700);
+    write(&wa.join("broken/creds.json"), "{}");
+    for (name, v) in [("tcp_keepalive_intvl", "10"), ("tcp_keepalive_probes", "6")] {
+        write(&root.join("proc/net/ipv4").join(name), &format!("{v}\n"));
+    }
+    let (_, _, by) = doctor(&cfg, &[]);
+    for (id, c) in &by {
+        if id != "gateway" {
+            assert_eq!(c["status"], "ok", "{id}: {c}");
+        }
+    }
+    // A missing session directory of a configured account; a log path with no file.
+    std::fs::remove_dir_all(&work).unwrap();
+    std::fs::remove_file(logs.join("openclaw-2026-12-07.log")).unwrap();
+    let (_, _, by) = doctor(&cfg, &[]);
+    assert_eq!(
+        status(&by, "whatsapp.session.work"),
+        (
+            "fail".into(),
+            Some("openclaw channels login --channel whatsapp --account work".into())
+        )
+    );
+    assert_eq!(
+        status(&by, &format!("logs.{}/openclaw-*.log", logs.display())).0,
+        "warn"
+    );
+}
+
+#[test]
+fn nothing_answering_still_ends_in_under_five_seconds_with_each_fail() {
+    let d = tempfile::tempdir().unwrap();
+    let (closed, silent) = dead_ends();
+    let sp = silent.local_addr().unwrap().port();
+    let cfg = d.path().join("c.toml");
+    write(
+        &cfg,
+        &format!("[gateway]\nurl = \"ws://127.0.0.1:{sp}\"\n[logs]\npaths = []\nstate_dir = \"{}\"\n[doctor]\nupstream = [\"127.0.0.1:{closed}\", \"127.0.0.1:{sp}\", \"no-such-host.invalid:443\"]\nopenclaw_state_dir = \"{}\"\n", d.path().join("s").display(), d.path().join("oc").display()),
+    );
+    let start = Instant::now();
+    let (code, doc, by) = doctor(&cfg, &[]);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(code, 1);
+    let gw = &by["gateway"];
+    assert_eq!(gw["status"], "fail", "{doc}");
+    assert!(gw["why"].as_str().unwrap().contains("within 2s"), "{gw}");
+    assert_eq!(
+        gw["fix"],
+        "is `openclaw gateway run` running, and is [gateway] url its port?"
+    );
+    let closed_c = &by[&format!("upstream.127.0.0.1:{closed}")];
+    assert_eq!(closed_c["status"], "fail");
+    assert!(
+        closed_c["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot connect to 127.0.0.1:"),
+        "{closed_c}"
+    );
+    assert_eq!(closed_c["fix"], format!("check DNS (/etc/resolv.conf) and that the firewall lets this host reach 127.0.0.1:{closed}"));
+    let silent_c = &by[&format!("upstream.127.0.0.1:{sp}")];
+    assert_eq!(
+        silent_c["status"], "fail",
+        "accepting is not answering: {silent_c}"
+    );
+    assert!(silent_c["why"].as_str().unwrap().ends_with("accepts TCP but sends nothing back within 2s (a firewall or proxy swallowing traffic?)"), "{silent_c}");
+    assert_eq!(by["upstream.no-such-host.invalid:443"]["status"], "fail");
+    drop(silent);
+}
