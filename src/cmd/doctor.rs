@@ -280,7 +280,7 @@ pub fn whatsapp_dirs(cfg: &Config, gw: Option<&Value>) -> Vec<(String, PathBuf)>
             let dir = a
                 .get("authDir")
                 .and_then(Value::as_str)
-                .map(|d| expand_home(d))
+                .map(expand_home)
                 .unwrap_or_else(|| root.join(id));
             if !out.iter().any(|(_, p)| *p == dir) {
                 out.push((id.clone(), dir));
