@@ -89,10 +89,20 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
     write(&work.join("creds.json"), "{}");
     mode(&work, 0o700);
     // The gateway's config, JSON5 with comments and trailing commas.
+    let gw_cfg = |extra: &str, telegram: &str| {
+        format!(
+            "// the gateway's own\n{{\n  {extra}\n  channels: {{\n    whatsapp: {{ accounts: {{ work: {{ authDir: \"{}\", }}, }}, }},\n    telegram: {{ botToken: \"123:abc\", {telegram} }},\n  }},\n}}\n",
+            work.display()
+        )
+    };
     write(
         &oc.join("openclaw.json"),
-        &format!("// the gateway's own\n{{\n  channels: {{\n    whatsapp: {{ accounts: {{ work: {{ authDir: \"{}\", }}, }}, }},\n  }},\n}}\n", work.display()),
+        &gw_cfg(
+            "sessionPath: \"/data\", connection: { backoff: 5 }, /* the article's */",
+            "healthMonitor: { enabled: false }, keepAliveInterval: 30,",
+        ),
     );
+    mode(&oc.join("openclaw.json"), 0o644);
     let logs = root.join("logs");
     write(&logs.join("openclaw-2026-12-07.log"), "{}\n");
     let (closed, silent) = dead_ends();
@@ -137,6 +147,20 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
         ("ok".into(), None),
         "the authDir of the gateway's config is checked"
     );
+    let p = oc.join("openclaw.json");
+    assert_eq!(
+        by["openclaw.config.keys"]["why"],
+        format!("{}: the gateway (openclaw 2026.9.6) has no such key, so these do nothing: channels.telegram.keepAliveInterval, connection, sessionPath", p.display())
+    );
+    assert_eq!(by["openclaw.config.keys"]["status"], "warn");
+    assert_eq!(
+        status(&by, "openclaw.config.mode"),
+        ("fail".into(), Some(format!("chmod 600 {}", p.display())))
+    );
+    assert_eq!(
+        by["openclaw.health_monitor"]["why"],
+        "the gateway's health monitor is off for telegram: it will not restart them"
+    );
     assert_eq!(status(&by, "clawwatch.state_dir"), ("ok".into(), None));
     assert_eq!(
         status(&by, &format!("logs.{}/openclaw-*.log", logs.display())),
@@ -158,6 +182,8 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
     );
 
     // Fixed as told: all ok but the gateway.
+    write(&oc.join("openclaw.json"), &gw_cfg("", ""));
+    mode(&oc.join("openclaw.json"), 0o600);
     mode(&wa.join("default"), 0o700);
     write(&wa.join("broken/creds.json"), "{}");
     for (name, v) in [("tcp_keepalive_intvl", "10"), ("tcp_keepalive_probes", "6")] {
@@ -183,6 +209,17 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
     assert_eq!(
         status(&by, &format!("logs.{}/openclaw-*.log", logs.display())).0,
         "warn"
+    );
+    // A gateway config that does not parse.
+    write(&oc.join("openclaw.json"), "{ channels: ");
+    let (_, _, by) = doctor(&cfg, &[]);
+    assert_eq!(by["openclaw.config"]["status"], "fail");
+    assert_eq!(
+        by["openclaw.config"]["fix"],
+        format!(
+            "fix {}: `openclaw config validate` names the line",
+            oc.join("openclaw.json").display()
+        )
     );
 }
 

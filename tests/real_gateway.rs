@@ -292,6 +292,51 @@ async fn real_gateway_end_to_end() {
         );
     }
 
+    // The key list doctor ships is the installed gateway's own schema
+    // (with the discord and whatsapp plugins part 1 installed).
+    {
+        let bin = dir.join("node/node_modules/node/bin");
+        let path = format!(
+            "{}:{}:{}",
+            bin.display(),
+            dir.join("oc/node_modules/.bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let schema = Command::new(dir.join("oc/node_modules/.bin/openclaw"))
+            .args(["config", "schema"])
+            .env("HOME", dir.join("home"))
+            .env("PATH", path)
+            .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            schema.status.success(),
+            "{}",
+            String::from_utf8_lossy(&schema.stderr)
+        );
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), &schema.stdout).unwrap();
+        let keys = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tools/openclaw-config-keys.py"
+            ))
+            .arg("2026.9.6")
+            .stdin(std::fs::File::open(tmp.path()).unwrap())
+            .output()
+            .unwrap();
+        assert!(keys.status.success());
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/openclaw-config-keys.txt"
+        ))
+        .unwrap();
+        assert!(
+            String::from_utf8_lossy(&keys.stdout) == shipped,
+            "data/openclaw-config-keys.txt differs from this gateway's schema; regenerate: openclaw config schema | tools/openclaw-config-keys.py VERSION > data/openclaw-config-keys.txt"
+        );
+    }
+
     // 2. Healthy Telegram (fake Bot API) and Discord (fake Discord), then a
     // silent stall that clawwatch's recovery restarts over RPC, a 4014 and
     // a revoked token that it never restarts. `cw` only watches; `rc` also

@@ -86,34 +86,196 @@ pub fn openclaw_state_dir(cfg: &Config) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".openclaw")))
 }
 
-/// The gateway's config as JSON (JSON5 on disk), if readable.
-fn gateway_config(cfg: &Config) -> Option<(PathBuf, Value)> {
-    let path = cfg
-        .gateway
+/// Where the gateway's config is: `[gateway] openclaw_config`,
+/// `$OPENCLAW_CONFIG_PATH`, else `openclaw.json` in its state directory.
+pub fn gateway_config_path(cfg: &Config) -> Option<PathBuf> {
+    cfg.gateway
         .openclaw_config
         .clone()
         .or_else(|| std::env::var_os("OPENCLAW_CONFIG_PATH").map(PathBuf::from))
-        .or_else(|| openclaw_state_dir(cfg).map(|d| d.join("openclaw.json")))?;
-    let text = std::fs::read_to_string(&path).ok()?;
-    let v = json5::from_str::<Value>(&text).ok()?;
+        .or_else(|| openclaw_state_dir(cfg).map(|d| d.join("openclaw.json")))
+}
+
+/// The gateway's config as JSON (JSON5 on disk): `None` when there is no
+/// file, the error when it does not parse.
+fn gateway_config(cfg: &Config) -> Option<(PathBuf, Result<Value, String>)> {
+    let path = gateway_config_path(cfg)?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some((path, Err(e.to_string()))),
+    };
+    let v = json5::from_str::<Value>(&text).map_err(|e| e.to_string());
     Some((path, v))
+}
+
+/// Key paths the gateway's config schema defines (`*`: any key of a map,
+/// `**`: anything below); generated from `openclaw config schema` by
+/// tools/openclaw-config-keys.py.
+pub const SCHEMA_KEYS: &str = include_str!("../../data/openclaw-config-keys.txt");
+
+/// The keys of `config` that the gateway's schema does not define, as
+/// dotted paths of the file's own keys.
+pub fn ignored_keys(config: &Value) -> Vec<String> {
+    let known: std::collections::HashSet<&str> = SCHEMA_KEYS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    fn walk(
+        v: &Value,
+        pattern: &str,
+        real: &str,
+        known: &std::collections::HashSet<&str>,
+        out: &mut Vec<String>,
+    ) {
+        let Some(obj) = v.as_object() else {
+            if let Some(items) = v.as_array() {
+                for (i, it) in items.iter().enumerate().take(1000) {
+                    walk(it, pattern, &format!("{real}[{i}]"), known, out);
+                }
+            }
+            return;
+        };
+        let join = |a: &str, b: &str| {
+            if a.is_empty() {
+                b.to_string()
+            } else {
+                format!("{a}.{b}")
+            }
+        };
+        for (k, sub) in obj {
+            let exact = join(pattern, k);
+            let real_k = join(real, k);
+            if known.contains(exact.as_str()) {
+                walk(sub, &exact, &real_k, known, out);
+            } else if known.contains(join(pattern, "*").as_str()) {
+                walk(sub, &join(pattern, "*"), &real_k, known, out);
+            } else if known.contains(join(pattern, "**").as_str()) {
+                continue;
+            } else if out.len() < 200 {
+                out.push(real_k);
+            }
+        }
+    }
+    walk(config, "", "", &known, &mut out);
+    out
+}
+
+/// The schema's OpenClaw version (its first line).
+fn schema_version() -> &'static str {
+    SCHEMA_KEYS
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# openclaw "))
+        .and_then(|l| l.split(':').next())
+        .unwrap_or("?")
+}
+
+fn openclaw_config(cfg: &Config, gw: Option<&(PathBuf, Result<Value, String>)>) -> Vec<Check> {
+    let Some((path, parsed)) = gw else {
+        let p = gateway_config_path(cfg)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        return vec![bad(Status::Warn, "openclaw.config", format!("no gateway config at {p}: its keys and sessions cannot be checked"), "set [gateway] openclaw_config (or OPENCLAW_CONFIG_PATH) to the gateway's openclaw.json")];
+    };
+    let p = path.display();
+    let v = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![bad(
+                Status::Fail,
+                "openclaw.config",
+                format!("{p} is not valid JSON5: {e}"),
+                format!("fix {p}: `openclaw config validate` names the line"),
+            )]
+        }
+    };
+    let mut out = Vec::new();
+    let ignored = ignored_keys(v);
+    out.push(if ignored.is_empty() {
+        ok("openclaw.config.keys", format!("every key of {p} is one the gateway (openclaw {}) reads", schema_version()))
+    } else {
+        bad(
+            Status::Warn,
+            "openclaw.config.keys",
+            format!("{p}: the gateway (openclaw {}) has no such key, so these do nothing: {}", schema_version(), ignored.join(", ")),
+            "remove them; troubleshooting guides invent keys (sessionPath, keepAliveInterval, autoReconnect, connection.*): the gateway's only health knob is channels.<channel>.healthMonitor.enabled (docs/doctor.md)",
+        )
+    });
+    let secret = ["/gateway/auth/token", "/gateway/auth/password"]
+        .iter()
+        .any(|k| v.pointer(k).is_some())
+        || v.get("channels")
+            .and_then(Value::as_object)
+            .is_some_and(|chs| {
+                chs.values().any(|c| {
+                    c.get("botToken").or_else(|| c.get("token")).is_some()
+                        || c.get("accounts")
+                            .and_then(Value::as_object)
+                            .is_some_and(|a| {
+                                a.values()
+                                    .any(|x| x.get("botToken").or_else(|| x.get("token")).is_some())
+                            })
+                })
+            });
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
+    out.push(if secret && mode & 0o044 != 0 {
+        bad(
+            Status::Fail,
+            "openclaw.config.mode",
+            format!("{p} holds tokens and is mode {mode:o}: other users can read them"),
+            format!("chmod 600 {p}"),
+        )
+    } else {
+        ok("openclaw.config.mode", format!("{p} is mode {mode:o}"))
+    });
+    // The gateway's own restarts, off where someone turned them off.
+    let mut off = Vec::new();
+    if let Some(chs) = v.get("channels").and_then(Value::as_object) {
+        for (ch, c) in chs {
+            if c.pointer("/healthMonitor/enabled") == Some(&Value::Bool(false)) {
+                off.push(ch.clone());
+            }
+            for (a, x) in c
+                .get("accounts")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                if x.pointer("/healthMonitor/enabled") == Some(&Value::Bool(false)) {
+                    off.push(format!("{ch}:{a}"));
+                }
+            }
+        }
+    }
+    out.push(if off.is_empty() {
+        ok("openclaw.health_monitor", "the gateway's health monitor is on for every channel")
+    } else {
+        bad(Status::Warn, "openclaw.health_monitor", format!("the gateway's health monitor is off for {}: it will not restart them", off.join(", ")), "remove healthMonitor.enabled = false there, or turn on clawwatch's [recovery] for them (docs/recovery.md)")
+    });
+    out
 }
 
 /// Runs every check; the order is stable.
 pub async fn run(cfg: &Config, config_file: Option<&Path>) -> Vec<Check> {
     let t = cfg.doctor.timeout;
     let gw = gateway_config(cfg);
+    let gv = gw.as_ref().and_then(|(_, v)| v.as_ref().ok());
     let mut out = Vec::new();
     out.push(own_config(cfg, config_file));
     out.push(state_dir(&cfg.logs.state_dir));
     out.extend(logs(cfg));
     out.extend(keepalive(&cfg.doctor.proc_sys));
-    out.extend(whatsapp(cfg, gw.as_ref().map(|(_, v)| v)));
+    out.extend(openclaw_config(cfg, gw.as_ref()));
+    out.extend(whatsapp(cfg, gv));
     let upstream = cfg
         .doctor
         .upstream
         .clone()
-        .unwrap_or_else(|| default_upstream(gw.as_ref().map(|(_, v)| v)));
+        .unwrap_or_else(|| default_upstream(gv));
     let gateway = gateway(cfg, t);
     let probes = futures_util::future::join_all(upstream.iter().map(|u| reach(u, t)));
     let (g, reached) = tokio::join!(gateway, probes);
