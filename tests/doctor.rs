@@ -89,10 +89,13 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
     write(&work.join("creds.json"), "{}");
     mode(&work, 0o700);
     // The gateway's config, JSON5 with comments and trailing commas.
+    // A Bot API that is not there: loopback only.
+    let closed_api = common::free_port();
     let gw_cfg = |extra: &str, telegram: &str| {
         format!(
-            "// the gateway's own\n{{\n  {extra}\n  channels: {{\n    whatsapp: {{ accounts: {{ work: {{ authDir: \"{}\", }}, }}, }},\n    telegram: {{ botToken: \"123:abc\", {telegram} }},\n  }},\n}}\n",
-            work.display()
+            "// the gateway's own\n{{\n  {extra}\n  channels: {{\n    whatsapp: {{ accounts: {{ work: {{ authDir: \"{}\", }}, }}, }},\n    telegram: {{ botToken: \"123:abc\", apiRoot: \"http://127.0.0.1:{}\", {telegram} }},\n  }},\n}}\n",
+            work.display(),
+            closed_api
         )
     };
     write(
@@ -191,7 +194,7 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
     }
     let (_, _, by) = doctor(&cfg, &[]);
     for (id, c) in &by {
-        if id != "gateway" {
+        if id != "gateway" && id != "telegram.webhook.default" {
             assert_eq!(c["status"], "ok", "{id}: {c}");
         }
     }
@@ -263,4 +266,58 @@ fn nothing_answering_still_ends_in_under_five_seconds_with_each_fail() {
     assert!(silent_c["why"].as_str().unwrap().ends_with("accepts TCP but sends nothing back within 2s (a firewall or proxy swallowing traffic?)"), "{silent_c}");
     assert_eq!(by["upstream.no-such-host.invalid:443"]["status"], "fail");
     drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_webhook_state_from_the_bot_api_and_no_token_printed() {
+    let Some((_mock, api)) = common::mock_telegram().await else {
+        return;
+    };
+    // A Bot API where a webhook is set, for a gateway that polls.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hooked = format!("http://{}", l.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        axum::Json(serde_json::json!({"ok": true, "result": {"url": "https://example.invalid/hook", "pending_update_count": 3}}))
+    });
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let d = tempfile::tempdir().unwrap();
+    let oc = d.path().join("oc");
+    let good = "123456789:GOODAAFakeTelegramTokenForTesting_00";
+    let bad = "123456789:AAFakeRevokedTokenForTesting_0000000";
+    write(
+        &oc.join("openclaw.json"),
+        &format!("{{ channels: {{ telegram: {{ botToken: \"{good}\", apiRoot: \"{api}\", accounts: {{ old: {{ botToken: \"{bad}\", apiRoot: \"{api}\" }}, hooked: {{ botToken: \"{good}\", apiRoot: \"{hooked}\" }} }} }} }} }}"),
+    );
+    mode(&oc.join("openclaw.json"), 0o600);
+    let cfg = d.path().join("c.toml");
+    write(
+        &cfg,
+        &format!("[gateway]\nurl = \"ws://127.0.0.1:{}\"\n[logs]\npaths = []\nstate_dir = \"{}\"\n[doctor]\nupstream = []\nopenclaw_state_dir = \"{}\"\n", common::free_port(), d.path().join("s").display(), oc.display()),
+    );
+    let (cfg2, good2, bad2) = (cfg.clone(), good.to_string(), bad.to_string());
+    let (doc, by) = tokio::task::spawn_blocking(move || {
+        let (_, doc, by) = doctor(&cfg2, &[]);
+        assert!(
+            !doc.to_string().contains(&good2) && !doc.to_string().contains(&bad2),
+            "a token in the report: {doc}"
+        );
+        (doc, by)
+    })
+    .await
+    .unwrap();
+    assert_eq!(by["telegram.webhook.default"]["status"], "ok", "{doc}");
+    assert_eq!(
+        by["telegram.webhook.default"]["why"],
+        "polling mode, 0 pending, no error"
+    );
+    assert_eq!(by["telegram.webhook.old"]["status"], "fail");
+    assert_eq!(
+        by["telegram.webhook.old"]["why"],
+        "the Bot API refused getWebhookInfo: the bot token is wrong or revoked"
+    );
+    assert_eq!(by["telegram.webhook.hooked"]["status"], "fail");
+    assert_eq!(
+        by["telegram.webhook.hooked"]["why"],
+        "a webhook is set at Telegram while the gateway polls: getUpdates is refused (409) and 3 update(s) wait"
+    );
 }

@@ -278,9 +278,15 @@ pub async fn run(cfg: &Config, config_file: Option<&Path>) -> Vec<Check> {
         .unwrap_or_else(|| default_upstream(gv));
     let gateway = gateway(cfg, t);
     let probes = futures_util::future::join_all(upstream.iter().map(|u| reach(u, t)));
-    let (g, reached) = tokio::join!(gateway, probes);
+    let hooks = telegram(
+        gw.as_ref()
+            .and_then(|(p, v)| Some((p.clone(), v.as_ref().ok()?.clone()))),
+        t,
+    );
+    let (g, reached, hooks) = tokio::join!(gateway, probes, hooks);
     out.push(g);
     out.extend(reached);
+    out.extend(hooks);
     out
 }
 
@@ -656,6 +662,54 @@ async fn gateway(cfg: &Config, t: Duration) -> Check {
             ),
         ),
     }
+}
+
+/// `getWebhookInfo` of each Telegram bot the gateway config holds: a
+/// webhook set while the gateway polls, updates piling up, the last error.
+/// The token goes only into the request.
+async fn telegram(gw: Option<(PathBuf, Value)>, t: Duration) -> Vec<Check> {
+    let Some((path, v)) = gw else {
+        return Vec::new();
+    };
+    let bots =
+        crate::source::telegram_webhook::bots_from(&v, path.parent().unwrap_or(Path::new(".")));
+    let Ok(client) = reqwest::Client::builder().timeout(t).build() else {
+        return Vec::new();
+    };
+    let tg = &v["channels"]["telegram"];
+    let checks = bots.accounts.iter().map(|(acct, (root, token))| {
+        let client = client.clone();
+        let webhook_mode = tg.pointer(&format!("/accounts/{acct}/webhookUrl")).or_else(|| tg.get("webhookUrl")).is_some_and(|u| u.as_str().is_some_and(|s| !s.is_empty()));
+        let url = format!("{}/bot{}/getWebhookInfo", root.trim_end_matches('/'), token.expose());
+        let id = format!("telegram.webhook.{acct}");
+        async move {
+            let answer = client.get(url).send().await;
+            let body: Option<Value> = match answer {
+                Err(e) => {
+                    let why = if e.is_timeout() { format!("the Bot API did not answer getWebhookInfo within {}", humantime::format_duration(t)) } else { "the Bot API cannot be reached for getWebhookInfo".to_string() };
+                    return bad(Status::Fail, id, why, "check the host's route to the Bot API (channels.telegram.apiRoot) and the upstream check above");
+                }
+                Ok(r) => r.json().await.ok(),
+            };
+            let Some(b) = body.filter(|b| b["ok"] == Value::Bool(true)) else {
+                return bad(Status::Fail, id, "the Bot API refused getWebhookInfo: the bot token is wrong or revoked", "put the bot's current token (from @BotFather) in channels.telegram.botToken or tokenFile");
+            };
+            let r = &b["result"];
+            let hook = r["url"].as_str().unwrap_or("");
+            let pending = r["pending_update_count"].as_u64().unwrap_or(0);
+            if !hook.is_empty() && !webhook_mode {
+                return bad(Status::Fail, id, format!("a webhook is set at Telegram while the gateway polls: getUpdates is refused (409) and {pending} update(s) wait"), "restart the account (`openclaw channels start`): it calls deleteWebhook at start; or set channels.telegram.webhookUrl to use the webhook");
+            }
+            if let Some(err) = r["last_error_message"].as_str() {
+                return bad(Status::Warn, id, format!("Telegram's last delivery error: {} ({pending} pending)", crate::redact::redact(err)), "check that the webhook URL is reachable from the internet with a valid certificate");
+            }
+            if pending > 100 {
+                return bad(Status::Warn, id, format!("{pending} updates wait at Telegram"), "look at the gateway's log for the Telegram account; the updates are delivered once it takes them");
+            }
+            ok(id, format!("{} mode, {pending} pending, no error", if webhook_mode { "webhook" } else { "polling" }))
+        }
+    });
+    futures_util::future::join_all(checks).await
 }
 
 /// The text report.
