@@ -131,6 +131,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Session backups of the WhatsApp auth directories, on the host that
+    /// holds them (the sidecar takes them on schedule with [backup] enabled).
+    Backup {
+        /// Config file.
+        #[arg(long, short, global = true, env = "CLAWWATCH_CONFIG")]
+        config: Option<PathBuf>,
+        /// What to do.
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Validate a config file; print every problem with its key path.
     CheckConfig {
         /// The file.
@@ -229,6 +239,29 @@ pub enum RecoveryCommand {
     Reset {
         /// `CHANNEL` or `CHANNEL:ACCOUNT`.
         target: Option<String>,
+    },
+}
+
+/// `clawwatch backup ...`
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a verified snapshot of every session now; prints each id.
+    Now,
+    /// The backups kept, newest first per account.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup back in place. Refuses while the gateway runs, or when
+    /// the session there is newer than the backup, unless --force; the
+    /// session replaced is kept beside it.
+    Restore {
+        /// `ACCOUNT/ID` from `list`.
+        id: String,
+        /// Restore even so.
+        #[arg(long)]
+        force: bool,
     },
 }
 

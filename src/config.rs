@@ -129,6 +129,51 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     /// `[doctor]`
     pub doctor: DoctorConfig,
+    /// `[backup]`
+    pub backup: BackupConfig,
+}
+
+/// `[backup]`: snapshots of the WhatsApp session directories.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The sidecar takes them on schedule.
+    pub enabled: bool,
+    /// Where they go (default: `backups` in the state dir); never inside a session.
+    pub dir: Option<PathBuf>,
+    /// How often.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Backups kept per account at most (the newest is always kept).
+    pub keep: usize,
+    /// Older ones are deleted (the newest is always kept).
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// `OpenClawSessionBackupStale` when the newest good one is older.
+    #[serde(with = "humantime_serde")]
+    pub stale_after: Duration,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            enabled: false,
+            dir: None,
+            interval: Duration::from_secs(6 * 3600),
+            keep: 10,
+            max_age: Duration::from_secs(30 * 86400),
+            stale_after: Duration::from_secs(86400),
+        }
+    }
+}
+
+impl BackupConfig {
+    /// The backup directory for a state dir.
+    pub fn dir_in(&self, state_dir: &Path) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("backups"))
+    }
 }
 
 /// `[doctor]`: what `clawwatch doctor` probes and how long it waits.
@@ -1098,6 +1143,12 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
         }
     }
     validate_recovery(&cfg.recovery, &cfg.gateway.url, &mut out);
+    if cfg.backup.keep == 0 {
+        out.push(err("backup.keep", "must be at least 1".into()));
+    }
+    if cfg.backup.interval < Duration::from_secs(60) {
+        out.push(err("backup.interval", "must be at least 1m".into()));
+    }
     let mut inames = std::collections::BTreeSet::new();
     for (i, it) in cfg.integrations.iter().enumerate() {
         let p = format!("integrations[{i}]");

@@ -214,6 +214,17 @@ impl Consumer for Export {
                         .inc();
                 }
                 Change::Recovery => self.recovery(model),
+                Change::Backups => {
+                    for ((channel, account), at) in model.backups.iter() {
+                        let Some(at) = at else { continue };
+                        m.backup_last_success
+                            .get_or_create(&AccountLabels {
+                                channel: channel.clone(),
+                                account: account.clone(),
+                            })
+                            .set(*at);
+                    }
+                }
                 Change::Removed((channel, account)) => m.remove_account(channel, account),
                 Change::Accounts => self.accounts(model),
                 Change::Gateway => {

@@ -8,6 +8,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod cmd;

@@ -60,6 +60,7 @@ async fn main() -> ExitCode {
             config,
             integration,
         } => cmd::test_alert::run(config, integration).await,
+        Command::Backup { config, command } => cmd::backup::run(config, command).await,
         Command::Doctor { config, json } => cmd::doctor::main(config, json).await,
         Command::CheckConfig { file } => Ok(cmd::check_config::run(&file)),
     };

@@ -205,7 +205,7 @@ pub const REFUSED: [&str; 11] = [
 ];
 
 /// The supervised tasks; the first four are core: `/healthz` fails while one is down.
-pub const TASKS: [&str; 7] = [
+pub const TASKS: [&str; 8] = [
     "gateway",
     "state",
     "logs",
@@ -213,6 +213,7 @@ pub const TASKS: [&str; 7] = [
     "readyz",
     "telegram_webhook",
     "recovery",
+    "backup",
 ];
 
 /// `{method}`
@@ -276,6 +277,8 @@ pub struct Metrics {
     pub recovery_actions: Family<RecoveryActionLabels, Counter>,
     pub own_recovery_exhausted: Family<AccountLabels, Gauge>,
     pub recovery_status: Family<RecoveryStatusLabels, Gauge>,
+    pub backup_last_success: Family<AccountLabels, F64Gauge>,
+    pub backup_failures: Counter,
 }
 
 impl Metrics {
@@ -317,6 +320,8 @@ impl Metrics {
             recovery_actions: Family::default(),
             own_recovery_exhausted: Family::default(),
             recovery_status: Family::default(),
+            backup_last_success: Family::default(),
+            backup_failures: Counter::default(),
         };
         let r = registry;
         r.register(
@@ -397,6 +402,17 @@ impl Metrics {
             "clawwatch_recovery_status",
             "clawwatch's recovery of the account: 1 for the current status (not_attempted, waiting, attempted, exhausted, disabled)",
             m.recovery_status.clone(),
+        );
+        r.register_with_unit(
+            "clawwatch_backup_last_success_timestamp",
+            "When the last verified session backup of the account was taken",
+            Unit::Seconds,
+            m.backup_last_success.clone(),
+        );
+        r.register(
+            "clawwatch_backup_failures",
+            "Session backups that failed",
+            m.backup_failures.clone(),
         );
         r.register(
             "openclaw_telegram_webhook_pending_updates",

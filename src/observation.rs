@@ -63,6 +63,13 @@ pub enum Observation {
     RecoveryEvent(Box<record::Event>),
     /// Recovery of every account now.
     RecoveryTable(Arc<record::Table>),
+    /// The last good session backup of a WhatsApp account.
+    Backup {
+        /// Account id.
+        account: String,
+        /// When it was taken (`None`: none yet).
+        last_success: Option<Ts>,
+    },
     /// `/readyz`.
     Ready {
         /// `None` when it could not be read.

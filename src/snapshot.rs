@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub gateway_down_kind: Option<crate::model::GatewayErrorKind>,
     /// Recovery of every account.
     pub recovery: Arc<crate::recovery::record::Table>,
+    /// The last good session backup per (channel, account).
+    pub backups: Arc<BTreeMap<(String, String), Option<Ts>>>,
 }
 
 impl Snapshot {
@@ -65,6 +67,7 @@ impl Snapshot {
             last_log_line: None,
             gateway_down_kind: None,
             recovery: Arc::default(),
+            backups: Arc::default(),
         }
     }
 
@@ -135,6 +138,9 @@ impl Publisher {
         }
         s.last_log_line = m.last_log_line;
         s.gateway_down_kind = m.gateway.down_kind;
+        if !Arc::ptr_eq(&s.backups, &m.backups) {
+            s.backups = m.backups.clone();
+        }
         if !Arc::ptr_eq(&s.recovery, &m.recovery) {
             s.recovery = m.recovery.clone();
         }

@@ -166,6 +166,10 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
     );
     assert_eq!(status(&by, "clawwatch.state_dir"), ("ok".into(), None));
     assert_eq!(
+        status(&by, "backup.whatsapp.work"),
+        ("warn".into(), Some("clawwatch backup now --config FILE, and [backup] enabled = true for the sidecar to take them on schedule".into()))
+    );
+    assert_eq!(
         status(&by, &format!("logs.{}/openclaw-*.log", logs.display())),
         ("ok".into(), None)
     );
@@ -192,6 +196,20 @@ fn each_check_says_ok_warn_or_fail_with_the_exact_fix() {
     for (name, v) in [("tcp_keepalive_intvl", "10"), ("tcp_keepalive_probes", "6")] {
         write(&root.join("proc/net/ipv4").join(name), &format!("{v}\n"));
     }
+    // The backup check's fix, as told.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .args(["backup", "now", "--config"])
+        .arg(&cfg)
+        .env_remove("OPENCLAW_STATE_DIR")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" files from ")).count(),
+        3,
+        "{text}"
+    );
     let (_, _, by) = doctor(&cfg, &[]);
     for (id, c) in &by {
         if id != "gateway" && id != "telegram.webhook.default" {

@@ -82,7 +82,10 @@ impl Built {
             sinks,
             router,
             windows,
-            thresholds: (&cfg.alerting).into(),
+            thresholds: super::engine::Thresholds {
+                backup_stale_after: cfg.backup.enabled.then_some(cfg.backup.stale_after),
+                ..(&cfg.alerting).into()
+            },
             fallback_after: cfg.alerting.fallback_after.as_secs_f64(),
             outbox_max: cfg.alerting.outbox_max,
             max_silences: cfg.server.max_silences.max(1),
@@ -477,6 +480,8 @@ impl Dispatcher {
             last_log_line: snap.last_log_line,
             panics: &panics,
             recovery: &snap.recovery,
+            backups: &snap.backups,
+            started_at: snap.started_at,
         };
         let firing = self.engine.evaluate(&inputs, now);
         let mut counts: BTreeMap<&'static str, i64> = ALERTS.iter().map(|n| (*n, 0)).collect();

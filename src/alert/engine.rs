@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// The alerts the built-in engine evaluates (SPEC.md's names; the sidecar's
 /// own `ClawwatchDown` exists only as a Prometheus rule).
-pub const ALERTS: [&str; 12] = [
+pub const ALERTS: [&str; 13] = [
     "OpenClawChannelAuthRequired",
     "OpenClawChannelDown",
     "OpenClawRecoveryExhausted",
@@ -19,6 +19,7 @@ pub const ALERTS: [&str; 12] = [
     "OpenClawReconnectStorm",
     "OpenClawChannelDisconnectKeyword",
     "OpenClawChannelSilent",
+    "OpenClawSessionBackupStale",
     "OpenClawHeartbeatLatencyHigh",
     "OpenClawGatewayDown",
     "ClawwatchNotificationsFailing",
@@ -54,6 +55,9 @@ pub struct Thresholds {
     pub notify_failing_after: Duration,
     /// `ClawwatchLogStalled` after this long without a new log line.
     pub log_stalled_after: Option<Duration>,
+    /// `OpenClawSessionBackupStale` after this long without a good backup
+    /// (`None`: backups off).
+    pub backup_stale_after: Option<Duration>,
 }
 
 impl Default for Thresholds {
@@ -76,6 +80,7 @@ impl From<&crate::config::AlertingConfig> for Thresholds {
             latency_max: c.heartbeat_latency_max,
             notify_failing_after: c.notifications_failing_after,
             log_stalled_after: c.log_stalled_after.0,
+            backup_stale_after: None,
         }
     }
 }
@@ -168,6 +173,10 @@ pub struct Inputs<'a> {
     pub panics: &'a BTreeMap<&'static str, (u64, Ts)>,
     /// clawwatch's recovery per account.
     pub recovery: &'a crate::recovery::record::Table,
+    /// The last good session backup per (channel, account).
+    pub backups: &'a BTreeMap<(String, String), Option<Ts>>,
+    /// When clawwatch started.
+    pub started_at: Ts,
 }
 
 /// Tracks for-durations and keyword counts between evaluations.
@@ -404,6 +413,32 @@ impl Engine {
                 });
             }
         }
+        if let Some(stale) = t.backup_stale_after {
+            for ((ch, acct), last) in inp.backups {
+                let since = last.unwrap_or(inp.started_at);
+                if now - since >= stale.as_secs_f64() {
+                    let when = match last {
+                        Some(l) => format!(
+                            "the last good one was taken at {}",
+                            crate::clock::rfc3339(*l)
+                        ),
+                        None => "there is none yet".to_string(),
+                    };
+                    out.push(Alert {
+                        name: "OpenClawSessionBackupStale",
+                        severity: "warning",
+                        channel: Some(ch.clone()),
+                        account: Some(acct.clone()),
+                        integration: None,
+                        active_since: since + stale.as_secs_f64(),
+                        summary: format!("no recent backup of the {ch} session of account {acct}"),
+                        description: format!("No session backup of {ch} account {acct} in {}: {when}. A lost session means a QR re-scan.", humantime::format_duration(stale)),
+                        fix: "`clawwatch backup now` on the gateway's host shows why; `clawwatch doctor` checks the session directory.".into(),
+                        runbook: runbook("OpenClawSessionBackupStale"),
+                    });
+                }
+            }
+        }
         if inp.gateway_up {
             self.gateway_down_since = None;
         } else {
@@ -507,6 +542,7 @@ mod tests {
     static NO_MATCHES: BTreeMap<String, u64> = BTreeMap::new();
     static NOT_FAILING: BTreeMap<String, Ts> = BTreeMap::new();
     static NO_PANICS: BTreeMap<&'static str, (u64, Ts)> = BTreeMap::new();
+    static NO_BACKUPS: BTreeMap<(String, String), Option<Ts>> = BTreeMap::new();
     static NO_RECOVERY: crate::recovery::record::Table = crate::recovery::record::Table {
         enabled: false,
         views: BTreeMap::new(),
@@ -523,6 +559,8 @@ mod tests {
             last_log_line: None,
             panics: &NO_PANICS,
             recovery: &NO_RECOVERY,
+            backups: &NO_BACKUPS,
+            started_at: 0.0,
         }
     }
 
@@ -681,5 +719,61 @@ mod tests {
         );
         let later = names(&e.evaluate(&inputs(&a, &hist), 2000.0));
         assert!(later.is_empty(), "{later:?}");
+    }
+}
+
+#[cfg(test)]
+mod backup_tests {
+    use super::*;
+
+    #[test]
+    fn a_session_without_a_recent_backup_is_stale() {
+        let mut e = Engine::new(Thresholds {
+            backup_stale_after: Some(Duration::from_secs(86_400)),
+            ..Thresholds::default()
+        });
+        let backups = BTreeMap::from([
+            (
+                ("whatsapp".to_string(), "default".to_string()),
+                Some(1_000.0),
+            ),
+            (("whatsapp".to_string(), "work".to_string()), None),
+        ]);
+        let recovery = crate::recovery::record::Table::default();
+        let panics = BTreeMap::new();
+        let run = |e: &mut Engine, now: Ts| -> Vec<(String, Ts)> {
+            e.evaluate(
+                &Inputs {
+                    accounts: &[],
+                    history: &[],
+                    gateway_up: true,
+                    disconnect_matches: &BTreeMap::new(),
+                    failing: &BTreeMap::new(),
+                    last_log_line: None,
+                    panics: &panics,
+                    recovery: &recovery,
+                    backups: &backups,
+                    started_at: 50_000.0,
+                },
+                now,
+            )
+            .into_iter()
+            .filter(|a| a.name == "OpenClawSessionBackupStale")
+            .map(|a| (a.account.unwrap_or_default(), a.active_since))
+            .collect()
+        };
+        assert!(run(&mut e, 87_399.0).is_empty());
+        assert_eq!(run(&mut e, 87_400.0), [("default".to_string(), 87_400.0)]);
+        // None yet: counted from the start.
+        assert_eq!(
+            run(&mut e, 136_400.0),
+            [
+                ("default".to_string(), 87_400.0),
+                ("work".to_string(), 136_400.0)
+            ]
+        );
+        // Off: nothing.
+        let mut off = Engine::default();
+        assert!(run(&mut off, 1e9).is_empty());
     }
 }

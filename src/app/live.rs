@@ -276,6 +276,10 @@ impl Live {
             restart_required.push("logs.state_dir".to_string());
             new.logs.state_dir.clone_from(&cur.logs.state_dir);
         }
+        if new.backup != cur.backup {
+            restart_required.push("backup".to_string());
+            new.backup.clone_from(&cur.backup);
+        }
         // Everything that can fail, before anything changes.
         let mut logs = match log_settings(&new, self.state_dir.clone()) {
             Ok(l) => l,

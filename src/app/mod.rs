@@ -275,6 +275,33 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
                 readyz::run(g.readyz(), g.poll_interval, g.rpc_timeout, tx.clone(), own)
             }),
     );
+    // Session backups on schedule; `backup` commands do the same by hand.
+    if cfg.backup.enabled {
+        let sched = crate::backup::Schedule {
+            root: cfg
+                .backup
+                .dir_in(state_dir.as_deref().unwrap_or(&cfg.logs.state_dir)),
+            config: cfg.clone(),
+        };
+        let (m, e, tx, clk) = (
+            metrics.clone(),
+            exposition.clone(),
+            obs_tx.clone(),
+            clock.clone(),
+        );
+        let (_never, fixed) = watch::channel(());
+        set.spawn(sup.clone().run_watched("backup", fixed, move |(), own| {
+            let _ = &_never;
+            crate::backup::run(
+                sched.clone(),
+                m.clone(),
+                e.clone(),
+                tx.clone(),
+                clk.clone(),
+                own,
+            )
+        }));
+    }
     // Started without paths too, idle until a reload gives it some.
     let (logs_tx, logs_rx) = watch::channel(
         live::log_settings(&cfg, state_dir.clone())

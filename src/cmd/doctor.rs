@@ -3,6 +3,7 @@
 //! check has its own timeout and all run at once: doctor reports, it never
 //! hangs.
 
+use crate::backup::{gateway_config_path, openclaw_state_dir, whatsapp_dirs};
 use crate::clock::Clock;
 use crate::config::{Config, Severity};
 use serde::Serialize;
@@ -75,26 +76,6 @@ pub const KEEPALIVE: [(&str, u64); 3] = [
     ("net.ipv4.tcp_keepalive_intvl", 10),
     ("net.ipv4.tcp_keepalive_probes", 6),
 ];
-
-/// The gateway's state directory: `[doctor] openclaw_state_dir`,
-/// `$OPENCLAW_STATE_DIR`, else `~/.openclaw`.
-pub fn openclaw_state_dir(cfg: &Config) -> Option<PathBuf> {
-    cfg.doctor
-        .openclaw_state_dir
-        .clone()
-        .or_else(|| std::env::var_os("OPENCLAW_STATE_DIR").map(PathBuf::from))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".openclaw")))
-}
-
-/// Where the gateway's config is: `[gateway] openclaw_config`,
-/// `$OPENCLAW_CONFIG_PATH`, else `openclaw.json` in its state directory.
-pub fn gateway_config_path(cfg: &Config) -> Option<PathBuf> {
-    cfg.gateway
-        .openclaw_config
-        .clone()
-        .or_else(|| std::env::var_os("OPENCLAW_CONFIG_PATH").map(PathBuf::from))
-        .or_else(|| openclaw_state_dir(cfg).map(|d| d.join("openclaw.json")))
-}
 
 /// The gateway's config as JSON (JSON5 on disk): `None` when there is no
 /// file, the error when it does not parse.
@@ -271,6 +252,7 @@ pub async fn run(cfg: &Config, config_file: Option<&Path>) -> Vec<Check> {
     out.extend(keepalive(&cfg.doctor.proc_sys));
     out.extend(openclaw_config(cfg, gw.as_ref()));
     out.extend(whatsapp(cfg, gv));
+    out.extend(backups(cfg, gv));
     let upstream = cfg
         .doctor
         .upstream
@@ -379,12 +361,8 @@ fn logs(cfg: &Config) -> Vec<Check> {
             ));
             continue;
         }
-        let age = newest
-            .1
-            .modified()
-            .ok()
-            .and_then(|m| m.elapsed().ok())
-            .unwrap_or_default();
+        let now = Clock::system().now();
+        let age = Duration::from_secs_f64((now - newest.1.mtime() as f64).max(0.0));
         if age > Duration::from_secs(3600) {
             out.push(bad(
                 Status::Warn,
@@ -421,54 +399,6 @@ fn keepalive(proc_sys: &Path) -> Vec<Check> {
             }
         })
         .collect()
-}
-
-/// Every WhatsApp auth directory the gateway may use, by account.
-pub fn whatsapp_dirs(cfg: &Config, gw: Option<&Value>) -> Vec<(String, PathBuf)> {
-    let Some(state) = openclaw_state_dir(cfg) else {
-        return Vec::new();
-    };
-    let oauth = std::env::var_os("OPENCLAW_OAUTH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| state.join("credentials"));
-    let root = oauth.join("whatsapp");
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(&root) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
-            }
-        }
-    }
-    if let Some(accts) = gw
-        .and_then(|v| v.pointer("/channels/whatsapp/accounts"))
-        .and_then(Value::as_object)
-    {
-        for (id, a) in accts {
-            let dir = a
-                .get("authDir")
-                .and_then(Value::as_str)
-                .map(expand_home)
-                .unwrap_or_else(|| root.join(id));
-            if !out.iter().any(|(_, p)| *p == dir) {
-                out.push((id.clone(), dir));
-            }
-        }
-    }
-    // The article's path, if it is there.
-    let article = state.join("sessions/whatsapp");
-    if article.is_dir() && !out.iter().any(|(_, p)| *p == article) {
-        out.push(("sessions".into(), article));
-    }
-    out.sort();
-    out
-}
-
-fn expand_home(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
-        _ => PathBuf::from(p),
-    }
 }
 
 fn whatsapp(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
@@ -512,6 +442,30 @@ fn whatsapp(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
                     format!("restore it from a backup (creds.json.bak beside it), or relink: openclaw channels login --channel whatsapp --account {acct}"),
                 ),
                 Ok(_) => ok(id, format!("{d} is 700, owned by the gateway's user, creds.json parses")),
+            }
+        })
+        .collect()
+}
+
+/// The newest backup of each session against `[backup] stale_after`.
+fn backups(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
+    let root = cfg.backup.dir_in(&cfg.logs.state_dir);
+    let newest = crate::backup::newest(&root);
+    let now = Clock::system().now();
+    let stale = cfg.backup.stale_after;
+    whatsapp_dirs(cfg, gw)
+        .into_iter()
+        .map(|(acct, _)| {
+            let id = format!("backup.whatsapp.{acct}");
+            match newest.get(&acct) {
+                None => bad(Status::Warn, id, format!("no backup of this session in {}", root.display()), "clawwatch backup now --config FILE, and [backup] enabled = true for the sidecar to take them on schedule"),
+                Some(t) if now - t > stale.as_secs_f64() => bad(
+                    Status::Warn,
+                    id,
+                    format!("the newest backup was taken at {}, longer ago than [backup] stale_after ({})", crate::clock::rfc3339(*t), humantime::format_duration(stale)),
+                    "clawwatch backup now --config FILE; if the sidecar should take them, check its log for \"Session backup failed\"",
+                ),
+                Some(t) => ok(id, format!("the newest backup was taken at {}", crate::clock::rfc3339(*t))),
             }
         })
         .collect()

@@ -1,6 +1,7 @@
 //! One module per command of SPEC.md; `main` parses the command line and
 //! calls the matching `run` here.
 
+pub mod backup;
 pub mod check_config;
 pub mod client;
 pub mod demo;

@@ -65,6 +65,8 @@ pub struct Model {
     pub channel_order: Vec<String>,
     /// Recovery of every account, as its planner last said.
     pub recovery: std::sync::Arc<crate::recovery::record::Table>,
+    /// The last good session backup per (channel, account).
+    pub backups: std::sync::Arc<BTreeMap<Key, Option<Ts>>>,
 }
 
 /// What one step changed, for the consumers.
@@ -80,6 +82,8 @@ pub enum Change {
     Restart(Key, bool),
     /// The recovery table changed.
     Recovery,
+    /// A session backup's time changed.
+    Backups,
     /// The gateway no longer reports the account.
     Removed(Key),
     /// Some account's fields changed (states, timestamps, probe results).
@@ -124,6 +128,7 @@ impl Model {
             last_log_line: logs_watched.then_some(now),
             channel_order: Vec::new(),
             recovery: Default::default(),
+            backups: Default::default(),
         }
     }
 
@@ -132,6 +137,7 @@ impl Model {
     pub fn restarted(&self, now: Ts) -> Model {
         let mut m = Model::new(self.tracker.restarted(), self.last_log_line.is_some(), now);
         m.recovery = self.recovery.clone();
+        m.backups = self.backups.clone();
         m
     }
 }
@@ -217,6 +223,14 @@ pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
                     }
                 }
             }
+        }
+        Observation::Backup {
+            account,
+            last_success,
+        } => {
+            std::sync::Arc::make_mut(&mut m.backups)
+                .insert(("whatsapp".to_string(), account), last_success);
+            out.push(Change::Backups);
         }
         Observation::RecoveryBegins { keys, until } => {
             m.tracker.expect_restart(&keys, until);
