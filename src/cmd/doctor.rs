@@ -259,7 +259,19 @@ pub async fn run(cfg: &Config, config_file: Option<&Path>) -> Vec<Check> {
         .clone()
         .unwrap_or_else(|| default_upstream(gv));
     let gateway = gateway(cfg, t);
-    let probes = futures_util::future::join_all(upstream.iter().map(|u| reach(u, t)));
+    // One async resolver for all: a DNS server that never answers costs
+    // its timeout, not a blocked thread.
+    let resolver = hickory_resolver::TokioResolver::builder_tokio().map(|mut b| {
+        b.options_mut().timeout = t;
+        b.options_mut().attempts = 1;
+        b.build()
+    });
+    let resolver = resolver.map_err(|e| e.to_string());
+    let probes = futures_util::future::join_all(
+        upstream
+            .iter()
+            .map(|u| reach(u, t, resolver.as_ref().map_err(|e| e.as_str()))),
+    );
     let hooks = telegram(
         gw.as_ref()
             .and_then(|(p, v)| Some((p.clone(), v.as_ref().ok()?.clone()))),
@@ -494,40 +506,61 @@ pub fn default_upstream(gw: Option<&Value>) -> Vec<String> {
     out
 }
 
-async fn reach(target: &str, t: Duration) -> Check {
+async fn reach(
+    target: &str,
+    t: Duration,
+    resolver: Result<&hickory_resolver::TokioResolver, &str>,
+) -> Check {
     let id = format!("upstream.{target}");
     let fix =
         format!("check DNS (/etc/resolv.conf) and that the firewall lets this host reach {target}");
-    let addrs = match tokio::time::timeout(t, tokio::net::lookup_host(target)).await {
+    let parsed = target.rsplit_once(':').and_then(|(h, p)| {
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        Some((h, p.parse::<u16>().ok()?))
+    });
+    let Some((host, port)) = parsed else {
+        return bad(
+            Status::Fail,
+            id,
+            format!("{target:?} is not host:port"),
+            "write [doctor] upstream as [\"host:port\", ...]",
+        );
+    };
+    let resolver = match resolver {
+        Ok(r) => r,
+        Err(e) => {
+            return bad(
+                Status::Fail,
+                id,
+                format!("no resolver: {e}"),
+                "check /etc/resolv.conf",
+            )
+        }
+    };
+    let ip = match tokio::time::timeout(t, resolver.lookup_ip(host)).await {
         Err(_) => {
             return bad(
                 Status::Fail,
                 id,
                 format!(
-                    "resolving {target} took longer than {}",
+                    "resolving {host} took longer than {}",
                     humantime::format_duration(t)
                 ),
                 fix,
             )
         }
-        Ok(Err(e)) => {
-            return bad(
-                Status::Fail,
-                id,
-                format!("cannot resolve {target}: {e}"),
-                fix,
-            )
-        }
-        Ok(Ok(a)) => a.collect::<Vec<_>>(),
+        Ok(Err(e)) => return bad(Status::Fail, id, format!("cannot resolve {host}: {e}"), fix),
+        Ok(Ok(a)) => a.iter().next(),
     };
-    let Some(first) = addrs.first().copied() else {
+    let Some(ip) = ip else {
         return bad(
             Status::Fail,
             id,
-            format!("{target} resolves to no address"),
+            format!("{host} resolves to no address"),
             fix,
         );
     };
+    let first = std::net::SocketAddr::new(ip, port);
     match tokio::time::timeout(t, tokio::net::TcpStream::connect(first)).await {
         Err(_) => {
             return bad(
