@@ -237,3 +237,63 @@ async fn the_sidecar_backs_up_on_schedule_and_says_when() {
     assert_eq!(kept[0].manifest.files.len(), 2);
     side.cancel.cancel();
 }
+
+#[test]
+fn the_backup_commands_list_and_restore_with_their_refusals() {
+    let d = tempfile::tempdir().unwrap();
+    let oc = d.path().join("oc");
+    let src = oc.join("credentials/whatsapp/default");
+    session(&src);
+    let cfg = d.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gateway]\nurl = \"ws://127.0.0.1:{}\"\n[logs]\npaths = []\nstate_dir = \"{}\"\n[doctor]\nopenclaw_state_dir = \"{}\"\n",
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(),
+            d.path().join("state").display(),
+            oc.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+            .arg("backup")
+            .args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run(&["now"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (_, list) = run(&["list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("default/"), "{list}");
+    assert_eq!(list[0]["files"], 2);
+    // The session changes after the backup: a plain restore refuses.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(src.join("creds.json"), b"{\"me\":{\"id\":\"newer\"}}").unwrap();
+    let (code, text) = run(&["restore", &id]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.starts_with("refused: the session in ")
+            && text.contains("changed after this backup was taken")
+            && text.contains("add --force"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(src.join("creds.json")).unwrap(),
+        b"{\"me\":{\"id\":\"newer\"}}"
+    );
+    let (code, text) = run(&["restore", &id, "--force"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        std::fs::read(src.join("creds.json")).unwrap(),
+        br#"{"me":{"id":"x"},"noiseKey":"k"}"#
+    );
+}

@@ -4,7 +4,7 @@
 
 mod common;
 use serde_json::Value;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -338,4 +338,55 @@ async fn telegram_webhook_state_from_the_bot_api_and_no_token_printed() {
         by["telegram.webhook.hooked"]["why"],
         "a webhook is set at Telegram while the gateway polls: getUpdates is refused (409) and 3 update(s) wait"
     );
+}
+
+#[test]
+fn owner_the_articles_session_path_and_an_unwritable_state_dir() {
+    let d = tempfile::tempdir().unwrap();
+    let oc = d.path().join("oc");
+    let article = oc.join("sessions/whatsapp");
+    write(&article.join("creds.json"), "{}");
+    mode(&article, 0o700);
+    let other = oc.join("credentials/whatsapp/other");
+    write(&other.join("creds.json"), "{}");
+    mode(&other, 0o700);
+    // Root can give it to someone else; as another user this part is skipped.
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "12345"])
+        .arg(&other)
+        .status()
+        .is_ok_and(|s| s.success());
+    // A state dir that cannot be made: a file is in the way.
+    std::fs::write(d.path().join("blocker"), "x").unwrap();
+    let cfg = d.path().join("c.toml");
+    write(
+        &cfg,
+        &format!(
+            "[gateway]\nurl = \"ws://127.0.0.1:{}\"\n[logs]\npaths = []\nstate_dir = \"{}\"\n[doctor]\nupstream = []\nopenclaw_state_dir = \"{}\"\n",
+            common::free_port(),
+            d.path().join("blocker/state").display(),
+            oc.display()
+        ),
+    );
+    let (_, doc, by) = doctor(&cfg, &[]);
+    assert_eq!(
+        by["whatsapp.session.sessions"]["status"], "ok",
+        "the article's path is checked too: {doc}"
+    );
+    assert_eq!(by["clawwatch.state_dir"]["status"], "fail");
+    assert!(by["clawwatch.state_dir"]["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!(
+            "mkdir -p {}",
+            d.path().join("blocker/state").display()
+        )));
+    if chowned {
+        let uid = std::fs::metadata(&oc).unwrap().uid();
+        assert_eq!(by["whatsapp.session.other"]["status"], "warn", "{doc}");
+        assert_eq!(
+            by["whatsapp.session.other"]["fix"],
+            format!("chown -R {uid} {}", other.display())
+        );
+    }
 }
