@@ -176,7 +176,7 @@ async fn demo_to_prometheus_to_alertmanager_and_every_panel_has_data() {
         .flat_map(|g| g["rules"].as_array().unwrap())
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 13, "{names:?}");
+    assert_eq!(names.len(), 14, "{names:?}");
     for n in clawwatch::alert::engine::ALERTS {
         assert!(names.contains(&n), "{n} not in the Prometheus rules");
     }
