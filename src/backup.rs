@@ -32,10 +32,22 @@ pub fn gateway_config_path(cfg: &Config) -> Option<PathBuf> {
         .or_else(|| openclaw_state_dir(cfg).map(|d| d.join("openclaw.json")))
 }
 
+/// The gateway's config as JSON (JSON5 on disk): `None` when there is no
+/// file, the error when it does not read or parse.
+pub fn read_gateway_config(cfg: &Config) -> Option<(PathBuf, Result<Value, String>)> {
+    let path = gateway_config_path(cfg)?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some((path, Err(e.to_string()))),
+    };
+    let v = json5::from_str::<Value>(&text).map_err(|e| e.to_string());
+    Some((path, v))
+}
+
 /// The gateway's config (JSON5) as JSON, when it reads.
 pub fn gateway_config(cfg: &Config) -> Option<Value> {
-    let text = std::fs::read_to_string(gateway_config_path(cfg)?).ok()?;
-    json5::from_str(&text).ok()
+    read_gateway_config(cfg)?.1.ok()
 }
 
 fn expand_home(p: &str) -> PathBuf {

@@ -81,17 +81,9 @@ pub enum Command {
     },
     /// Manage silences and maintenance windows on a running sidecar.
     Silence {
-        /// Sidecar URL.
-        #[arg(
-            long,
-            global = true,
-            default_value = "http://127.0.0.1:28789",
-            env = "CLAWWATCH_URL"
-        )]
-        url: String,
-        /// How to reach a secured sidecar.
+        /// Where the sidecar is, and how to reach it.
         #[command(flatten)]
-        client: ClientArgs,
+        remote: Remote,
         /// What to do.
         #[command(subcommand)]
         command: SilenceCommand,
@@ -99,17 +91,9 @@ pub enum Command {
     /// Recovery on a running sidecar: what it does per account, and
     /// clearing a spent budget.
     Recovery {
-        /// Sidecar URL.
-        #[arg(
-            long,
-            global = true,
-            default_value = "http://127.0.0.1:28789",
-            env = "CLAWWATCH_URL"
-        )]
-        url: String,
-        /// How to reach a secured sidecar.
+        /// Where the sidecar is, and how to reach it.
         #[command(flatten)]
-        client: ClientArgs,
+        remote: Remote,
         /// What to do.
         #[command(subcommand)]
         command: RecoveryCommand,
@@ -146,6 +130,22 @@ pub enum Command {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// A running sidecar: its URL and how to reach it (`silence`, `recovery`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    /// Sidecar URL.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:28789",
+        env = "CLAWWATCH_URL"
+    )]
+    pub url: String,
+    /// How to reach a secured sidecar.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Credentials and TLS for the commands that call a running sidecar

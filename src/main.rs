@@ -38,16 +38,12 @@ async fn main() -> ExitCode {
         } => cmd::demo::run(listen, scenario, speed).await,
         Command::Simulate(args) => cmd::simulate::run(args).await,
         Command::Status { url, json, client } => cmd::client::status(&url, &client, json).await,
-        Command::Silence {
-            url,
-            client,
-            command,
-        } => cmd::client::silence(&url, &client, command).await,
-        Command::Recovery {
-            url,
-            client,
-            command,
-        } => cmd::client::recovery(&url, &client, command).await,
+        Command::Silence { remote, command } => {
+            cmd::client::silence(&remote.url, &remote.client, command).await
+        }
+        Command::Recovery { remote, command } => {
+            cmd::client::recovery(&remote.url, &remote.client, command).await
+        }
         Command::Logs {
             command:
                 LogsCommand::Scan {

@@ -501,6 +501,30 @@ async fn dry_run_records_everything_and_restarts_nothing() {
     sim.cancel.cancel();
 }
 
+/// An executable `/bin/sh` script `name` in `dir` running `body`; its path.
+fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+/// A sidecar on `cfg`, once the simulator's telegram account is connected.
+async fn started(cfg: clawwatch::config::Config) -> (clawwatch::app::Running, String) {
+    let side = clawwatch::app::start(cfg, None).await.unwrap();
+    let base = format!("http://{}", side.addr);
+    common::wait_state(
+        &base,
+        "telegram",
+        "default",
+        "connected",
+        Duration::from_secs(10),
+    )
+    .await;
+    (side, base)
+}
+
 /// Recovery entries of the history over HTTP, oldest first.
 async fn http_entries(base: &str, ch: &str) -> Vec<Value> {
     let url = format!(
@@ -530,16 +554,10 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_action_runs_argv_records_exit_code_stderr_and_kills_on_timeout() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let script = |name: &str, body: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p.display().to_string()
-    };
+    let script = |name: &str, body: &str| script(dir.path(), name, body);
     // Writes its arguments one per line; says something with a token in it.
     let fails = script(
         "fails.sh",
@@ -577,16 +595,7 @@ exit 3"#,
             ..Default::default()
         },
     );
-    let side = clawwatch::app::start(cfg, None).await.unwrap();
-    let base = format!("http://{}", side.addr);
-    common::wait_state(
-        &base,
-        "telegram",
-        "default",
-        "connected",
-        Duration::from_secs(10),
-    )
-    .await;
+    let (side, base) = started(cfg).await;
     sim.set(evil, "default", Phase::Stopped);
     sim.set("discord", "default", Phase::Stopped);
 
@@ -739,12 +748,13 @@ command = ["systemctl restart openclaw"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_does_not_answer_gets_the_command_with_an_event_and_a_notice() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("restarted");
-    let script = dir.path().join("restart-gateway.sh");
-    std::fs::write(&script, "#!/bin/sh\necho \"$CLAWWATCH_RULE\" >> \"$1\"\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = script(
+        dir.path(),
+        "restart-gateway.sh",
+        r#"echo "$CLAWWATCH_RULE" >> "$1""#,
+    );
     let sim = common::start_sim("steady", 1.0).await;
     let (hook_url, hook) = common::webhook_sink(0).await;
     let mut cfg = common::config(sim.addr);
@@ -756,22 +766,13 @@ async fn a_gateway_that_does_not_answer_gets_the_command_with_an_event_and_a_not
     }];
     cfg.recovery = RecoveryConfig {
         enabled: true,
-        command: vec![script.display().to_string(), marker.display().to_string()],
+        command: vec![script, marker.display().to_string()],
         after: Duration::from_secs(1),
         backoff_initial: Duration::from_secs(60),
         jitter: 0.0,
         ..Default::default()
     };
-    let side = clawwatch::app::start(cfg, None).await.unwrap();
-    let base = format!("http://{}", side.addr);
-    common::wait_state(
-        &base,
-        "telegram",
-        "default",
-        "connected",
-        Duration::from_secs(10),
-    )
-    .await;
+    let (side, base) = started(cfg).await;
     let mut sse = reqwest::get(format!("{base}/api/v1/events")).await.unwrap();
     // The gateway goes away: nothing listens on its port any more.
     sim.cancel.cancel();

@@ -100,6 +100,22 @@ async fn send(
     Ok((code, doc))
 }
 
+/// [`send`] for a write or a listing: an error status is the command's error.
+async fn send_ok(
+    base: &str,
+    req: reqwest::RequestBuilder,
+    auth: &Auth,
+) -> anyhow::Result<serde_json::Value> {
+    let (code, doc) = send(base, req, auth).await?;
+    if !code.is_success() {
+        anyhow::bail!(
+            "{}",
+            doc["error"].as_str().unwrap_or(&format!("HTTP {code}"))
+        );
+    }
+    Ok(doc)
+}
+
 /// `clawwatch status`: the table, or the JSON with `--json`.
 pub async fn status(url: &str, args: &ClientArgs, json: bool) -> anyhow::Result<ExitCode> {
     let base = url.trim_end_matches('/');
@@ -140,13 +156,7 @@ pub async fn silence(
         SilenceCommand::List { .. } => c.get(format!("{base}/api/v1/silences")),
         SilenceCommand::Expire { id } => c.delete(format!("{base}/api/v1/silences/{id}")),
     };
-    let (code, doc) = send(base, req, &auth).await?;
-    if !code.is_success() {
-        anyhow::bail!(
-            "{}",
-            doc["error"].as_str().unwrap_or(&format!("HTTP {code}"))
-        );
-    }
+    let doc = send_ok(base, req, &auth).await?;
     match command {
         SilenceCommand::Add { .. } => println!("{}", doc["silenceID"].as_str().unwrap_or("")),
         SilenceCommand::Expire { id } => println!("expired {id}"),
@@ -210,13 +220,7 @@ pub async fn recovery(
             c.post(format!("{base}/api/v1/recovery/reset")).json(&body)
         }
     };
-    let (code, doc) = send(base, req, &auth).await?;
-    if !code.is_success() {
-        anyhow::bail!(
-            "{}",
-            doc["error"].as_str().unwrap_or(&format!("HTTP {code}"))
-        );
-    }
+    let doc = send_ok(base, req, &auth).await?;
     match command {
         RecoveryCommand::Status { json: true } => {
             println!("{}", serde_json::to_string_pretty(&doc)?)

@@ -3,7 +3,7 @@
 //! check has its own timeout and all run at once: doctor reports, it never
 //! hangs.
 
-use crate::backup::{gateway_config_path, openclaw_state_dir, whatsapp_dirs};
+use crate::backup::{gateway_config_path, openclaw_state_dir, read_gateway_config, whatsapp_dirs};
 use crate::clock::Clock;
 use crate::config::{Config, Severity};
 use serde::Serialize;
@@ -76,19 +76,6 @@ pub const KEEPALIVE: [(&str, u64); 3] = [
     ("net.ipv4.tcp_keepalive_intvl", 10),
     ("net.ipv4.tcp_keepalive_probes", 6),
 ];
-
-/// The gateway's config as JSON (JSON5 on disk): `None` when there is no
-/// file, the error when it does not parse.
-fn gateway_config(cfg: &Config) -> Option<(PathBuf, Result<Value, String>)> {
-    let path = gateway_config_path(cfg)?;
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some((path, Err(e.to_string()))),
-    };
-    let v = json5::from_str::<Value>(&text).map_err(|e| e.to_string());
-    Some((path, v))
-}
 
 /// Key paths the gateway's config schema defines (`*`: any key of a map,
 /// `**`: anything below); generated from `openclaw config schema` by
@@ -243,7 +230,7 @@ fn openclaw_config(cfg: &Config, gw: Option<&(PathBuf, Result<Value, String>)>) 
 /// Runs every check; the order is stable.
 pub async fn run(cfg: &Config, config_file: Option<&Path>) -> Vec<Check> {
     let t = cfg.doctor.timeout;
-    let gw = gateway_config(cfg);
+    let gw = read_gateway_config(cfg);
     let gv = gw.as_ref().and_then(|(_, v)| v.as_ref().ok());
     let mut out = Vec::new();
     out.push(own_config(cfg, config_file));
@@ -251,8 +238,9 @@ pub async fn run(cfg: &Config, config_file: Option<&Path>) -> Vec<Check> {
     out.extend(logs(cfg));
     out.extend(keepalive(&cfg.doctor.proc_sys));
     out.extend(openclaw_config(cfg, gw.as_ref()));
-    out.extend(whatsapp(cfg, gv));
-    out.extend(backups(cfg, gv));
+    let sessions = whatsapp_dirs(cfg, gv);
+    out.extend(whatsapp(cfg, gv, &sessions));
+    out.extend(backups(cfg, &sessions));
     let upstream = cfg
         .doctor
         .upstream
@@ -413,8 +401,7 @@ fn keepalive(proc_sys: &Path) -> Vec<Check> {
         .collect()
 }
 
-fn whatsapp(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
-    let dirs = whatsapp_dirs(cfg, gw);
+fn whatsapp(cfg: &Config, gw: Option<&Value>, dirs: &[(String, PathBuf)]) -> Vec<Check> {
     let configured = gw.and_then(|v| v.pointer("/channels/whatsapp")).is_some();
     if dirs.is_empty() {
         if configured {
@@ -430,7 +417,7 @@ fn whatsapp(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
     let owner = openclaw_state_dir(cfg)
         .and_then(|d| std::fs::metadata(d).ok())
         .map(|m| m.uid());
-    dirs.into_iter()
+    dirs.iter()
         .map(|(acct, dir)| {
             let id = format!("whatsapp.session.{acct}");
             let d = dir.display();
@@ -460,16 +447,16 @@ fn whatsapp(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
 }
 
 /// The newest backup of each session against `[backup] stale_after`.
-fn backups(cfg: &Config, gw: Option<&Value>) -> Vec<Check> {
+fn backups(cfg: &Config, sessions: &[(String, PathBuf)]) -> Vec<Check> {
     let root = cfg.backup.dir_in(&cfg.logs.state_dir);
     let newest = crate::backup::newest(&root);
     let now = Clock::system().now();
     let stale = cfg.backup.stale_after;
-    whatsapp_dirs(cfg, gw)
-        .into_iter()
+    sessions
+        .iter()
         .map(|(acct, _)| {
             let id = format!("backup.whatsapp.{acct}");
-            match newest.get(&acct) {
+            match newest.get(acct) {
                 None => bad(Status::Warn, id, format!("no backup of this session in {}", root.display()), "clawwatch backup now --config FILE, and [backup] enabled = true for the sidecar to take them on schedule"),
                 Some(t) if now - t > stale.as_secs_f64() => bad(
                     Status::Warn,

@@ -908,6 +908,14 @@ mod tests {
             self.tailer.save(&self.scanner, &self.c).unwrap();
             p
         }
+        fn truncate(&self, name: &str) {
+            OpenOptions::new()
+                .write(true)
+                .open(self.path(name))
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        }
         fn restart(&mut self) {
             let pat = self.path("openclaw-*.log").display().to_string();
             let (t, cp) = Tailer::new(vec![pat], Some(self.dir.path()), 64 * 1024);
@@ -1054,12 +1062,7 @@ mod tests {
         r.pass();
         r.append("openclaw-a.log", &numbered(50, 80));
         std::fs::copy(r.path("openclaw-a.log"), r.path("openclaw-a.1.log")).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(r.path("openclaw-a.log"))
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        r.truncate("openclaw-a.log");
         r.append("openclaw-a.log", &numbered(80, 90));
         let p = r.pass();
         assert!(
@@ -1081,12 +1084,7 @@ mod tests {
         r.pass();
         r.restart();
         // While it is down: the truncate, and new lines.
-        OpenOptions::new()
-            .write(true)
-            .open(r.path("openclaw-a.log"))
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        r.truncate("openclaw-a.log");
         r.append("openclaw-a.log", &numbered(50, 60));
         r.pass();
         assert_eq!(
@@ -1100,12 +1098,7 @@ mod tests {
         std::fs::copy(r.path("openclaw-a.log"), r.path("openclaw-a.2.log")).unwrap();
         let copy = r.path("openclaw-a.2.log");
         std::fs::rename(&copy, r.dir.path().join("hidden")).unwrap();
-        OpenOptions::new()
-            .write(true)
-            .open(r.path("openclaw-a.log"))
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        r.truncate("openclaw-a.log");
         r.append("openclaw-a.log", &numbered(70, 75));
         r.pass();
         std::fs::rename(r.dir.path().join("hidden"), &copy).unwrap();

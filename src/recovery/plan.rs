@@ -254,10 +254,7 @@ impl Planner {
         }
         if v.state == State::Connected {
             a.down_since = None;
-            let since = *a.connected_since.get_or_insert(v.since.min(now));
-            let dirty = a.exhausted || a.attempt > 0 || !a.actions.is_empty();
-            if dirty && now - since + EPS >= HEALTHY_RESET {
-                clear(a);
+            if a.healthy_since(v.since.min(now), now) {
                 events.push(reset_event(now, ch, acct, "connected"));
             }
             let (status, rule, why) = if a.exhausted {
@@ -358,10 +355,7 @@ impl Planner {
                 ),
             )
         };
-        let mut at = down_since + secs(p.after);
-        if let Some(last) = a.last_at {
-            at = at.max(last + a.wait);
-        }
+        let at = a.due(down_since, p);
         if now + EPS < at {
             let why = if gave_up {
                 why
@@ -399,10 +393,7 @@ impl Planner {
         if !input.gateway_unreachable {
             a.down_since = None;
             if input.gateway_up {
-                let since = *a.connected_since.get_or_insert(now);
-                let dirty = a.exhausted || a.attempt > 0 || !a.actions.is_empty();
-                if dirty && now - since + EPS >= HEALTHY_RESET {
-                    clear(a);
+                if a.healthy_since(now, now) {
                     events.push(reset_event(now, "", "", "connected"));
                 }
             }
@@ -461,10 +452,7 @@ impl Planner {
             human(now - down_since),
             human(secs(p.after))
         );
-        let mut at = down_since + secs(p.after);
-        if let Some(last) = a.last_at {
-            at = at.max(last + a.wait);
-        }
+        let at = a.due(down_since, p);
         if now + EPS < at {
             a.view = Some(view(
                 a,
@@ -577,7 +565,7 @@ impl Planner {
             if channel.is_some_and(|c| c != ch) || account.is_some_and(|x| x != acct) {
                 continue;
             }
-            if a.exhausted || a.attempt > 0 || !a.actions.is_empty() {
+            if a.dirty() {
                 clear(a);
                 out.push(reset_event(now, ch, acct, "person"));
             }
@@ -592,7 +580,7 @@ impl Planner {
             accounts: self
                 .accts
                 .iter()
-                .filter(|(_, a)| a.exhausted || !a.actions.is_empty() || a.attempt > 0)
+                .filter(|(_, a)| a.dirty())
                 .map(|((ch, acct), a)| KeptAccount {
                     channel: ch.clone(),
                     account: acct.clone(),
@@ -634,7 +622,7 @@ impl Planner {
                 let view_due = a.view.as_ref().and_then(|v| v.next_attempt_at);
                 let reset = a
                     .connected_since
-                    .filter(|_| a.exhausted || a.attempt > 0 || !a.actions.is_empty())
+                    .filter(|_| a.dirty())
                     .map(|t| t + HEALTHY_RESET);
                 let cool = a.gateway_restart_at.map(|t| t + GATEWAY_COOLDOWN);
                 let hour = a.actions.front().map(|t| t + HOUR);
@@ -661,6 +649,29 @@ impl Planner {
 impl Acct {
     fn attempts(&self) -> u32 {
         self.actions.len() as u32
+    }
+
+    /// Something counted that a healthy stretch or a person clears.
+    fn dirty(&self) -> bool {
+        self.exhausted || self.attempt > 0 || !self.actions.is_empty()
+    }
+
+    /// Up since `since` (kept from the first call of this stretch); after
+    /// [`HEALTHY_RESET`] of it, clears what was counted. True when it did.
+    fn healthy_since(&mut self, since: Ts, now: Ts) -> bool {
+        let since = *self.connected_since.get_or_insert(since);
+        if self.dirty() && now - since + EPS >= HEALTHY_RESET {
+            clear(self);
+            return true;
+        }
+        false
+    }
+
+    /// When the next action is due in an outage that began at `down_since`.
+    fn due(&self, down_since: Ts, p: &RecoveryPolicy) -> Ts {
+        let first = down_since + secs(p.after);
+        self.last_at
+            .map_or(first, |last| first.max(last + self.wait))
     }
 }
 
