@@ -421,7 +421,7 @@ fn whatsapp(cfg: &Config, gw: Option<&Value>, dirs: &[(String, PathBuf)]) -> Vec
         .map(|(acct, dir)| {
             let id = format!("whatsapp.session.{acct}");
             let d = dir.display();
-            let Ok(meta) = std::fs::metadata(&dir) else {
+            let Ok(meta) = std::fs::metadata(dir) else {
                 return bad(Status::Fail, id, format!("{d} does not exist: not linked"), format!("openclaw channels login --channel whatsapp --account {acct}"));
             };
             let mode = meta.permissions().mode() & 0o777;
