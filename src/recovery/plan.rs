@@ -392,10 +392,8 @@ impl Planner {
         }
         if !input.gateway_unreachable {
             a.down_since = None;
-            if input.gateway_up {
-                if a.healthy_since(now, now) {
-                    events.push(reset_event(now, "", "", "connected"));
-                }
+            if input.gateway_up && a.healthy_since(now, now) {
+                events.push(reset_event(now, "", "", "connected"));
             }
             let status = if a.exhausted {
                 Status::Exhausted
