@@ -298,7 +298,8 @@ pub fn snapshot(source: &Path, root: &Path, account: &str, now: Ts) -> Result<Ba
             channel: "whatsapp".into(),
             account: account.into(),
             source: src.clone(),
-            taken_at: now,
+            // The id's millisecond, so that id, manifest and metric agree.
+            taken_at: id_ms as f64 / 1000.0,
             files,
         };
         let mpath = tmp.join("manifest.json");
