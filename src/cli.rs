@@ -69,6 +69,28 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Transitions and disconnects from a running sidecar's history, and
+    /// the disconnects counted per channel and reason.
+    History {
+        /// Sidecar URL.
+        #[arg(long, default_value = "http://127.0.0.1:28789", env = "CLAWWATCH_URL")]
+        url: String,
+        /// Only this channel.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// From this far back (`24h`, `7d`) or this RFC 3339 time.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Print the events and counts as JSON.
+        #[arg(long)]
+        json: bool,
+        /// How to reach a secured sidecar.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Send a test notification through each configured integration and
     /// report each result (exit 1 if any failed).
     TestAlert {

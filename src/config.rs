@@ -131,6 +131,28 @@ pub struct Config {
     pub doctor: DoctorConfig,
     /// `[backup]`
     pub backup: BackupConfig,
+    /// `[history]`
+    pub history: HistoryConfig,
+}
+
+/// `[history]`: the event history kept in the state dir.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Older records are dropped.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// On disk at most; the oldest records go first.
+    pub max_bytes: bytesize::ByteSize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            retention: Duration::from_secs(7 * 86400),
+            max_bytes: bytesize::ByteSize::mib(64),
+        }
+    }
 }
 
 /// `[backup]`: snapshots of the WhatsApp session directories.
@@ -735,8 +757,9 @@ pub struct StatesConfig {
     pub connect_timeout: Duration,
     /// Per channel id: silence of the transport longer than this is a stall.
     pub stale_after: BTreeMap<String, OptDuration>,
-    /// Transitions kept for `/api/v1/history`.
-    pub history_size: usize,
+    /// Deprecated: recent events kept in memory for the flapping and storm
+    /// alerts (default 1000); `[history]` bounds `/api/v1/history`.
+    pub history_size: Option<usize>,
     /// Accounts tracked at most; more are counted in
     /// `clawwatch_accounts_dropped_total` and not tracked.
     pub max_accounts: usize,
@@ -747,7 +770,7 @@ impl Default for StatesConfig {
         StatesConfig {
             connect_timeout: Duration::from_secs(120),
             stale_after: BTreeMap::new(),
-            history_size: 1000,
+            history_size: None,
             max_accounts: 10_000,
         }
     }
@@ -1085,8 +1108,20 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
     if cfg.logs.max_open_files == 0 {
         out.push(err("logs.max_open_files", "must be at least 1".into()));
     }
-    if cfg.states.history_size == 0 {
-        out.push(err("states.history_size", "must be at least 1".into()));
+    match cfg.states.history_size {
+        Some(0) => out.push(err("states.history_size", "must be at least 1".into())),
+        Some(_) => out.push(Problem {
+            severity: Severity::Warning,
+            path: "states.history_size".into(),
+            message: "deprecated: [history] retention and max_bytes bound the history now; this only sizes the recent events the flapping and storm alerts count".into(),
+        }),
+        None => {}
+    }
+    if cfg.history.max_bytes.as_u64() < 64 * 1024 {
+        out.push(err("history.max_bytes", "must be at least 64KiB".into()));
+    }
+    if cfg.history.retention < Duration::from_secs(60) {
+        out.push(err("history.retention", "must be at least 1m".into()));
     }
     let mut names = std::collections::BTreeSet::new();
     for (i, r) in cfg.rules.iter().enumerate() {

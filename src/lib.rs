@@ -32,6 +32,7 @@ pub mod source;
 pub mod state;
 pub mod supervise;
 pub mod tls;
+pub mod web;
 pub mod webconfig;
 
 /// The captured gateway fixtures, for tests.

@@ -38,6 +38,22 @@ async fn main() -> ExitCode {
         } => cmd::demo::run(listen, scenario, speed).await,
         Command::Simulate(args) => cmd::simulate::run(args).await,
         Command::Status { url, json, client } => cmd::client::status(&url, &client, json).await,
+        Command::History {
+            url,
+            channel,
+            account,
+            since,
+            json,
+            client,
+        } => {
+            let q = cmd::client::HistoryArgs {
+                channel,
+                account,
+                since,
+                json,
+            };
+            cmd::client::history(&url, &client, &q).await
+        }
         Command::Silence { remote, command } => {
             cmd::client::silence(&remote.url, &remote.client, command).await
         }

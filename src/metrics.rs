@@ -273,6 +273,7 @@ pub struct Metrics {
     pub http_refused: Family<RefusedLabels, Counter>,
     pub ids_sanitized: Counter,
     pub accounts_dropped: Counter,
+    pub history_dropped: Counter,
     pub log_files_open: Gauge,
     pub recovery_actions: Family<RecoveryActionLabels, Counter>,
     pub own_recovery_exhausted: Family<AccountLabels, Gauge>,
@@ -316,6 +317,7 @@ impl Metrics {
             http_refused: Family::default(),
             ids_sanitized: Counter::default(),
             accounts_dropped: Counter::default(),
+            history_dropped: Counter::default(),
             log_files_open: Gauge::default(),
             recovery_actions: Family::default(),
             own_recovery_exhausted: Family::default(),
@@ -469,6 +471,11 @@ impl Metrics {
             "clawwatch_accounts_dropped",
             "Accounts not tracked because the account cap was reached",
             m.accounts_dropped.clone(),
+        );
+        r.register(
+            "clawwatch_history_dropped",
+            "History records dropped by size or age",
+            m.history_dropped.clone(),
         );
         r.register(
             "clawwatch_log_files_open",

@@ -9,7 +9,7 @@ use crate::clock::{rfc3339, Clock};
 use crate::metrics::{Exposition, Format};
 use crate::redact::redact;
 use crate::snapshot::Snapshot;
-use crate::state::{Event, Phase};
+use crate::state::Phase;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -46,6 +46,8 @@ pub struct Shared {
     pub reload: Option<mpsc::Sender<oneshot::Sender<crate::config::ReloadReport>>>,
     /// Live events (transitions, rule matches) as JSON, for `/api/v1/events`.
     pub events: broadcast::Sender<Arc<str>>,
+    /// The history on disk.
+    pub history: crate::history::store::Shared,
     /// Ends long-lived responses on shutdown.
     pub cancel: CancellationToken,
     /// The clock.
@@ -223,6 +225,8 @@ async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/account/{channel}/{account}", get(account_page))
+        .route("/assets/{name}", get(asset))
         .route("/metrics", get(metrics))
         .route("/health/detail", get(health_detail))
         .route("/healthz", get(healthz))
@@ -672,74 +676,70 @@ async fn recovery_reset(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HistoryQuery {
     channel: Option<String>,
     account: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<u64>,
     limit: Option<usize>,
 }
 
-async fn history(State(s): State<Shared>, Query(q): Query<HistoryQuery>) -> Json<Value> {
-    let snap = snapshot(&s);
-    let limit = q.limit.unwrap_or(100).min(10_000);
-    let items: Vec<Value> = snap
-        .history
-        .iter()
-        .filter(|e| {
-            let (c, a) = e.key();
-            q.channel.as_deref().is_none_or(|x| x == c)
-                && q.account.as_deref().is_none_or(|x| x == a)
+/// RFC 3339, or a duration back from `now` (`24h`).
+pub fn parse_when(what: &str, s: &str, now: crate::clock::Ts) -> Result<crate::clock::Ts, String> {
+    let s = s.trim();
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now - d.as_secs_f64());
+    }
+    humantime::parse_rfc3339_weak(s)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+        .ok_or_else(|| {
+            format!("{what}: {s:?} is neither an RFC 3339 time (2026-12-07T10:00:00Z) nor a duration back from now (24h)")
         })
-        .take(limit)
-        .map(Event::to_json)
-        .collect();
-    Json(json!(items))
 }
 
-static PAGE: std::sync::LazyLock<minijinja::Environment<'static>> =
-    std::sync::LazyLock::new(|| {
-        let mut env = minijinja::Environment::new();
-        env.add_template("status.html", include_str!("web/status.html"))
-            .expect("the status page template is valid");
-        env
-    });
+/// `GET /api/v1/history`: the store, newest first.
+async fn history(
+    State(s): State<Shared>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let now = s.clock.now();
+    let when =
+        |what, v: &Option<String>| v.as_deref().map(|v| parse_when(what, v, now)).transpose();
+    let (since, until) = match (when("since", &q.since), when("until", &q.until)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let query = crate::history::store::Query {
+        channel: q.channel,
+        account: q.account,
+        since,
+        until,
+        before: q.before,
+        limit: q.limit.unwrap_or(100).min(10_000),
+    };
+    let store = s.history.clone();
+    let items =
+        tokio::task::spawn_blocking(move || crate::history::store::lock(&store).query(&query))
+            .await
+            .unwrap_or_default();
+    Json(Value::Array(items)).into_response()
+}
 
-async fn index(State(s): State<Shared>) -> Response {
-    let snap = snapshot(&s);
-    let accounts: Vec<Value> = snap
-        .accounts
-        .iter()
-        .map(|a| {
-            json!({
-                "channel": a.channel, "account": a.account, "state": a.state.as_str(),
-                "since": rfc3339(a.since), "reason": a.reason.map(|r| r.as_str()).unwrap_or(""),
-                "reconnects": a.reconnect_attempts,
-            })
-        })
-        .collect();
-    let events: Vec<Value> = snap
-        .history
-        .iter()
-        .take(20)
-        .map(|e| {
-            let mut v = e.to_json();
-            for k in ["to", "reason"] {
-                if v[k].is_null() {
-                    v[k] = json!("");
-                }
-            }
-            v
-        })
-        .collect();
-    let ctx = json!({
-        "url": snap.gateway_url, "status": snap.status(),
-        "version": snap.version.as_deref().unwrap_or("?"),
-        "accounts": accounts, "events": events,
-    });
-    match PAGE
-        .get_template("status.html")
-        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
-    {
-        Ok(html) => Html(html).into_response(),
+fn page(html: Result<String, minijinja::Error>) -> Response {
+    match html {
+        Ok(html) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Html(html),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "Cannot render the status page.");
             (
@@ -749,4 +749,66 @@ async fn index(State(s): State<Shared>) -> Response {
                 .into_response()
         }
     }
+}
+
+async fn index(State(s): State<Shared>) -> Response {
+    let (snap, alerts, now) = (snapshot(&s), alerting(&s), s.clock.now());
+    let store = s.history.clone();
+    let html = tokio::task::spawn_blocking(move || {
+        crate::web::index(&snap, &alerts, &crate::history::store::lock(&store), now)
+    })
+    .await;
+    match html {
+        Ok(h) => page(h),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the page render failed".into(),
+        ),
+    }
+}
+
+/// `/account/{channel}/{account}`.
+async fn account_page(
+    State(s): State<Shared>,
+    axum::extract::Path((channel, account)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let (snap, now) = (snapshot(&s), s.clock.now());
+    let store = s.history.clone();
+    let html = tokio::task::spawn_blocking(move || {
+        crate::web::account(
+            &snap,
+            &crate::history::store::lock(&store),
+            &channel,
+            &account,
+            now,
+        )
+    })
+    .await;
+    match html {
+        Ok(Some(h)) => page(h),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such channel account".into()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the page render failed".into(),
+        ),
+    }
+}
+
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let (body, kind) = match name.as_str() {
+        "status.css" => (crate::web::CSS, "text/css; charset=utf-8"),
+        "status.js" => (crate::web::JS, "text/javascript; charset=utf-8"),
+        _ => return error(StatusCode::NOT_FOUND, "no such asset".into()),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=300"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }

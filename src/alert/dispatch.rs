@@ -157,6 +157,8 @@ pub struct Dispatcher {
     /// Size and mtime of `silences.json` as we last wrote it: unchanged
     /// since, it needs no re-reading before the next write.
     silences_written: Option<(u64, std::time::SystemTime)>,
+    /// Where delivered notices are recorded.
+    history: Option<crate::history::store::Shared>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -313,6 +315,7 @@ impl Dispatcher {
             busy: BTreeSet::new(),
             last_error: HashMap::new(),
             silences_written: None,
+            history: None,
         };
         let handle = Handle {
             commands: commands_tx,
@@ -687,6 +690,35 @@ impl Dispatcher {
         }
     }
 
+    /// Records where delivered notices go in the history.
+    pub fn with_history(mut self, store: crate::history::store::Shared) -> Dispatcher {
+        self.history = Some(store);
+        self
+    }
+
+    /// A delivered notice in the history, once per account it names.
+    fn remember(&self, n: &Notification) {
+        let Some(store) = &self.history else { return };
+        let now = self.clock.now();
+        let mut store = crate::history::store::lock(store);
+        let mut seen = BTreeSet::new();
+        for a in &n.alerts {
+            let key = (
+                a.channel.clone().unwrap_or_default(),
+                a.account.clone().unwrap_or_default(),
+            );
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let v = serde_json::json!({
+                "kind": "notice", "alert": a.alert, "status": n.status,
+                "severity": a.severity, "integration": n.integration,
+                "summary": a.summary, "notice_id": n.id,
+            });
+            store.record_other(now, &key.0, &key.1, v, now);
+        }
+    }
+
     async fn outcome(&mut self, (n, result): Outcome) {
         self.busy.remove(&n.integration);
         let label = |r: &'static str| NotifyLabels {
@@ -697,6 +729,7 @@ impl Dispatcher {
         match result {
             Ok(()) => {
                 self.outbox.delivered(&n.id, &n.integration);
+                self.remember(&n);
                 m.notifications.get_or_create(&label("sent")).inc();
                 self.last_error.remove(&n.integration);
             }

@@ -45,7 +45,7 @@ impl StatesLive {
     pub fn of(cfg: &Config) -> StatesLive {
         StatesLive {
             tuning: super::tuning(&cfg.states),
-            history_size: cfg.states.history_size,
+            history_size: cfg.states.history_size.unwrap_or(1000),
         }
     }
 }
@@ -275,6 +275,10 @@ impl Live {
         if new.logs.state_dir != cur.logs.state_dir {
             restart_required.push("logs.state_dir".to_string());
             new.logs.state_dir.clone_from(&cur.logs.state_dir);
+        }
+        if new.history != cur.history {
+            restart_required.push("history".to_string());
+            new.history.clone_from(&cur.history);
         }
         if new.backup != cur.backup {
             restart_required.push("backup".to_string());

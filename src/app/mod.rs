@@ -175,10 +175,35 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     });
     let (states_tx, states_rx) = watch::channel(live::StatesLive::of(&cfg));
     let tracker = Tracker::new(tuning(&cfg.states), kept_states(&state_dir).await);
+    let store = {
+        let dir = state_dir
+            .as_ref()
+            .map(|d| d.join(crate::history::store::DIR));
+        let limits = crate::history::store::Limits::of(&cfg.history);
+        let (dropped, x, now) = (
+            metrics.history_dropped.clone(),
+            exposition.clone(),
+            clock.now(),
+        );
+        let (store, opened) = tokio::task::spawn_blocking(move || {
+            crate::history::store::Store::open(dir, limits, now, dropped, Some(x))
+        })
+        .await?;
+        if opened.records > 0 || opened.cut_bytes > 0 {
+            tracing::info!(
+                records = opened.records,
+                cut_bytes = opened.cut_bytes,
+                skipped = opened.skipped,
+                "History read back."
+            );
+        }
+        Arc::new(std::sync::Mutex::new(store))
+    };
     let writer = Writer {
         model: Model::new(tracker, !cfg.logs.paths.is_empty(), clock.now()),
         export: Export::new(metrics.clone(), exposition.clone()),
-        history: History::new(cfg.states.history_size),
+        history: History::new(cfg.states.history_size.unwrap_or(1000)),
+        store: store.clone(),
         snapshot,
         stream: EventStream {
             events: events.clone(),
@@ -206,6 +231,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
     )
     .await
     .map_err(anyhow::Error::msg)?;
+    let dispatcher = dispatcher.with_history(store.clone());
     set.spawn(dispatcher.run(snapshots.clone(), sup.clone(), cancel.clone()));
 
     // Recovery: its planner's memory lives as long as the task; a reload
@@ -398,6 +424,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         health,
         events,
+        history: store,
         cancel: cancel.clone(),
         clock,
     };

@@ -95,6 +95,8 @@ pub struct Writer {
     pub export: Export,
     /// Recent events.
     pub history: History,
+    /// The history on disk.
+    pub store: crate::history::store::Shared,
     /// Snapshot publication.
     pub snapshot: Publisher,
     /// Log lines and SSE.
@@ -122,8 +124,17 @@ impl Writer {
         {
             panic!("a panic injected by a test");
         }
-        let changes = step(&mut self.model, obs, self.clock.now());
+        let now = self.clock.now();
+        let changes = step(&mut self.model, obs, now);
         self.export.consume(&self.model, &changes);
+        let events: Vec<&Event> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        crate::history::store::lock(&self.store).record(&events, now);
         let history = self.history.record(&changes);
         let accounts = changes.contains(&Change::Accounts);
         self.snapshot.publish(&self.model, accounts, history);

@@ -132,6 +132,141 @@ pub async fn status(url: &str, args: &ClientArgs, json: bool) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `clawwatch history` asks for.
+#[derive(Debug, Clone)]
+pub struct HistoryArgs {
+    /// Only this channel.
+    pub channel: Option<String>,
+    /// Only this account.
+    pub account: Option<String>,
+    /// RFC 3339 or a duration back.
+    pub since: String,
+    /// JSON out.
+    pub json: bool,
+}
+
+/// Events read per request.
+const PAGE: usize = 1000;
+
+/// `clawwatch history`: every event since `--since`, paged back with
+/// `before=`, then the counts.
+pub async fn history(url: &str, args: &ClientArgs, q: &HistoryArgs) -> anyhow::Result<ExitCode> {
+    let base = url.trim_end_matches('/');
+    let (c, auth) = client(args)?;
+    let mut events: Vec<serde_json::Value> = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut params: Vec<(&str, String)> =
+            vec![("since", q.since.clone()), ("limit", PAGE.to_string())];
+        if let Some(ch) = &q.channel {
+            params.push(("channel", ch.clone()));
+        }
+        if let Some(a) = &q.account {
+            params.push(("account", a.clone()));
+        }
+        if let Some(b) = before {
+            params.push(("before", b.to_string()));
+        }
+        let req = c.get(format!("{base}/api/v1/history")).query(&params);
+        let page = send_ok(base, req, &auth).await?;
+        let page = page.as_array().cloned().unwrap_or_default();
+        let n = page.len();
+        before = page.last().and_then(|e| e["id"].as_u64());
+        events.extend(page);
+        if n < PAGE || before.is_none() {
+            break;
+        }
+    }
+    let counts = history_counts(&events);
+    if q.json {
+        let doc = serde_json::json!({"since": q.since, "events": events, "counts": counts});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", history_table(&events, &counts));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Disconnects per channel and reason, most first (the article's
+/// `grep disconnect | awk | sort | uniq -c | sort -rn`), and transitions
+/// per channel.
+pub fn history_counts(events: &[serde_json::Value]) -> serde_json::Value {
+    use std::collections::BTreeMap;
+    let mut disconnects: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut transitions: BTreeMap<String, u64> = BTreeMap::new();
+    for e in events {
+        let ch = e["channel"].as_str().unwrap_or("").to_owned();
+        match e["kind"].as_str() {
+            Some("disconnect") => {
+                let r = e["reason"].as_str().unwrap_or("unknown").to_owned();
+                *disconnects.entry((ch, r)).or_default() += 1;
+            }
+            Some("transition") => *transitions.entry(ch).or_default() += 1,
+            _ => {}
+        }
+    }
+    let mut d: Vec<_> = disconnects.into_iter().collect();
+    d.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    serde_json::json!({
+        "disconnects": d.into_iter().map(|((channel, reason), count)| {
+            serde_json::json!({"channel": channel, "reason": reason, "count": count})
+        }).collect::<Vec<_>>(),
+        "transitions": transitions,
+    })
+}
+
+fn history_table(events: &[serde_json::Value], counts: &serde_json::Value) -> String {
+    use super::table::clean;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let s = |e: &serde_json::Value, k: &str| clean(e[k].as_str().unwrap_or(""));
+    let mut shown = 0;
+    for e in events.iter().rev() {
+        let what = match e["kind"].as_str() {
+            Some("transition") => {
+                let r = s(e, "reason");
+                format!(
+                    "{} -> {}{}",
+                    s(e, "from"),
+                    s(e, "to"),
+                    if r.is_empty() { r } else { format!(" ({r})") }
+                )
+            }
+            Some("disconnect") => format!("disconnect ({})", s(e, "reason")),
+            _ => continue,
+        };
+        let _ = writeln!(
+            out,
+            "{}  {}/{}  {what}",
+            s(e, "at"),
+            s(e, "channel"),
+            s(e, "account")
+        );
+        shown += 1;
+    }
+    if shown == 0 {
+        out.push_str("No transitions or disconnects in that time.\n");
+    }
+    out.push_str("\nDisconnects by channel and reason:\n");
+    let d = counts["disconnects"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if d.is_empty() {
+        out.push_str("  none\n");
+    }
+    for c in d {
+        let _ = writeln!(
+            out,
+            "{:>7}  {} {}",
+            c["count"],
+            s(&c, "channel"),
+            s(&c, "reason")
+        );
+    }
+    out
+}
+
 /// `clawwatch silence add|list|expire`.
 pub async fn silence(
     url: &str,

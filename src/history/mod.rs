@@ -1,6 +1,9 @@
-//! Recent events (transitions and disconnects), newest first, bounded by
-//! `[states] history_size`: the memory behind `/api/v1/history` and the
-//! alert engine's flapping and storm counts.
+//! The history: [`store`] keeps every event on disk for the API, the CLI
+//! and the status page; [`History`] is the short list of recent events in
+//! the snapshot that the alert engine's flapping and storm counts read.
+
+pub mod store;
+pub mod timeline;
 
 use crate::state::{Change, Event};
 use std::collections::VecDeque;
