@@ -87,6 +87,9 @@ pub enum Command {
         /// Print the events and counts as JSON.
         #[arg(long)]
         json: bool,
+        /// Events asked for per request.
+        #[arg(long, default_value_t = 1000, hide = true)]
+        page_size: usize,
         /// How to reach a secured sidecar.
         #[command(flatten)]
         client: ClientArgs,

@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
             account,
             since,
             json,
+            page_size,
             client,
         } => {
             let q = cmd::client::HistoryArgs {
@@ -51,6 +52,7 @@ async fn main() -> ExitCode {
                 account,
                 since,
                 json,
+                page_size: page_size.clamp(1, 10_000),
             };
             cmd::client::history(&url, &client, &q).await
         }

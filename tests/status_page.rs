@@ -254,6 +254,16 @@ async fn status_page_in_headless_chromium() {
     }
     let first = agreed.expect("the page shows every account of /health/detail with its state");
     assert_eq!(first.len(), 3, "{first:?}");
+    let links = page
+        .eval("[...document.querySelectorAll('tbody.acct td.name a')].map(a => a.href)")
+        .await;
+    assert!(
+        links
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("{base}/account/whatsapp/default"))),
+        "{links}"
+    );
 
     // Live: the EventSource is open, and a transition of the demo's cycle
     // changes a row while the page is never reloaded.

@@ -143,10 +143,9 @@ pub struct HistoryArgs {
     pub since: String,
     /// JSON out.
     pub json: bool,
+    /// Events read per request.
+    pub page_size: usize,
 }
-
-/// Events read per request.
-const PAGE: usize = 1000;
 
 /// `clawwatch history`: every event since `--since`, paged back with
 /// `before=`, then the counts.
@@ -156,8 +155,10 @@ pub async fn history(url: &str, args: &ClientArgs, q: &HistoryArgs) -> anyhow::R
     let mut events: Vec<serde_json::Value> = Vec::new();
     let mut before: Option<u64> = None;
     loop {
-        let mut params: Vec<(&str, String)> =
-            vec![("since", q.since.clone()), ("limit", PAGE.to_string())];
+        let mut params: Vec<(&str, String)> = vec![
+            ("since", q.since.clone()),
+            ("limit", q.page_size.to_string()),
+        ];
         if let Some(ch) = &q.channel {
             params.push(("channel", ch.clone()));
         }
@@ -173,7 +174,7 @@ pub async fn history(url: &str, args: &ClientArgs, q: &HistoryArgs) -> anyhow::R
         let n = page.len();
         before = page.last().and_then(|e| e["id"].as_u64());
         events.extend(page);
-        if n < PAGE || before.is_none() {
+        if n < q.page_size || before.is_none() {
             break;
         }
     }

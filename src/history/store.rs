@@ -305,7 +305,10 @@ impl Store {
             .ok()?
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?
-            .as_secs_f64();
+            .as_secs_f64()
+            // Written truncated to the millisecond; half a microsecond up
+            // keeps the f64 from reading back as the millisecond before.
+            + 5e-7;
         let channel = v.get("channel")?.as_str()?;
         let account = v.get("account")?.as_str()?;
         let kind = v.get("kind")?.as_str()?;

@@ -75,26 +75,40 @@ pub fn segments(
     out
 }
 
-/// Share of the known time that was `connected`, and the known seconds.
-pub fn uptime(segs: &[Segment]) -> Option<(f64, f64)> {
+/// Share of the known time in `[t0, ..]` that was `connected`, and the
+/// known seconds.
+pub fn uptime(segs: &[Segment], t0: Ts) -> Option<(f64, f64)> {
     let (mut up, mut known) = (0.0, 0.0);
-    for s in segs {
+    let first = segs.partition_point(|s| s.to <= t0);
+    for s in &segs[first..] {
         if let Some(st) = s.state {
-            known += s.to - s.from;
+            let d = s.to - s.from.max(t0);
+            known += d;
             if st == State::Connected {
-                up += s.to - s.from;
+                up += d;
             }
         }
     }
     (known > 0.0).then(|| (up / known, known))
 }
 
+/// The segments from `t0` on, the first one cut at `t0`.
+pub fn clip(segs: &[Segment], t0: Ts) -> Vec<Segment> {
+    let first = segs.partition_point(|s| s.to <= t0);
+    let mut out = segs[first..].to_vec();
+    if let Some(s) = out.first_mut() {
+        s.from = s.from.max(t0);
+    }
+    out
+}
+
 /// At most `max` segments: when there are more, the window is cut into
 /// `max` equal buckets, each takes the worst state it saw, and neighbours
 /// with the same worst state merge.
-pub fn coalesce(segs: Vec<Segment>, max: usize, t0: Ts, t1: Ts) -> Vec<Segment> {
+pub fn coalesce(segs: &[Segment], max: usize, t0: Ts, t1: Ts) -> Vec<Segment> {
+    let segs = &segs[segs.partition_point(|s| s.to <= t0)..];
     if segs.len() <= max || max == 0 || t1 <= t0 {
-        return segs;
+        return clip(segs, t0);
     }
     let w = (t1 - t0) / max as f64;
     let mut out: Vec<Segment> = Vec::new();
@@ -177,9 +191,16 @@ mod tests {
                 (250.0, 400.0, Some(State::Connected)),
             ]
         );
-        let (share, known) = uptime(&segs).unwrap();
+        let (share, known) = uptime(&segs, 0.0).unwrap();
         assert_eq!(known, 300.0);
         assert_eq!(share, 250.0 / 300.0);
+        // From 225 on: 25 s reconnecting, 150 s connected.
+        assert_eq!(uptime(&segs, 225.0).unwrap(), (150.0 / 175.0, 175.0));
+        let c = clip(&segs, 225.0);
+        assert_eq!(
+            (c.len(), c[0].from, c[0].state),
+            (2, 225.0, Some(State::Reconnecting))
+        );
         // A window starting inside the first stretch knows it from t0.
         let segs = segments(Some(&cs), (State::Connected, None, 250.0), 150.0, 400.0);
         assert_eq!(segs[0].from, 150.0);
@@ -217,7 +238,7 @@ mod tests {
         }
         let segs = segments(Some(&cs), (State::Connected, None, 9990.0), 0.0, 10_000.0);
         assert_eq!(segs.len(), 1000);
-        let out = coalesce(segs, 50, 0.0, 10_000.0);
+        let out = coalesce(&segs, 50, 0.0, 10_000.0);
         assert_eq!(out.len(), 1, "every bucket's worst is reconnecting");
         assert_eq!(out[0].state, Some(State::Reconnecting));
         assert_eq!(out[0].changes, 1000);

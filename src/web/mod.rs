@@ -177,7 +177,7 @@ fn start(snap: &Snapshot, store: &Store, now: Ts, window: f64) -> Ts {
 fn row(snap: &Snapshot, a: &crate::state::AccountView, store: &Store, now: Ts, window: f64) -> Row {
     let changes = store.changes(&a.channel, &a.account);
     let current = (a.state, a.reason, a.since);
-    let day = timeline::segments(changes, current, now - DAY, now);
+    // One pass over the week; the day and the drawn span are cuts of it.
     let week = timeline::segments(changes, current, now - 7.0 * DAY, now);
     let reconnects_24h = changes.map_or(0, |c| {
         let from = c.partition_point(|c| c.at < now - DAY);
@@ -186,8 +186,7 @@ fn row(snap: &Snapshot, a: &crate::state::AccountView, store: &Store, now: Ts, w
             .count()
     });
     let t0 = start(snap, store, now, window);
-    let shown = timeline::segments(changes, current, t0, now);
-    let shown = timeline::coalesce(shown, MAX_SEGMENTS, t0, now);
+    let shown = timeline::coalesce(&week, MAX_SEGMENTS, t0, now);
     let recovery = snap
         .recovery
         .views
@@ -211,8 +210,8 @@ fn row(snap: &Snapshot, a: &crate::state::AccountView, store: &Store, now: Ts, w
             .last_inbound_at
             .map_or_else(|| "–".into(), |t| format!("{} ago", ago(now - t))),
         recovery,
-        uptime_24h: pct(timeline::uptime(&day)),
-        uptime_7d: pct(timeline::uptime(&week)),
+        uptime_24h: pct(timeline::uptime(&week, now - DAY)),
+        uptime_7d: pct(timeline::uptime(&week, now - 7.0 * DAY)),
         timeline: svg(
             &shown,
             t0,
@@ -388,7 +387,7 @@ pub fn account(
         let t0 = start(snap, store, now, 3600.0);
         let segs = timeline::segments(changes, (a.state, a.reason, a.since), t0, now);
         svg(
-            &timeline::coalesce(segs, MAX_SEGMENTS * 2, t0, now),
+            &timeline::coalesce(&segs, MAX_SEGMENTS * 2, t0, now),
             t0,
             now,
             "last hour",
@@ -406,4 +405,73 @@ pub fn account(
     ctx["hour"] = hour.into();
     ctx["events"] = serde_json::json!(events);
     Some(render("account.html", &ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::silence::Silences;
+    use crate::history::store::Limits;
+    use crate::state::AccountView;
+    use std::sync::Arc;
+
+    fn page_for(channel: &str, account: &str, state: State) -> String {
+        let now = 1_796_083_200.0;
+        let (store, _) = Store::open(
+            None,
+            Limits {
+                retention: 7.0 * DAY,
+                max_bytes: 1 << 20,
+            },
+            now,
+            Default::default(),
+            None,
+        );
+        let mut snap = Snapshot::new("ws://127.0.0.1:18789".into(), now - 100.0);
+        snap.accounts = Arc::new(vec![AccountView::new(channel, account, state, now - 50.0)]);
+        let alerts = Published {
+            firing: Arc::new(Vec::new()),
+            silences: Arc::new(Silences::default()),
+        };
+        index(&snap, &alerts, &store, now).unwrap()
+    }
+
+    #[test]
+    fn hostile_ids_are_escaped_everywhere() {
+        let evil = r#"<script>alert(1)</script>"' onmouseover="x"#;
+        let html = page_for("discord", evil, State::Error);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains(r#"" onmouseover"#));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // The link to the account page: the id is one path segment,
+        // percent-encoded (and the attribute HTML-escaped).
+        assert!(html.contains("href=\"account&#x2f;discord&#x2f;%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22%27%20onmouseover%3D%22x\""), "{html}");
+        // The only scripts are the embedded asset.
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains(r#"<script src="assets/status.js""#));
+    }
+
+    #[test]
+    fn each_row_has_its_state_timeline_and_fix() {
+        let html = page_for("whatsapp", "default", State::AuthRequired);
+        assert!(html.contains(
+            r#"data-channel="whatsapp" data-account="default" data-state="auth_required""#
+        ));
+        assert!(html.contains(r#"<rect class="s-auth_required""#), "{html}");
+        assert!(
+            html.contains("<b>Fix:</b> Re-authenticate the whatsapp account"),
+            "{html}"
+        );
+        let html = page_for("telegram", "default", State::Connected);
+        assert!(!html.contains("<b>Fix:</b>"));
+        assert!(html.contains("100% / 100%"), "{html}");
+    }
+
+    #[test]
+    fn fix_text_code_spans() {
+        assert_eq!(
+            fix_html("run `a <b>` now"),
+            "run <code>a &lt;b&gt;</code> now"
+        );
+    }
 }
