@@ -253,7 +253,10 @@ impl Consumer for Export {
                         }
                     }
                 }
-                Change::Kept | Change::ChannelOrder(_) | Change::LogCounts => {}
+                Change::Kept
+                | Change::ChannelOrder(_)
+                | Change::LogCounts
+                | Change::LogRule { .. } => {}
             }
         }
         self.exposition.touch();

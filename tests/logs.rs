@@ -86,6 +86,25 @@ async fn logged_out_line_beats_the_poll_and_streams() {
         account(&doc, "whatsapp", "default"),
         Some(("auth_required".into(), Some("logged_out".into())))
     );
+    // The history names the rule next to the transition it caused.
+    let (_, h) = get(&format!("{base}/api/v1/history?channel=whatsapp")).await;
+    let h: serde_json::Value = serde_json::from_str(&h).unwrap();
+    let kinds: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds[..3], ["disconnect", "transition", "log_rule"], "{h}");
+    let rule = &h[2];
+    assert_eq!(
+        (&rule["rule"], &rule["to"], &rule["reason"]),
+        (
+            &serde_json::json!("logged_out"),
+            &serde_json::json!("auth_required"),
+            &serde_json::json!("logged_out")
+        )
+    );
     let m = metrics(&base).await;
     assert_eq!(
         sample(&m, "openclaw_log_lines_total", &[("level", "error")]),

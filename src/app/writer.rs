@@ -134,7 +134,24 @@ impl Writer {
                 _ => None,
             })
             .collect();
-        crate::history::store::lock(&self.store).record(&events, now);
+        {
+            let mut store = crate::history::store::lock(&self.store);
+            for c in &changes {
+                if let Change::LogRule {
+                    key,
+                    rule,
+                    state,
+                    reason,
+                } = c
+                {
+                    let v = serde_json::json!({
+                        "kind": "log_rule", "rule": rule, "to": state.as_str(), "reason": reason.as_str(),
+                    });
+                    store.record_other(now, &key.0, &key.1, v, now);
+                }
+            }
+            store.record(&events, now);
+        }
         let history = self.history.record(&changes);
         let accounts = changes.contains(&Change::Accounts);
         self.snapshot.publish(&self.model, accounts, history);

@@ -105,6 +105,18 @@ pub enum Change {
     ChannelOrder(Vec<String>),
     /// New log counts.
     LogCounts,
+    /// A log rule's match changed an account's state (recorded in the
+    /// history next to the transition it caused).
+    LogRule {
+        /// The account.
+        key: Key,
+        /// Rule name.
+        rule: String,
+        /// The state it set.
+        state: crate::model::State,
+        /// And its reason.
+        reason: crate::model::Reason,
+    },
 }
 
 impl Model {
@@ -209,6 +221,14 @@ pub fn step(m: &mut Model, obs: Observation, now: Ts) -> Vec<Change> {
                             now,
                         );
                         if !up.events.is_empty() {
+                            if let Some((channel, account)) = up.events.first().map(Event::key) {
+                                out.push(Change::LogRule {
+                                    key: (channel.to_owned(), account.to_owned()),
+                                    rule: h.rule.clone(),
+                                    state,
+                                    reason,
+                                });
+                            }
                             events(&mut out, &up);
                             out.push(Change::Accounts);
                             out.push(Change::Kept);

@@ -63,6 +63,12 @@ fn a_logout_line_then_the_poll() {
         got,
         vec![
             Change::LogCounts,
+            Change::LogRule {
+                key: ("whatsapp".into(), "default".into()),
+                rule: "logged_out".into(),
+                state: State::AuthRequired,
+                reason: Reason::LoggedOut,
+            },
             Change::Event(Event::Transition {
                 at: 2.0,
                 channel: "whatsapp".into(),

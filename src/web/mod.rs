@@ -259,6 +259,7 @@ fn event_rows(items: Vec<Value>) -> Vec<EventRow> {
                 }
                 "disconnect" => format!("disconnect: {}", s("reason")),
                 "notice" => format!("{} {}: {}", s("status"), s("alert"), s("integration")),
+                "log_rule" => format!("log rule {}: {} ({})", s("rule"), s("to"), s("reason")),
                 k => {
                     let why = s("why");
                     if why.is_empty() {
