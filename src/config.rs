@@ -1349,6 +1349,29 @@ mod tests {
     }
 
     #[test]
+    fn history_bounds_and_the_deprecated_size() {
+        let cfg = parse("[history]\nretention = \"2d\"\nmax_bytes = \"1GiB\"\n").unwrap();
+        assert_eq!(cfg.history.retention, Duration::from_secs(2 * 86400));
+        assert_eq!(cfg.history.max_bytes.as_u64(), 1 << 30);
+        assert_eq!(validate(&cfg, false), vec![]);
+        let cfg = parse("[history]\nmax_bytes = 1000\nretention = \"10s\"\n").unwrap();
+        let paths: Vec<_> = validate(&cfg, false).into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["history.max_bytes", "history.retention"]);
+        let e = parse("[history]\nmax_bytes = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_bytes"), "{e}");
+        let cfg = parse("[states]\nhistory_size = 50\n").unwrap();
+        let p = validate(&cfg, false);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].severity, p[0].path.as_str()),
+            (Severity::Warning, "states.history_size")
+        );
+        assert!(p[0].message.starts_with("deprecated"), "{}", p[0].message);
+    }
+
+    #[test]
     fn shipped_example_is_valid() {
         let cfg = parse(include_str!("../examples/clawwatch.toml")).unwrap();
         assert_eq!(validate(&cfg, false), vec![]);

@@ -4,32 +4,12 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_within_seconds_and_parses() {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clawwatch"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _guard = Kill(child);
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    let base = lines
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("status page")
-                .map(|u| u.trim().trim_end_matches('/').to_string())
-        })
-        .expect("demo prints its URLs");
-    // Keep draining stdout, as a terminal would.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_guard, base) = demo();
     let b = base.clone();
     let doc = wait_for(
         Duration::from_secs(10),

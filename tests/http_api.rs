@@ -134,11 +134,52 @@ async fn history_alerts_and_the_status_page() {
     assert_eq!(
         parse(&body),
         json!([
-            {"kind": "disconnect", "at": "2026-12-01T00:00:10.000Z", "channel": "whatsapp", "account": "default", "reason": "logged_out"},
-            {"kind": "transition", "at": "2026-12-01T00:00:10.000Z", "channel": "whatsapp", "account": "default", "from": "connected", "to": "auth_required", "reason": "logged_out"},
-            {"kind": "transition", "at": "2026-12-01T00:00:02.000Z", "channel": "whatsapp", "account": "default", "from": "connecting", "to": "connected", "reason": null},
+            {"id": 5, "kind": "disconnect", "at": "2026-12-01T00:00:10.000Z", "channel": "whatsapp", "account": "default", "reason": "logged_out"},
+            {"id": 4, "kind": "transition", "at": "2026-12-01T00:00:10.000Z", "channel": "whatsapp", "account": "default", "from": "connected", "to": "auth_required", "reason": "logged_out"},
+            {"id": 3, "kind": "transition", "at": "2026-12-01T00:00:02.000Z", "channel": "whatsapp", "account": "default", "from": "connecting", "to": "connected", "reason": null},
         ])
     );
+    let ids = |body: &str| -> Vec<u64> {
+        parse(body)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect()
+    };
+    // Paging back, and a window by duration and by RFC 3339 (now is 00:00:15).
+    let (_, _, body) = call(
+        r,
+        "GET",
+        "/api/v1/history?channel=whatsapp&before=5",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(ids(&body), [4, 3]);
+    let (_, _, body) = call(
+        r,
+        "GET",
+        "/api/v1/history?channel=whatsapp&since=10s",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(ids(&body), [5, 4]);
+    let (_, _, body) = call(
+        r,
+        "GET",
+        "/api/v1/history?channel=whatsapp&until=2026-12-01T00:00:05Z",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(ids(&body), [3]);
+    let (code, _, body) = call(r, "GET", "/api/v1/history?until=soon", &[], "").await;
+    assert_eq!(code, 400);
+    assert!(body.contains("until: \\\"soon\\\" is neither"), "{body}");
+    let (code, _, body) = call(r, "GET", "/api/v1/history?colour=red", &[], "").await;
+    assert_eq!(code, 400, "{body}");
     let (_, _, body) = call(r, "GET", "/api/v1/history?limit=1", &[], "").await;
     assert_eq!(parse(&body).as_array().unwrap().len(), 1);
     let (_, _, body) = call(r, "GET", "/api/v1/history?account=nobody", &[], "").await;
@@ -163,8 +204,30 @@ async fn history_alerts_and_the_status_page() {
     let (code, h, page) = call(r, "GET", "/", &[], "").await;
     assert_eq!(code, 200);
     assert_eq!(h["content-type"], "text/html; charset=utf-8");
-    assert!(page.contains("<b id=\"status\">degraded</b>"), "{page}");
-    assert!(page.contains("<td>whatsapp</td><td>default</td><td>auth_required</td>"));
+    assert!(
+        page.contains("<b class=\"g-degraded\" id=\"status\">degraded</b>"),
+        "{page}"
+    );
+    assert!(page
+        .contains(r#"data-channel="whatsapp" data-account="default" data-state="auth_required""#));
+    assert!(
+        page.contains("openclaw channels login --channel whatsapp"),
+        "the fix: {page}"
+    );
+    let (code, _, acct) = call(r, "GET", "/account/whatsapp/default", &[], "").await;
+    assert_eq!(code, 200);
+    assert!(
+        acct.contains("connected → auth_required (logged_out)"),
+        "{acct}"
+    );
+    let (code, _, _) = call(r, "GET", "/account/whatsapp/nobody", &[], "").await;
+    assert_eq!(code, 404);
+    let (code, h, js) = call(r, "GET", "/assets/status.js", &[], "").await;
+    assert_eq!(code, 200);
+    assert_eq!(h["content-type"], "text/javascript; charset=utf-8");
+    assert!(js.contains("EventSource"));
+    let (code, _, _) = call(r, "GET", "/assets/nope.js", &[], "").await;
+    assert_eq!(code, 404);
     let (code, _, _) = call(r, "GET", "/nope", &[], "").await;
     assert_eq!(code, 404);
     let (code, _, _) = call(r, "POST", "/metrics", &[], "").await;

@@ -209,24 +209,7 @@ async fn status_page_in_headless_chromium() {
         eprintln!("skipped: no {CHROMIUM}");
         return;
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clawwatch"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _demo = Kill(child);
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    let base = lines
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("status page")
-                .map(|u| u.trim().trim_end_matches('/').to_string())
-        })
-        .expect("demo prints its URLs");
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_demo, base) = demo();
     wait_for(Duration::from_secs(15), "three channels", || {
         let b = base.clone();
         async move {

@@ -143,6 +143,31 @@ pub async fn wait_state(base: &str, ch: &str, acct: &str, state: &str, limit: Du
     .await
 }
 
+/// `clawwatch demo` on a free port: the process and its status page URL
+/// (no trailing slash). Its stdout is drained, as a terminal would.
+pub fn demo() -> (Kill, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clawwatch"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = Kill(child);
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let base = lines
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("status page")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+        })
+        .expect("demo prints its URLs");
+    std::thread::spawn(move || lines.for_each(drop));
+    (guard, base)
+}
+
 /// Kills (and reaps) a helper process when dropped.
 pub struct Kill(pub std::process::Child);
 
