@@ -104,9 +104,30 @@ pub fn rfc3339(ts: Ts) -> String {
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + d).to_string()
 }
 
+/// Parses RFC 3339 (1970 on) so that [`rfc3339`] writes the same
+/// millisecond back: it truncates, and the nearest f64 of a millisecond may
+/// lie just below it, so half a microsecond is added.
+pub fn parse_rfc3339(s: &str) -> Result<Ts, humantime::TimestampError> {
+    let t = humantime::parse_rfc3339_weak(s)?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+        + 5e-7)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_rfc3339_round_trips_every_millisecond() {
+        for ms in 0..2000u64 {
+            let text = rfc3339(1_796_664_958.0 + ms as f64 / 1000.0 + 1e-4);
+            let ts = parse_rfc3339(&text).unwrap();
+            assert_eq!(rfc3339(ts), text);
+        }
+        assert!(parse_rfc3339("1969-12-31T23:59:59Z").is_err());
+        assert!(parse_rfc3339("soon").is_err());
+    }
 
     #[test]
     fn rfc3339_is_total() {

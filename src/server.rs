@@ -692,11 +692,7 @@ pub fn parse_when(what: &str, s: &str, now: crate::clock::Ts) -> Result<crate::c
     if let Ok(d) = humantime::parse_duration(s) {
         return Ok(now - d.as_secs_f64());
     }
-    humantime::parse_rfc3339_weak(s)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs_f64())
-        .ok_or_else(|| {
+    crate::clock::parse_rfc3339(s).map_err(|_| {
             format!("{what}: {s:?} is neither an RFC 3339 time (2026-12-07T10:00:00Z) nor a duration back from now (24h)")
         })
 }

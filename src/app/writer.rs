@@ -127,27 +127,24 @@ impl Writer {
         let now = self.clock.now();
         let changes = step(&mut self.model, obs, now);
         self.export.consume(&self.model, &changes);
-        let events: Vec<&Event> = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Event(e) => Some(e),
-                _ => None,
-            })
-            .collect();
         {
             let mut store = crate::history::store::lock(&self.store);
+            let mut events: Vec<&Event> = Vec::new();
             for c in &changes {
-                if let Change::LogRule {
-                    key,
-                    rule,
-                    state,
-                    reason,
-                } = c
-                {
-                    let v = serde_json::json!({
-                        "kind": "log_rule", "rule": rule, "to": state.as_str(), "reason": reason.as_str(),
-                    });
-                    store.record_other(now, &key.0, &key.1, v, now);
+                match c {
+                    Change::Event(e) => events.push(e),
+                    Change::LogRule {
+                        key,
+                        rule,
+                        state,
+                        reason,
+                    } => {
+                        let v = serde_json::json!({
+                            "kind": "log_rule", "rule": rule, "to": state.as_str(), "reason": reason.as_str(),
+                        });
+                        store.record_other(now, &key.0, &key.1, v, now);
+                    }
+                    _ => {}
                 }
             }
             store.record(&events, now);

@@ -301,14 +301,7 @@ impl Store {
     fn restore(&mut self, json: &[u8]) -> Option<Rec> {
         let v: Value = serde_json::from_slice(json).ok()?;
         let id = v.get("id")?.as_u64()?;
-        let at = humantime::parse_rfc3339_weak(v.get("at")?.as_str()?)
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs_f64()
-            // Written truncated to the millisecond; half a microsecond up
-            // keeps the f64 from reading back as the millisecond before.
-            + 5e-7;
+        let at = crate::clock::parse_rfc3339(v.get("at")?.as_str()?).ok()?;
         let channel = v.get("channel")?.as_str()?;
         let account = v.get("account")?.as_str()?;
         let kind = v.get("kind")?.as_str()?;
@@ -358,14 +351,12 @@ impl Store {
     pub fn to_json(&self, r: &Rec) -> Value {
         let (channel, account) = &self.keys[r.key as usize];
         let mut v = match &r.body {
-            Body::Transition { from, to, reason } => json!({
-                "kind": "transition", "at": rfc3339(r.at), "channel": &**channel, "account": &**account,
-                "from": from.as_str(), "to": to.as_str(), "reason": reason.map(|r| r.as_str()),
-            }),
-            Body::Disconnect { reason } => json!({
-                "kind": "disconnect", "at": rfc3339(r.at), "channel": &**channel, "account": &**account,
-                "reason": reason.as_str(),
-            }),
+            Body::Transition { from, to, reason } => {
+                crate::state::transition_json(r.at, channel, account, *from, *to, *reason)
+            }
+            Body::Disconnect { reason } => {
+                crate::state::disconnect_json(r.at, channel, account, *reason)
+            }
             Body::Other { json, .. } => serde_json::from_str(json).unwrap_or_else(|_| json!({})),
         };
         v["id"] = json!(r.id);
@@ -399,7 +390,7 @@ impl Store {
                     }
                 }
             };
-            self.add(key, e.at(), body, &mut buf, now);
+            self.add(key, e.at(), body, &mut buf);
         }
         self.write(&buf);
         self.enforce(now);
@@ -425,12 +416,12 @@ impl Store {
             kind,
             json: Value::Object(o).to_string().into(),
         };
-        self.add(key, at, body, &mut buf, now);
+        self.add(key, at, body, &mut buf);
         self.write(&buf);
         self.enforce(now);
     }
 
-    fn add(&mut self, key: u32, at: Ts, body: Body, buf: &mut String, _now: Ts) {
+    fn add(&mut self, key: u32, at: Ts, body: Body, buf: &mut String) {
         let r = Rec {
             id: self.next_id,
             at,

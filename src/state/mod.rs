@@ -7,7 +7,9 @@
 pub mod derive;
 pub mod tracker;
 
-pub use tracker::{AccountView, Counts, Event, Key, StatesFile, Tracker, Update};
+pub use tracker::{
+    disconnect_json, transition_json, AccountView, Counts, Event, Key, StatesFile, Tracker, Update,
+};
 
 use crate::clock::Ts;
 use crate::observation::{LogEffect, Observation};

@@ -126,10 +126,32 @@ pub enum Event {
     },
 }
 
+/// A transition's JSON in `/api/v1/history` and `/api/v1/events`.
+pub fn transition_json(
+    at: Ts,
+    channel: &str,
+    account: &str,
+    from: State,
+    to: State,
+    reason: Option<Reason>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "transition", "at": rfc3339(at), "channel": channel, "account": account,
+        "from": from.as_str(), "to": to.as_str(), "reason": reason.map(|r| r.as_str()),
+    })
+}
+
+/// A disconnect's JSON in `/api/v1/history` and `/api/v1/events`.
+pub fn disconnect_json(at: Ts, channel: &str, account: &str, reason: Reason) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "disconnect", "at": rfc3339(at), "channel": channel, "account": account,
+        "reason": reason.as_str(),
+    })
+}
+
 impl Event {
     /// The JSON of `/api/v1/history` and `/api/v1/events`.
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::json;
         match self {
             Event::Transition {
                 at,
@@ -138,19 +160,13 @@ impl Event {
                 from,
                 to,
                 reason,
-            } => json!({
-                "kind": "transition", "at": rfc3339(*at), "channel": channel, "account": account,
-                "from": from.as_str(), "to": to.as_str(), "reason": reason.map(|r| r.as_str()),
-            }),
+            } => transition_json(*at, channel, account, *from, *to, *reason),
             Event::Disconnect {
                 at,
                 channel,
                 account,
                 reason,
-            } => json!({
-                "kind": "disconnect", "at": rfc3339(*at), "channel": channel, "account": account,
-                "reason": reason.as_str(),
-            }),
+            } => disconnect_json(*at, channel, account, *reason),
             Event::Recovery(r) => r.to_json(),
         }
     }

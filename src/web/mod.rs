@@ -36,20 +36,9 @@ static PAGES: std::sync::LazyLock<minijinja::Environment<'static>> =
         env
     });
 
-/// HTML-escapes `s`.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// HTML-escapes `s` as the templates do.
+fn escape(s: &str) -> String {
+    minijinja::HtmlEscape(s).to_string()
 }
 
 /// A fix text as HTML: its `code` spans in `<code>`.
@@ -150,16 +139,14 @@ struct Row {
     fix: String,
 }
 
+/// An id as one URL path segment.
 fn path_segment(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, KEEP).to_string()
 }
 
 /// Where a timeline of `window` starts: no earlier than anything is known
@@ -174,19 +161,34 @@ fn start(snap: &Snapshot, store: &Store, now: Ts, window: f64) -> Ts {
     (now - window).max(known.min(now - 60.0))
 }
 
-fn row(snap: &Snapshot, a: &crate::state::AccountView, store: &Store, now: Ts, window: f64) -> Row {
+/// The account's last week, from which every shorter span is cut.
+fn week(a: &crate::state::AccountView, store: &Store, now: Ts) -> Vec<Segment> {
     let changes = store.changes(&a.channel, &a.account);
-    let current = (a.state, a.reason, a.since);
-    // One pass over the week; the day and the drawn span are cuts of it.
-    let week = timeline::segments(changes, current, now - 7.0 * DAY, now);
+    timeline::segments(changes, (a.state, a.reason, a.since), now - 7.0 * DAY, now)
+}
+
+/// The timeline from `t0`, cut from `week`, in at most `max` segments.
+fn drawn(week: &[Segment], t0: Ts, now: Ts, max: usize, label: &str) -> String {
+    svg(&timeline::coalesce(week, max, t0, now), t0, now, label)
+}
+
+/// One account's row, with the timeline of the last `window`.
+fn row(
+    snap: &Snapshot,
+    a: &crate::state::AccountView,
+    store: &Store,
+    now: Ts,
+    week: &[Segment],
+    window: f64,
+) -> Row {
+    let t0 = start(snap, store, now, window);
+    let changes = store.changes(&a.channel, &a.account);
     let reconnects_24h = changes.map_or(0, |c| {
         let from = c.partition_point(|c| c.at < now - DAY);
         c.range(from..)
             .filter(|c| c.to == State::Reconnecting)
             .count()
     });
-    let t0 = start(snap, store, now, window);
-    let shown = timeline::coalesce(&week, MAX_SEGMENTS, t0, now);
     let recovery = snap
         .recovery
         .views
@@ -210,12 +212,13 @@ fn row(snap: &Snapshot, a: &crate::state::AccountView, store: &Store, now: Ts, w
             .last_inbound_at
             .map_or_else(|| "–".into(), |t| format!("{} ago", ago(now - t))),
         recovery,
-        uptime_24h: pct(timeline::uptime(&week, now - DAY)),
-        uptime_7d: pct(timeline::uptime(&week, now - 7.0 * DAY)),
-        timeline: svg(
-            &shown,
+        uptime_24h: pct(timeline::uptime(week, now - DAY)),
+        uptime_7d: pct(timeline::uptime(week, now - 7.0 * DAY)),
+        timeline: drawn(
+            week,
             t0,
             now,
+            MAX_SEGMENTS,
             &format!(
                 "{} {} over the last {}",
                 a.channel,
@@ -309,7 +312,7 @@ pub fn index(
     let rows: Vec<Row> = snap
         .accounts
         .iter()
-        .map(|a| row(snap, a, store, now, DAY))
+        .map(|a| row(snap, a, store, now, &week(a, store, now), DAY))
         .collect();
     let connected = snap
         .accounts
@@ -381,19 +384,13 @@ pub fn account(
         .accounts
         .iter()
         .find(|a| a.channel == channel && a.account == account)?;
-    let week = row(snap, a, store, now, 7.0 * DAY);
-    let day = row(snap, a, store, now, DAY);
-    let hour = {
-        let changes = store.changes(channel, account);
-        let t0 = start(snap, store, now, 3600.0);
-        let segs = timeline::segments(changes, (a.state, a.reason, a.since), t0, now);
-        svg(
-            &timeline::coalesce(&segs, MAX_SEGMENTS * 2, t0, now),
-            t0,
-            now,
-            "last hour",
-        )
-    };
+    let segs = week(a, store, now);
+    let day = row(snap, a, store, now, &segs, DAY);
+    let t0 = start(snap, store, now, 7.0 * DAY);
+    let label = format!("{channel} {account} over the last {}", ago(now - t0));
+    let week = drawn(&segs, t0, now, MAX_SEGMENTS, &label);
+    let t0 = start(snap, store, now, 3600.0);
+    let hour = drawn(&segs, t0, now, MAX_SEGMENTS * 2, "last hour");
     let events = event_rows(store.query(&Query {
         channel: Some(channel.into()),
         account: Some(account.into()),
@@ -402,7 +399,7 @@ pub fn account(
     }));
     let mut ctx = header(snap, now, "../../");
     ctx["row"] = serde_json::json!(day);
-    ctx["week"] = week.timeline.into();
+    ctx["week"] = week.into();
     ctx["hour"] = hour.into();
     ctx["events"] = serde_json::json!(events);
     Some(render("account.html", &ctx))
@@ -443,7 +440,7 @@ mod tests {
         let html = page_for("discord", evil, State::Error);
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains(r#"" onmouseover"#));
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
         // The link to the account page: the id is one path segment,
         // percent-encoded (and the attribute HTML-escaped).
         assert!(html.contains("href=\"account&#x2f;discord&#x2f;%3Cscript%3Ealert%281%29%3C%2Fscript%3E%22%27%20onmouseover%3D%22x\""), "{html}");
