@@ -617,17 +617,19 @@ impl Metrics {
 
 /// The registry plus the encoding made after the last change. Encoding
 /// happens outside the cache lock and, in a runtime, on the blocking pool:
-/// a 1,000-account encode takes milliseconds, which the one async thread
-/// would otherwise spend not answering scrapes.
+/// a 1,000-account encode takes milliseconds, which the async threads would
+/// otherwise spend not answering scrapes. One copy is kept per format and
+/// content encoding, each made once per change, when first asked for.
 #[derive(Debug)]
 pub struct Exposition {
     registry: Registry,
     generation: AtomicU64,
     /// An encode is queued on the blocking pool and has not started.
     queued: AtomicBool,
-    /// Held while encoding; its buffer is reused so that a large
-    /// exposition is not reallocated on every update.
-    scratch: Mutex<String>,
+    /// Held while encoding, so one encode runs at a time.
+    encoding: Mutex<()>,
+    /// Held while making a derived copy (the other format, gzip).
+    deriving: Mutex<()>,
     cache: Mutex<Cached>,
 }
 
@@ -635,7 +637,8 @@ pub struct Exposition {
 struct Cached {
     generation: u64,
     openmetrics: Bytes,
-    prometheus: Option<Bytes>,
+    /// Made from `openmetrics` on demand, by [`Variant::slot`].
+    derived: [Option<Bytes>; 3],
 }
 
 /// Which text format a scraper asked for.
@@ -647,6 +650,31 @@ pub enum Format {
     Prometheus,
 }
 
+/// A format and whether it is gzipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Variant(Format, bool);
+
+impl Variant {
+    /// Where a derived copy lives; `None` for the plain OpenMetrics text.
+    fn slot(self) -> Option<usize> {
+        match self {
+            Variant(Format::OpenMetrics, false) => None,
+            Variant(Format::Prometheus, false) => Some(0),
+            Variant(Format::OpenMetrics, true) => Some(1),
+            Variant(Format::Prometheus, true) => Some(2),
+        }
+    }
+}
+
+impl Cached {
+    fn lookup(&self, v: Variant) -> Option<Bytes> {
+        match v.slot() {
+            None => Some(self.openmetrics.clone()),
+            Some(i) => self.derived[i].clone(),
+        }
+    }
+}
+
 impl Exposition {
     /// Wraps a fully registered registry.
     pub fn new(registry: Registry) -> Exposition {
@@ -654,7 +682,8 @@ impl Exposition {
             registry,
             generation: AtomicU64::new(1),
             queued: AtomicBool::new(false),
-            scratch: Mutex::new(String::new()),
+            encoding: Mutex::new(()),
+            deriving: Mutex::new(()),
             cache: Mutex::new(Cached::default()),
         }
     }
@@ -688,35 +717,36 @@ impl Exposition {
         });
     }
 
-    /// Whether the cached bytes predate the last change.
-    fn stale(&self) -> bool {
-        self.cached().generation != self.generation.load(Ordering::Acquire)
-    }
-
     /// The encoding of every change made before this call, in the asked
-    /// format; encoding (if still owed) runs on the blocking pool.
-    pub async fn current(self: &Arc<Self>, format: Format) -> Bytes {
-        let ready =
-            !self.stale() && (format == Format::OpenMetrics || self.cached().prometheus.is_some());
-        if ready {
-            return self.get(format);
+    /// format, gzipped if asked; encoding and compressing (if still owed)
+    /// run on the blocking pool.
+    pub async fn current(self: &Arc<Self>, format: Format, gzip: bool) -> Bytes {
+        let v = Variant(format, gzip);
+        let want = self.generation.load(Ordering::Acquire);
+        {
+            let c = self.cached();
+            if c.generation == want {
+                if let Some(b) = c.lookup(v) {
+                    return b;
+                }
+            }
         }
         let me = self.clone();
         match tokio::task::spawn_blocking(move || {
             me.refresh();
-            me.get(format)
+            me.variant(v)
         })
         .await
         {
             Ok(b) => b,
             // Only a panic while encoding; serve what is cached.
-            Err(_) => self.get(format),
+            Err(_) => self.variant(v),
         }
     }
 
     /// Re-encodes now if stale.
     pub fn refresh(&self) {
-        let mut text = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = self.encoding.lock().unwrap_or_else(|p| p.into_inner());
         let want = self.generation.load(Ordering::Acquire);
         let (have, hint) = {
             let c = self.cached();
@@ -725,37 +755,83 @@ impl Exposition {
         if have == want {
             return;
         }
-        text.clear();
-        text.reserve(hint + hint / 8 + 4096);
-        if prometheus_client::encoding::text::encode(&mut *text, &self.registry).is_err() {
+        // A fresh buffer each time: a kept one would be a second full copy.
+        let mut text = String::with_capacity(hint + hint / 8 + 4096);
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             text.clear();
             text.push_str("# EOF\n");
         }
         let bytes = Bytes::from(sort_samples(&text).into_bytes());
+        drop(text);
         let mut c = self.cached();
         c.generation = want;
         c.openmetrics = bytes;
-        c.prometheus = None;
+        c.derived = Default::default();
     }
 
     /// The latest encoding in the asked format (encoded now only before the
     /// first refresh).
     pub fn get(&self, format: Format) -> Bytes {
+        self.variant(Variant(format, false))
+    }
+
+    /// The latest encoding in the asked format, gzipped.
+    pub fn get_gzip(&self, format: Format) -> Bytes {
+        self.variant(Variant(format, true))
+    }
+
+    fn variant(&self, v: Variant) -> Bytes {
         if self.cached().generation == 0 {
             self.refresh();
         }
-        let mut c = self.cached();
-        match format {
-            Format::OpenMetrics => c.openmetrics.clone(),
-            Format::Prometheus => {
-                if c.prometheus.is_none() {
-                    let text = to_prometheus_text(&String::from_utf8_lossy(&c.openmetrics));
-                    c.prometheus = Some(Bytes::from(text.into_bytes()));
-                }
-                c.prometheus.clone().unwrap_or_default()
+        if let Some(b) = self.cached().lookup(v) {
+            return b;
+        }
+        // One copy is made at a time; scrapers asking meanwhile wait for it
+        // instead of compressing the same bytes again.
+        let _one = self.deriving.lock().unwrap_or_else(|p| p.into_inner());
+        let (generation, source) = {
+            let c = self.cached();
+            if let Some(b) = c.lookup(v) {
+                return b;
             }
+            let plain = Variant(v.0, false);
+            (c.generation, c.lookup(plain))
+        };
+        let text = match source {
+            Some(t) => t,
+            None => {
+                let om = self.cached().openmetrics.clone();
+                let t = Bytes::from(to_prometheus_text(&String::from_utf8_lossy(&om)).into_bytes());
+                self.store(generation, Variant(v.0, false), t.clone());
+                t
+            }
+        };
+        let out = if v.1 { gzip(&text) } else { text };
+        self.store(generation, v, out.clone());
+        out
+    }
+
+    /// Keeps a derived copy unless a newer encoding replaced its source.
+    fn store(&self, generation: u64, v: Variant, b: Bytes) {
+        let mut c = self.cached();
+        if let (true, Some(i)) = (c.generation == generation, v.slot()) {
+            c.derived[i] = Some(b);
         }
     }
+}
+
+/// gzip at the fastest level: exposition text shrinks about tenfold even so,
+/// and a compress stays a small share of an encode.
+fn gzip(text: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut z = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = z.write_all(text);
+    Bytes::from(z.finish().unwrap_or_default())
 }
 
 /// Sorts the samples of each family so the exposition is stable between
@@ -883,6 +959,15 @@ pub fn to_prometheus_text(om: &str) -> String {
 mod tests {
     use super::*;
 
+    fn gunzip(b: &[u8]) -> Vec<u8> {
+        use std::io::Read as _;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_scrape_reflects_every_change_made_before_it() {
         let mut reg = Registry::default();
@@ -896,10 +981,20 @@ mod tests {
             expo.schedule();
             // Scrapes in between see a whole number, never a newer one.
             let want = format!("n_total {i}\n");
-            for format in [Format::OpenMetrics, Format::Prometheus] {
-                let body = expo.current(format).await;
+            for (format, gz) in [
+                (Format::OpenMetrics, false),
+                (Format::Prometheus, false),
+                (Format::OpenMetrics, true),
+                (Format::Prometheus, true),
+            ] {
+                let body = expo.current(format, gz).await;
+                let body = if gz { gunzip(&body) } else { body.to_vec() };
                 let text = std::str::from_utf8(&body).unwrap();
                 assert!(text.contains(&want), "after {i} changes: {text}");
+                // Each copy is the plain text of its format, compressed.
+                if gz {
+                    assert_eq!(body, expo.get(format));
+                }
             }
         }
     }

@@ -339,14 +339,42 @@ pub fn negotiate(accept: Option<&str>) -> Format {
     }
 }
 
+/// Whether an Accept-Encoding header takes gzip (`gzip` or `*`, q above 0).
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|v| {
+        v.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let q = parts
+                .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+                .map_or(Some(1.0), |q| q.parse::<f32>().ok());
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && q.is_some_and(|q| q > 0.0)
+        })
+    })
+}
+
 async fn metrics(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = s.exposition.current(format).await;
+    let gzip = accepts_gzip(
+        headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let body = s.exposition.current(format, gzip).await;
     let ct = match format {
         Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
     };
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body).into_response()
+    let mut r = ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
 }
 
 /// The `/health/detail` document.
@@ -807,4 +835,28 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn gzip_is_taken_only_when_offered_with_a_weight() {
+        for (h, want) in [
+            (None, false),
+            (Some(""), false),
+            (Some("gzip"), true),
+            (Some("GZIP"), true),
+            (Some("deflate, gzip;q=0.5"), true),
+            (Some("gzip;q=0"), false),
+            (Some("gzip;q=0.0, identity"), false),
+            (Some("*"), true),
+            (Some("br, zstd"), false),
+            (Some("x-gzip"), false),
+            (Some("gzip;q=nonsense"), false),
+        ] {
+            assert_eq!(accepts_gzip(h), want, "{h:?}");
+        }
+    }
 }

@@ -120,6 +120,35 @@ async fn metrics_in_both_formats() {
         h["content-type"],
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
+    assert!(h.get("content-encoding").is_none());
+    // gzip when asked (Prometheus asks), in either format.
+    for (accept, eof) in [
+        ("application/openmetrics-text", true),
+        ("text/plain", false),
+    ] {
+        let (code, h, text) = call(
+            r,
+            "GET",
+            "/metrics",
+            &[("accept", accept), ("accept-encoding", "gzip")],
+            "",
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert_eq!(h["content-encoding"], "gzip");
+        assert_eq!(h["vary"], "Accept, Accept-Encoding");
+        assert_eq!(text.ends_with("# EOF\n"), eof);
+        assert_eq!(
+            common::sample(
+                &text,
+                "openclaw_channel_up",
+                &[("channel", "telegram"), ("account", "default")]
+            ),
+            Some(1.0)
+        );
+    }
+    let (_, h, _) = call(r, "GET", "/metrics", &[("accept-encoding", "gzip;q=0")], "").await;
+    assert!(h.get("content-encoding").is_none());
     side.cancel.cancel();
     sim.cancel.cancel();
 }

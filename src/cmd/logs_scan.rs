@@ -13,6 +13,9 @@ pub fn run(config: Option<PathBuf>, json: bool, files: &[PathBuf]) -> anyhow::Re
         None => config::Config::default(),
     };
     let rules = RuleSet::new(&cfg.rules)?;
+    for (name, why) in rules.slow() {
+        eprintln!("warning: slow rule {name:?}: {why}; add keywords or fixed text to the regex");
+    }
     let known = |c: &str| KNOWN_CHANNELS.contains(&c);
     let mut scanner = scan::Scanner::new(rules, Box::new(known));
     let mut counters = scan::Counters::default();

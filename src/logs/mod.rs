@@ -2,6 +2,7 @@
 //! lossless following across rotations and restarts.
 
 pub mod parse;
+pub mod prefilter;
 pub mod rules;
 pub mod scan;
 pub mod tail;

@@ -1,8 +1,12 @@
 //! Log rules: built-in and `[[rules]]`. One aho-corasick pass over the
-//! decoded message finds every keyword of every rule; a regex runs only for
-//! rules whose keywords hit (or that have none). Most lines cost one scan.
+//! decoded message finds every keyword of every rule, and for a rule with a
+//! regex and no keywords the literals its matches must hold
+//! ([`super::prefilter`]); a regex runs only for rules whose patterns hit.
+//! Most lines cost one scan. A regex without such literals runs on every
+//! line and is reported by [`RuleSet::slow`].
 
 use super::parse::{attribute, Level, Line};
+use super::prefilter::{self, Slow};
 use crate::config::RuleConfig;
 use crate::model::{Reason, State};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -169,6 +173,7 @@ pub struct RuleSet {
     ac: AhoCorasick,
     pattern_rule: Vec<usize>,
     always: Vec<usize>,
+    slow: Vec<(usize, Slow)>,
 }
 
 impl RuleSet {
@@ -215,13 +220,22 @@ impl RuleSet {
         let mut patterns = Vec::new();
         let mut pattern_rule = Vec::new();
         let mut always = Vec::new();
+        let mut slow = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            if r.keywords.is_empty() {
-                always.push(i);
-            }
-            for k in &r.keywords {
-                patterns.push(k.as_bytes().to_vec());
+            let mut add = |p: Vec<u8>| {
+                patterns.push(p);
                 pattern_rule.push(i);
+            };
+            match (&r.regex, r.keywords.is_empty()) {
+                (_, false) => r.keywords.iter().for_each(|k| add(k.as_bytes().to_vec())),
+                (Some(re), true) => match prefilter::required(re.as_str()) {
+                    Ok(lits) => lits.into_iter().for_each(add),
+                    Err(why) => {
+                        always.push(i);
+                        slow.push((i, why));
+                    }
+                },
+                (None, true) => always.push(i),
             }
         }
         let ac = AhoCorasickBuilder::new()
@@ -234,7 +248,15 @@ impl RuleSet {
             ac,
             pattern_rule,
             always,
+            slow,
         })
+    }
+
+    /// Rules whose regex runs on every line, by name, and why.
+    pub fn slow(&self) -> impl Iterator<Item = (&str, &Slow)> {
+        self.slow
+            .iter()
+            .map(|(i, why)| (self.rules[*i].name.as_str(), why))
     }
 
     /// Rules that match `line`; `known` tells channel ids apart.

@@ -521,9 +521,19 @@ pub async fn call_from(
         .unwrap();
     let code = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+    let mut body = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
-        .unwrap();
+        .unwrap()
+        .to_vec();
+    // As an HTTP client would: a gzipped body is read decoded.
+    if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        use std::io::Read as _;
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut plain)
+            .expect("a gzip body decodes");
+        body = plain;
+    }
     (code, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
