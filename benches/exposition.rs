@@ -48,10 +48,27 @@ fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<f64> {
     v
 }
 
+/// Accounts to build, from the arguments (cargo adds `--bench`): default 1,000.
+fn sizes() -> Vec<usize> {
+    let v: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
+    if v.is_empty() {
+        vec![1000]
+    } else {
+        v
+    }
+}
+
 fn main() {
-    let e = build(1000);
+    for n in sizes() {
+        one(n);
+    }
+}
+
+fn one(accounts: usize) {
+    let e = build(accounts);
+    let runs = (50_000 / accounts).clamp(10, 200);
     let bytes = e.get(Format::OpenMetrics).len();
-    let fresh = time(50, || {
+    let fresh = time(runs, || {
         e.touch();
         e.refresh();
         std::hint::black_box(e.get(Format::OpenMetrics));
@@ -60,11 +77,17 @@ fn main() {
         std::hint::black_box(e.get(Format::OpenMetrics));
     });
     let text = String::from_utf8(e.get(Format::OpenMetrics).to_vec()).expect("utf-8");
-    let sort = time(50, || {
+    let sort = time(runs, || {
         std::hint::black_box(clawwatch::metrics::sort_samples(&text));
     });
+    let gz_bytes = e.get_gzip(Format::OpenMetrics).len();
+    let gzip = time(runs, || {
+        e.touch();
+        e.refresh();
+        std::hint::black_box(e.get_gzip(Format::OpenMetrics));
+    });
     let p = |v: &[f64], q: f64| v[((v.len() as f64 - 1.0) * q) as usize];
-    println!("exposition of 1,000 accounts: {bytes} bytes");
+    println!("exposition of {accounts} accounts: {bytes} bytes, {gz_bytes} gzipped");
     println!(
         "encode on every scrape: p50 {:.3} ms  p99 {:.3} ms",
         p(&fresh, 0.5),
@@ -74,6 +97,11 @@ fn main() {
         "  of which sorting samples: p50 {:.3} ms  p99 {:.3} ms",
         p(&sort, 0.5),
         p(&sort, 0.99)
+    );
+    println!(
+        "encode and gzip:        p50 {:.3} ms  p99 {:.3} ms",
+        p(&gzip, 0.5),
+        p(&gzip, 0.99)
     );
     println!(
         "cached bytes:           p50 {:.4} ms  p99 {:.4} ms",

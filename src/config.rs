@@ -1384,6 +1384,26 @@ mod tests {
     }
 
     #[test]
+    fn a_regex_rule_without_fixed_text_is_named_slow() {
+        let cfg = parse(
+            "[[rules]]\nname = \"any\"\nregex = \"^.*$\"\n\
+             [[rules]]\nname = \"fine\"\nregex = \"(?i)logged out\"\n\
+             [[rules]]\nname = \"keyed\"\nkeywords = [\"x\"]\nregex = \".*\"\n",
+        )
+        .unwrap();
+        let p = validate(&cfg, false);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(
+            (p[0].severity, p[0].path.as_str(), p[0].message.as_str()),
+            (
+                Severity::Warning,
+                "rules[0].regex",
+                "slow rule \"any\": some match of it contains no fixed text, so it runs on every line; add keywords (any one must appear) or fixed text to the regex"
+            )
+        );
+    }
+
+    #[test]
     fn shipped_example_is_valid() {
         let cfg = parse(include_str!("../examples/clawwatch.toml")).unwrap();
         assert_eq!(validate(&cfg, false), vec![]);

@@ -275,6 +275,7 @@ pub struct Metrics {
     pub accounts_dropped: Counter,
     pub history_dropped: Counter,
     pub log_files_open: Gauge,
+    pub runtime_tasks: Gauge,
     pub recovery_actions: Family<RecoveryActionLabels, Counter>,
     pub own_recovery_exhausted: Family<AccountLabels, Gauge>,
     pub recovery_status: Family<RecoveryStatusLabels, Gauge>,
@@ -319,6 +320,7 @@ impl Metrics {
             accounts_dropped: Counter::default(),
             history_dropped: Counter::default(),
             log_files_open: Gauge::default(),
+            runtime_tasks: Gauge::default(),
             recovery_actions: Family::default(),
             own_recovery_exhausted: Family::default(),
             recovery_status: Family::default(),
@@ -481,6 +483,11 @@ impl Metrics {
             "clawwatch_log_files_open",
             "Log files held open now",
             m.log_files_open.clone(),
+        );
+        r.register(
+            "clawwatch_runtime_tasks",
+            "Tasks alive in the async runtime (sampled every 10 s)",
+            m.runtime_tasks.clone(),
         );
         r.register(
             "clawwatch_config_last_reload_successful",

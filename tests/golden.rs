@@ -8,7 +8,8 @@ mod common;
 use std::time::Duration;
 
 /// The one place where values that cannot be fixed are normalised: the
-/// build's version and revision, and the simulator's loopback port.
+/// build's version and revision, the simulator's loopback port and the
+/// runtime's task count.
 fn normalise(text: &str) -> String {
     let build =
         regex::Regex::new(r#"clawwatch_build_info\{version="[^"]*",revision="[^"]*"\}"#).unwrap();
@@ -16,6 +17,8 @@ fn normalise(text: &str) -> String {
         text,
         r#"clawwatch_build_info{version="VERSION",revision="REVISION"}"#,
     );
+    let tasks = regex::Regex::new(r"(?m)^clawwatch_runtime_tasks [0-9]+$").unwrap();
+    let text = tasks.replace_all(&text, "clawwatch_runtime_tasks TASKS");
     let port = regex::Regex::new(r"127\.0\.0\.1:[0-9]+").unwrap();
     port.replace_all(&text, "127.0.0.1:PORT").into_owned()
 }

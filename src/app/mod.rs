@@ -413,6 +413,7 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         asks_tx
     });
     let exposition_for_serve = exposition.clone();
+    let exposition_for_tasks = exposition.clone();
     let shared = crate::server::Shared {
         snapshot: snapshots,
         alerting: alerting.published,
@@ -436,6 +437,11 @@ pub async fn start_with(cfg: Config, deps: Deps) -> anyhow::Result<Running> {
         tls_rx,
         metrics.clone(),
         exposition_for_serve,
+        cancel.clone(),
+    ));
+    set.spawn(count_tasks(
+        metrics.clone(),
+        exposition_for_tasks,
         cancel.clone(),
     ));
     let done = tokio::spawn(async move { while set.join_next().await.is_some() {} });
@@ -464,4 +470,20 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Samples the runtime's live task count, so a leak of tasks shows.
+async fn count_tasks(metrics: Metrics, exposition: Arc<Exposition>, cancel: CancellationToken) {
+    let rt = tokio::runtime::Handle::current();
+    loop {
+        let n = i64::try_from(rt.metrics().num_alive_tasks()).unwrap_or(i64::MAX);
+        if metrics.runtime_tasks.set(n) != n {
+            exposition.touch();
+            exposition.schedule();
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
 }
