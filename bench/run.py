@@ -171,9 +171,7 @@ def scrape_bench(tmp, secs, quick):
         sp = B.free_port()
         static = B.spawn([STATIC, f"127.0.0.1:{sp}", f"{tmp}/{name}.txt", f"{tmp}/{name}.gz"], f"{tmp}/static.log")
         time.sleep(0.5)
-        conns = [1] if name == "10k" else [4, 64]
-        if name == "10k":
-            conns = [1, 4]
+        conns = [1, 4] if name == "10k" else [4, 64]
         for c in conns:
             for gz in (False, True):
                 a = wrk(base + "/metrics", c, secs, gz)

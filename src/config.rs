@@ -1135,20 +1135,21 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
             ));
         }
         if let Some(re) = &r.regex {
-            if regex::bytes::Regex::new(re).is_ok() && r.keywords.is_empty() {
-                if let Err(why) = crate::logs::prefilter::required(re) {
-                    out.push(Problem {
-                        severity: Severity::Warning,
-                        path: format!("{p}.regex"),
-                        message: format!(
-                            "slow rule {:?}: {why}; add keywords (any one must appear) or fixed text to the regex",
-                            r.name
-                        ),
-                    });
+            match regex::bytes::Regex::new(re) {
+                Ok(_) if r.keywords.is_empty() => {
+                    if let Err(why) = crate::logs::prefilter::required(re) {
+                        out.push(Problem {
+                            severity: Severity::Warning,
+                            path: format!("{p}.regex"),
+                            message: format!(
+                                "slow rule {:?}: {why}; add keywords (any one must appear) or fixed text to the regex",
+                                r.name
+                            ),
+                        });
+                    }
                 }
-            }
-            if let Err(e) = regex::bytes::Regex::new(re) {
-                out.push(err(
+                Ok(_) => {}
+                Err(e) => out.push(err(
                     &format!("{p}.regex"),
                     e.to_string()
                         .lines()
@@ -1156,7 +1157,7 @@ pub fn validate(cfg: &Config, for_run: bool) -> Vec<Problem> {
                         .unwrap_or("")
                         .trim()
                         .to_string(),
-                ));
+                )),
             }
         }
         if let Some(st) = &r.state {
