@@ -2,8 +2,10 @@
 //! cached after the last update. Prints both and the ratio (same run, same
 //! machine). `cargo bench --bench exposition`.
 
-use clawwatch::metrics::{AccountLabels, Exposition, Format, Metrics, StateLabels};
-use clawwatch::model::State;
+use clawwatch::metrics::{
+    AccountLabels, Exposition, Format, Initiator, Metrics, ReasonLabels, RestartLabels, StateLabels,
+};
+use clawwatch::model::{Reason, State};
 use clawwatch::state::derive::Tuning;
 use prometheus_client::registry::Registry;
 use std::time::Instant;
@@ -11,6 +13,7 @@ use std::time::Instant;
 fn build(accounts: usize) -> Exposition {
     let mut reg = Registry::default();
     let m = Metrics::new(&mut reg);
+    // The series the exporter keeps for each account (see export.rs).
     for i in 0..accounts {
         let (channel, account) = (
             ["discord", "telegram", "whatsapp"][i % 3].to_string(),
@@ -25,15 +28,43 @@ fn build(accounts: usize) -> Exposition {
                 })
                 .set(i64::from(s == State::Connected));
         }
+        for reason in Reason::ALL {
+            let _ = m.disconnects.get_or_create(&ReasonLabels {
+                channel: channel.clone(),
+                account: account.clone(),
+                reason,
+            });
+        }
+        for initiator in [Initiator::Gateway, Initiator::Clawwatch] {
+            let _ = m.restarts.get_or_create(&RestartLabels {
+                channel: channel.clone(),
+                account: account.clone(),
+                initiator,
+            });
+        }
         let l = AccountLabels { channel, account };
         m.channel_up.get_or_create(&l).set(1);
         m.state_since.get_or_create(&l).set(1.795e9);
+        m.last_event.get_or_create(&l).set(1.795e9);
         m.recovery_exhausted.get_or_create(&l).set(0);
+        m.probe_success.get_or_create(&l).set(1);
         m.reconnect_attempts.get_or_create(&l).inc();
         m.heartbeat_latency.get_or_create(&l).observe(0.05);
     }
     let _ = Tuning::default();
     Exposition::new(reg)
+}
+
+/// Resident set size of this process, in KiB (Linux; 0 elsewhere).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<f64> {
@@ -65,7 +96,11 @@ fn main() {
 }
 
 fn one(accounts: usize) {
+    let before = rss_kib();
     let e = build(accounts);
+    let registry = rss_kib().saturating_sub(before);
+    e.refresh();
+    let encoded = rss_kib().saturating_sub(before);
     let runs = (50_000 / accounts).clamp(10, 200);
     let bytes = e.get(Format::OpenMetrics).len();
     let fresh = time(runs, || {
@@ -88,6 +123,13 @@ fn one(accounts: usize) {
     });
     let p = |v: &[f64], q: f64| v[((v.len() as f64 - 1.0) * q) as usize];
     println!("exposition of {accounts} accounts: {bytes} bytes, {gz_bytes} gzipped");
+    println!(
+        "memory: registry {} B/account, with one encoding {} B/account; wire {} B/account plain, {} gzipped",
+        registry * 1024 / accounts as u64,
+        encoded * 1024 / accounts as u64,
+        bytes / accounts,
+        gz_bytes / accounts
+    );
     println!(
         "encode on every scrape: p50 {:.3} ms  p99 {:.3} ms",
         p(&fresh, 0.5),

@@ -622,11 +622,13 @@ impl Metrics {
     }
 }
 
-/// The registry plus the encoding made after the last change. Encoding
+/// The registry plus the encodings made after the last change. Encoding
 /// happens outside the cache lock and, in a runtime, on the blocking pool:
 /// a 1,000-account encode takes milliseconds, which the async threads would
-/// otherwise spend not answering scrapes. One copy is kept per format and
-/// content encoding, each made once per change, when first asked for.
+/// otherwise spend not answering scrapes. Each encode also makes every
+/// format and content encoding asked for lately, so a scrape after a change
+/// finds its copy made; at most one copy per format and encoding is kept,
+/// and a variant nobody asks for is dropped after [`KEEP_ENCODES`].
 #[derive(Debug)]
 pub struct Exposition {
     registry: Registry,
@@ -635,17 +637,33 @@ pub struct Exposition {
     queued: AtomicBool,
     /// Held while encoding, so one encode runs at a time.
     encoding: Mutex<()>,
-    /// Held while making a derived copy (the other format, gzip).
-    deriving: Mutex<()>,
+    /// Per variant, the encode count when a scrape last asked for it.
+    asked: [AtomicU64; 4],
     cache: Mutex<Cached>,
 }
+
+/// Encodes after its last request that a variant is still made eagerly.
+pub const KEEP_ENCODES: u64 = 64;
+
+/// In `asked`: no scrape yet.
+const NEVER: u64 = u64::MAX;
+
+/// Below this size an encode takes well under a millisecond, so a scrape
+/// always waits for it and sees every change made before it.
+const SMALL: usize = 256 * 1024;
+
+/// How long a scrape of a large exposition waits for an encode in flight
+/// before it is served the previous one (at most one encode old).
+const WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[derive(Debug, Default)]
 struct Cached {
     generation: u64,
-    openmetrics: Bytes,
-    /// Made from `openmetrics` on demand, by [`Variant::slot`].
-    derived: [Option<Bytes>; 3],
+    /// Encodes done so far.
+    encodes: u64,
+    /// Size of the last OpenMetrics text, the hint for the next.
+    size: usize,
+    copies: [Option<Bytes>; 4],
 }
 
 /// Which text format a scraper asked for.
@@ -662,22 +680,19 @@ pub enum Format {
 struct Variant(Format, bool);
 
 impl Variant {
-    /// Where a derived copy lives; `None` for the plain OpenMetrics text.
-    fn slot(self) -> Option<usize> {
-        match self {
-            Variant(Format::OpenMetrics, false) => None,
-            Variant(Format::Prometheus, false) => Some(0),
-            Variant(Format::OpenMetrics, true) => Some(1),
-            Variant(Format::Prometheus, true) => Some(2),
-        }
-    }
-}
+    const ALL: [Variant; 4] = [
+        Variant(Format::OpenMetrics, false),
+        Variant(Format::Prometheus, false),
+        Variant(Format::OpenMetrics, true),
+        Variant(Format::Prometheus, true),
+    ];
 
-impl Cached {
-    fn lookup(&self, v: Variant) -> Option<Bytes> {
-        match v.slot() {
-            None => Some(self.openmetrics.clone()),
-            Some(i) => self.derived[i].clone(),
+    fn slot(self) -> usize {
+        match self {
+            Variant(Format::OpenMetrics, false) => 0,
+            Variant(Format::Prometheus, false) => 1,
+            Variant(Format::OpenMetrics, true) => 2,
+            Variant(Format::Prometheus, true) => 3,
         }
     }
 }
@@ -690,7 +705,7 @@ impl Exposition {
             generation: AtomicU64::new(1),
             queued: AtomicBool::new(false),
             encoding: Mutex::new(()),
-            deriving: Mutex::new(()),
+            asked: std::array::from_fn(|_| AtomicU64::new(NEVER)),
             cache: Mutex::new(Cached::default()),
         }
     }
@@ -724,60 +739,122 @@ impl Exposition {
         });
     }
 
-    /// The encoding of every change made before this call, in the asked
-    /// format, gzipped if asked; encoding and compressing (if still owed)
-    /// run on the blocking pool.
+    /// The encoding in the asked format, gzipped if asked, of every change
+    /// made before this call; encoding (if still owed) runs on the blocking
+    /// pool. A large exposition is the exception: after a short wait for
+    /// an encode in flight, the scrape gets the previous copy, so a scrape
+    /// never queues behind a whole encode.
     pub async fn current(self: &Arc<Self>, format: Format, gzip: bool) -> Bytes {
         let v = Variant(format, gzip);
         let want = self.generation.load(Ordering::Acquire);
-        {
+        let previous = {
             let c = self.cached();
+            self.asked[v.slot()].store(c.encodes, Ordering::Relaxed);
+            let copy = c.copies[v.slot()].clone();
             if c.generation == want {
-                if let Some(b) = c.lookup(v) {
+                if let Some(b) = copy {
                     return b;
                 }
             }
-        }
+            copy.filter(|_| c.size >= SMALL)
+        };
         let me = self.clone();
-        match tokio::task::spawn_blocking(move || {
-            me.refresh();
-            me.variant(v)
-        })
-        .await
-        {
-            Ok(b) => b,
-            // Only a panic while encoding; serve what is cached.
-            Err(_) => self.variant(v),
-        }
+        let job = tokio::task::spawn_blocking(move || me.make(Some(v)).unwrap_or_default());
+        let done = match previous {
+            Some(old) => match tokio::time::timeout(WAIT, job).await {
+                Ok(done) => done,
+                // The encode goes on and serves the next scrape.
+                Err(_) => return old,
+            },
+            None => job.await,
+        };
+        // Only a panic while encoding; serve what there is.
+        done.unwrap_or_else(|_| self.variant(v))
     }
 
-    /// Re-encodes now if stale.
+    /// Re-encodes now if stale, making the variants asked for lately.
     pub fn refresh(&self) {
+        self.make(None);
+    }
+
+    /// Under the encode lock: re-encodes if stale, or makes `extra` if it
+    /// is missing; returns `extra`'s copy.
+    fn make(&self, extra: Option<Variant>) -> Option<Bytes> {
         let _one = self.encoding.lock().unwrap_or_else(|p| p.into_inner());
         let want = self.generation.load(Ordering::Acquire);
-        let (have, hint) = {
+        let (stale, encodes, size, om) = {
             let c = self.cached();
-            (c.generation, c.openmetrics.len())
+            if c.generation == want {
+                match extra.map(|v| c.copies[v.slot()].clone()) {
+                    None => return None,
+                    Some(Some(b)) => return Some(b),
+                    Some(None) => {}
+                }
+            }
+            (c.generation != want, c.encodes, c.size, c.copies[0].clone())
         };
-        if have == want {
-            return;
+        let recent = |v: Variant| {
+            let asked = self.asked[v.slot()].load(Ordering::Relaxed);
+            // A small OpenMetrics text, the source of the rest, is kept always.
+            extra == Some(v)
+                || (v.slot() == 0 && size < SMALL)
+                || (stale && asked != NEVER && encodes.saturating_sub(asked) < KEEP_ENCODES)
+        };
+        // The OpenMetrics text is the source of the others.
+        let om = match om.filter(|_| !stale) {
+            Some(om) => om,
+            None => self.encode(size),
+        };
+        let mut copies: [Option<Bytes>; 4] = Default::default();
+        let mut prom: Option<Bytes> = None;
+        for v in Variant::ALL {
+            let source_of_gzip = v == Variant(Format::Prometheus, false)
+                && recent(Variant(Format::Prometheus, true));
+            if !recent(v) && !source_of_gzip {
+                continue;
+            }
+            let plain = match v.0 {
+                Format::OpenMetrics => om.clone(),
+                Format::Prometheus => prom
+                    .get_or_insert_with(|| {
+                        Bytes::from(to_prometheus_text(&String::from_utf8_lossy(&om)).into_bytes())
+                    })
+                    .clone(),
+            };
+            copies[v.slot()] = Some(if v.1 { gzip(&plain) } else { plain });
         }
+        let mut c = self.cached();
+        if stale {
+            // Only what was asked for lately: the source itself too.
+            c.generation = want;
+            c.encodes += 1;
+            c.size = om.len();
+            for v in Variant::ALL {
+                c.copies[v.slot()] = copies[v.slot()].take().filter(|_| recent(v));
+            }
+        } else {
+            for v in Variant::ALL {
+                if let Some(b) = copies[v.slot()].take().filter(|_| recent(v)) {
+                    c.copies[v.slot()] = Some(b);
+                }
+            }
+        }
+        extra.and_then(|v| c.copies[v.slot()].clone())
+    }
+
+    fn encode(&self, hint: usize) -> Bytes {
         // A fresh buffer each time: a kept one would be a second full copy.
-        let mut text = String::with_capacity(hint + hint / 8 + 4096);
+        let mut text = String::with_capacity(hint + hint / 16 + 4096);
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             text.clear();
             text.push_str("# EOF\n");
         }
-        let bytes = Bytes::from(sort_samples(&text).into_bytes());
+        let sorted = sort_samples(&text);
         drop(text);
-        let mut c = self.cached();
-        c.generation = want;
-        c.openmetrics = bytes;
-        c.derived = Default::default();
+        Bytes::from(sorted.into_bytes())
     }
 
-    /// The latest encoding in the asked format (encoded now only before the
-    /// first refresh).
+    /// The latest encoding in the asked format (encoded now if missing).
     pub fn get(&self, format: Format) -> Bytes {
         self.variant(Variant(format, false))
     }
@@ -788,43 +865,16 @@ impl Exposition {
     }
 
     fn variant(&self, v: Variant) -> Bytes {
-        if self.cached().generation == 0 {
-            self.refresh();
-        }
-        if let Some(b) = self.cached().lookup(v) {
-            return b;
-        }
-        // One copy is made at a time; scrapers asking meanwhile wait for it
-        // instead of compressing the same bytes again.
-        let _one = self.deriving.lock().unwrap_or_else(|p| p.into_inner());
-        let (generation, source) = {
+        {
             let c = self.cached();
-            if let Some(b) = c.lookup(v) {
-                return b;
+            self.asked[v.slot()].store(c.encodes, Ordering::Relaxed);
+            if c.generation != 0 {
+                if let Some(b) = c.copies[v.slot()].clone() {
+                    return b;
+                }
             }
-            let plain = Variant(v.0, false);
-            (c.generation, c.lookup(plain))
-        };
-        let text = match source {
-            Some(t) => t,
-            None => {
-                let om = self.cached().openmetrics.clone();
-                let t = Bytes::from(to_prometheus_text(&String::from_utf8_lossy(&om)).into_bytes());
-                self.store(generation, Variant(v.0, false), t.clone());
-                t
-            }
-        };
-        let out = if v.1 { gzip(&text) } else { text };
-        self.store(generation, v, out.clone());
-        out
-    }
-
-    /// Keeps a derived copy unless a newer encoding replaced its source.
-    fn store(&self, generation: u64, v: Variant, b: Bytes) {
-        let mut c = self.cached();
-        if let (true, Some(i)) = (c.generation == generation, v.slot()) {
-            c.derived[i] = Some(b);
         }
+        self.make(Some(v)).unwrap_or_default()
     }
 }
 
@@ -1004,6 +1054,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn only_variants_asked_for_lately_are_kept() {
+        let mut reg = Registry::default();
+        let c: Counter = Counter::default();
+        reg.register("n", "Changes.", c.clone());
+        let expo = Arc::new(Exposition::new(reg));
+        let kept = |e: &Exposition| {
+            e.cached()
+                .copies
+                .iter()
+                .map(Option::is_some)
+                .collect::<Vec<_>>()
+        };
+        expo.refresh();
+        // Nobody asked yet: only the small source is kept.
+        assert_eq!(kept(&expo), [true, false, false, false]);
+        let _ = expo.current(Format::Prometheus, true).await;
+        assert_eq!(kept(&expo), [true, false, false, true]);
+        // After a change, only the asked copy is made again.
+        c.inc();
+        expo.touch();
+        expo.refresh();
+        assert_eq!(kept(&expo), [true, false, false, true]);
+        let body = gunzip(&expo.current(Format::Prometheus, true).await);
+        assert!(String::from_utf8(body).unwrap().contains("n_total 1\n"));
+        // Made by the KEEP_ENCODES encodes after the last request, then dropped.
+        for _ in 0..KEEP_ENCODES {
+            c.inc();
+            expo.touch();
+            expo.refresh();
+        }
+        assert_eq!(kept(&expo), [true, false, false, true]);
+        c.inc();
+        expo.touch();
+        expo.refresh();
+        assert_eq!(kept(&expo), [true, false, false, false]);
     }
 
     #[test]
