@@ -15,9 +15,9 @@ fn build(accounts: usize) -> Exposition {
     let m = Metrics::new(&mut reg);
     // The series the exporter keeps for each account (see export.rs).
     for i in 0..accounts {
-        let (channel, account) = (
-            ["discord", "telegram", "whatsapp"][i % 3].to_string(),
-            format!("acct-{i:04}"),
+        let (channel, account): (std::sync::Arc<str>, std::sync::Arc<str>) = (
+            ["discord", "telegram", "whatsapp"][i % 3].into(),
+            format!("acct-{i:04}").into(),
         );
         for s in State::ALL {
             m.channel_state

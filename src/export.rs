@@ -20,8 +20,8 @@ pub struct Export {
 
 fn labels((channel, account): &Key) -> AccountLabels {
     AccountLabels {
-        channel: channel.clone(),
-        account: account.clone(),
+        channel: channel.as_str().into(),
+        account: account.as_str().into(),
     }
 }
 
@@ -45,8 +45,8 @@ impl Export {
             } => {
                 m.transitions
                     .get_or_create(&TransitionLabels {
-                        channel: channel.clone(),
-                        account: account.clone(),
+                        channel: channel.as_str().into(),
+                        account: account.as_str().into(),
                         to: *to,
                     })
                     .inc();
@@ -59,8 +59,8 @@ impl Export {
             } => {
                 m.disconnects
                     .get_or_create(&ReasonLabels {
-                        channel: channel.clone(),
-                        account: account.clone(),
+                        channel: channel.as_str().into(),
+                        account: account.as_str().into(),
                         reason: *reason,
                     })
                     .inc();
@@ -72,8 +72,8 @@ impl Export {
                 {
                     m.recovery_actions
                         .get_or_create(&RecoveryActionLabels {
-                            channel: r.channel.clone(),
-                            account: r.account.clone(),
+                            channel: r.channel.as_str().into(),
+                            account: r.account.as_str().into(),
                             action: action.as_str(),
                             result: outcome.as_str(),
                         })
@@ -93,6 +93,8 @@ impl Export {
         // Off by config: no series (the alert rule reads their absence as
         // "nobody will try"), so a large fleet without recovery pays nothing.
         for ((channel, account), v) in t.views.iter().filter(|(_, v)| v.rule != "disabled") {
+            let (channel, account): (Arc<str>, Arc<str>) =
+                (channel.as_str().into(), account.as_str().into());
             let l = AccountLabels {
                 channel: channel.clone(),
                 account: account.clone(),
@@ -125,15 +127,18 @@ impl Export {
     fn accounts(&self, model: &Model) {
         let m = &self.metrics;
         for a in model.tracker.iter() {
+            // One allocation per id, shared by the account's series.
+            let (c, ac): (Arc<str>, Arc<str>) =
+                (a.channel.as_str().into(), a.account.as_str().into());
             let l = AccountLabels {
-                channel: a.channel.clone(),
-                account: a.account.clone(),
+                channel: c.clone(),
+                account: ac.clone(),
             };
             for s in State::ALL {
                 m.channel_state
                     .get_or_create(&StateLabels {
-                        channel: a.channel.clone(),
-                        account: a.account.clone(),
+                        channel: c.clone(),
+                        account: ac.clone(),
                         state: s,
                     })
                     .set(i64::from(s == a.state));
@@ -149,15 +154,15 @@ impl Export {
             let _ = m.reconnect_attempts.get_or_create(&l);
             for initiator in [Initiator::Gateway, Initiator::Clawwatch] {
                 let _ = m.restarts.get_or_create(&RestartLabels {
-                    channel: a.channel.clone(),
-                    account: a.account.clone(),
+                    channel: c.clone(),
+                    account: ac.clone(),
                     initiator,
                 });
             }
             for reason in Reason::ALL {
                 let _ = m.disconnects.get_or_create(&ReasonLabels {
-                    channel: a.channel.clone(),
-                    account: a.account.clone(),
+                    channel: c.clone(),
+                    account: ac.clone(),
                     reason,
                 });
             }
@@ -203,8 +208,8 @@ impl Consumer for Export {
                 Change::Restart((channel, account), own) => {
                     m.restarts
                         .get_or_create(&RestartLabels {
-                            channel: channel.clone(),
-                            account: account.clone(),
+                            channel: channel.as_str().into(),
+                            account: account.as_str().into(),
                             initiator: if *own {
                                 Initiator::Clawwatch
                             } else {
@@ -219,8 +224,8 @@ impl Consumer for Export {
                         let Some(at) = at else { continue };
                         m.backup_last_success
                             .get_or_create(&AccountLabels {
-                                channel: channel.clone(),
-                                account: account.clone(),
+                                channel: channel.as_str().into(),
+                                account: account.as_str().into(),
                             })
                             .set(*at);
                     }
@@ -236,13 +241,13 @@ impl Consumer for Export {
                 Change::WebhookAccounts { gone, .. } => {
                     for account in gone {
                         m.webhook_pending.remove(&TelegramLabels {
-                            account: account.clone(),
+                            account: account.as_str().into(),
                         });
                     }
                 }
                 Change::WebhookPending(account, pending) => {
                     let l = TelegramLabels {
-                        account: account.clone(),
+                        account: account.as_str().into(),
                     };
                     match pending {
                         Some(n) => {

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 // glibc keeps what the blocking threads free in per-thread arenas: a
 // 10,000-account exposition (30 MB, re-made on each change) then holds
-// its peak for good. mimalloc returns freed pages to the system.
+// its peak for good. jemalloc's background thread returns freed pages.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

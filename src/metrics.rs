@@ -56,18 +56,18 @@ impl EncodeLabelValue for GatewayErrorKind {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AccountLabels {
     /// Channel id.
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Account id.
-    pub account: String,
+    pub account: Arc<str>,
 }
 
 /// `{channel, account, state}`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     /// Channel id.
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Account id.
-    pub account: String,
+    pub account: Arc<str>,
     /// One of the six.
     pub state: State,
 }
@@ -76,9 +76,9 @@ pub struct StateLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransitionLabels {
     /// Channel id.
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Account id.
-    pub account: String,
+    pub account: Arc<str>,
     /// New state.
     pub to: State,
 }
@@ -87,9 +87,9 @@ pub struct TransitionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     /// Channel id.
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Account id.
-    pub account: String,
+    pub account: Arc<str>,
     /// Closed reason set.
     pub reason: Reason,
 }
@@ -98,9 +98,9 @@ pub struct ReasonLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RestartLabels {
     /// Channel id.
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Account id.
-    pub account: String,
+    pub account: Arc<str>,
     /// `gateway` or `clawwatch`.
     pub initiator: Initiator,
 }
@@ -109,9 +109,9 @@ pub struct RestartLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RecoveryActionLabels {
     /// Channel id (`""`: the gateway).
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Account id (`""`: the gateway).
-    pub account: String,
+    pub account: Arc<str>,
     /// `rpc` or `command`.
     pub action: &'static str,
     /// `ok`, `failed`, `timeout`, `dry_run`.
@@ -122,9 +122,9 @@ pub struct RecoveryActionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RecoveryStatusLabels {
     /// Channel id (`""`: the gateway).
-    pub channel: String,
+    pub channel: Arc<str>,
     /// Account id (`""`: the gateway).
-    pub account: String,
+    pub account: Arc<str>,
     /// The `recovery` field of `/health/detail`.
     pub status: &'static str,
 }
@@ -133,7 +133,7 @@ pub struct RecoveryStatusLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TelegramLabels {
     /// Telegram account id.
-    pub account: String,
+    pub account: Arc<str>,
 }
 
 /// `{level}`
