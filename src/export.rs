@@ -18,11 +18,14 @@ pub struct Export {
     exposition: Arc<Exposition>,
 }
 
+/// The ids as label values: one allocation each, shared by the series.
+fn ids(channel: &str, account: &str) -> (Arc<str>, Arc<str>) {
+    (channel.into(), account.into())
+}
+
 fn labels((channel, account): &Key) -> AccountLabels {
-    AccountLabels {
-        channel: channel.as_str().into(),
-        account: account.as_str().into(),
-    }
+    let (channel, account) = ids(channel, account);
+    AccountLabels { channel, account }
 }
 
 impl Export {
@@ -93,8 +96,7 @@ impl Export {
         // Off by config: no series (the alert rule reads their absence as
         // "nobody will try"), so a large fleet without recovery pays nothing.
         for ((channel, account), v) in t.views.iter().filter(|(_, v)| v.rule != "disabled") {
-            let (channel, account): (Arc<str>, Arc<str>) =
-                (channel.as_str().into(), account.as_str().into());
+            let (channel, account) = ids(channel, account);
             let l = AccountLabels {
                 channel: channel.clone(),
                 account: account.clone(),
@@ -127,9 +129,7 @@ impl Export {
     fn accounts(&self, model: &Model) {
         let m = &self.metrics;
         for a in model.tracker.iter() {
-            // One allocation per id, shared by the account's series.
-            let (c, ac): (Arc<str>, Arc<str>) =
-                (a.channel.as_str().into(), a.account.as_str().into());
+            let (c, ac) = ids(&a.channel, &a.account);
             let l = AccountLabels {
                 channel: c.clone(),
                 account: ac.clone(),

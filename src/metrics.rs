@@ -825,18 +825,15 @@ impl Exposition {
         }
         let mut c = self.cached();
         if stale {
-            // Only what was asked for lately: the source itself too.
+            // Only what was asked for lately is kept: the source itself too.
             c.generation = want;
             c.encodes += 1;
             c.size = om.len();
-            for v in Variant::ALL {
-                c.copies[v.slot()] = copies[v.slot()].take().filter(|_| recent(v));
-            }
-        } else {
-            for v in Variant::ALL {
-                if let Some(b) = copies[v.slot()].take().filter(|_| recent(v)) {
-                    c.copies[v.slot()] = Some(b);
-                }
+            c.copies = Default::default();
+        }
+        for v in Variant::ALL {
+            if let Some(b) = copies[v.slot()].take().filter(|_| recent(v)) {
+                c.copies[v.slot()] = Some(b);
             }
         }
         extra.and_then(|v| c.copies[v.slot()].clone())
@@ -1025,12 +1022,17 @@ mod tests {
         out
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_scrape_reflects_every_change_made_before_it() {
+    /// One counter `n` and its exposition.
+    fn counting() -> (Counter, Arc<Exposition>) {
         let mut reg = Registry::default();
         let c: Counter = Counter::default();
         reg.register("n", "Changes.", c.clone());
-        let expo = Arc::new(Exposition::new(reg));
+        (c, Arc::new(Exposition::new(reg)))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_scrape_reflects_every_change_made_before_it() {
+        let (c, expo) = counting();
         expo.refresh();
         for i in 1..=200u64 {
             c.inc();
@@ -1058,10 +1060,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn only_variants_asked_for_lately_are_kept() {
-        let mut reg = Registry::default();
-        let c: Counter = Counter::default();
-        reg.register("n", "Changes.", c.clone());
-        let expo = Arc::new(Exposition::new(reg));
+        let (c, expo) = counting();
         let kept = |e: &Exposition| {
             e.cached()
                 .copies
